@@ -1,0 +1,162 @@
+"""The `docqa` command: parse arguments → load settings → call the library → print.
+
+Library code raises specific exceptions; this module turns them into one-line messages on
+stderr and exit status 1. Nothing here knows how ingest, retrieval or generation work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from docqa.config import ConfigError, Settings
+from docqa.pipeline import Pipeline, build_pipeline
+from generation.models import ModelError
+from generation.types import Answer
+from ingest.errors import IngestError
+from ingest.ingester import FileOutcome
+
+log = logging.getLogger("docqa")
+
+USER_ERRORS = (IngestError, ModelError, ConfigError, ValueError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.load(args.config, overrides=_overrides(args))
+        pipeline = build_pipeline(settings)
+        try:
+            return args.handler(pipeline, args)
+        finally:
+            pipeline.close()
+    except USER_ERRORS as exc:
+        print(f"docqa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("docqa: interrupted", file=sys.stderr)
+        return 130
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "index_dir": args.index,
+        "generation.model": getattr(args, "model", None),
+        "retrieval.top_k": getattr(args, "top_k", None),
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docqa", description="Answer questions from your own documents, offline, with "
+        "citations — or say \"I don't know\"."
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: ./docqa.toml)")
+    parser.add_argument("--index", type=Path, help="index directory (env DOCQA_INDEX)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add or update files and folders in the index")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.set_defaults(handler=_ingest)
+
+    p = sub.add_parser("ask", help="answer a question from the indexed documents")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--model", help="known model name or GGUF path")
+    p.add_argument("--top-k", type=int, help="passages given to the model")
+    p.set_defaults(handler=_ask)
+
+    p = sub.add_parser("sources", help="list the indexed files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_sources)
+
+    p = sub.add_parser("remove", help="remove a file (or every file under a folder)")
+    p.add_argument("path", type=Path)
+    p.set_defaults(handler=_remove)
+
+    p = sub.add_parser("prepare", help="assemble and verify the configured models")
+    p.set_defaults(handler=_prepare)
+    return parser
+
+
+def _ingest(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    def report(outcome: FileOutcome) -> None:
+        if outcome.status == "failed":
+            print(f"failed: {outcome.path}: {outcome.reason}", file=sys.stderr)
+
+    result = pipeline.ingest(args.paths, progress=sys.stderr.isatty(), on_outcome=report)
+    print(result.summary())
+    return 1 if result.failed else 0
+
+
+def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    answer = pipeline.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer: Answer) -> str:
+    """The human view: the answer, then each cited source with a snippet."""
+    lines = [answer.text]
+    if answer.abstained:
+        lines.append(f"({answer.abstain_reason})")
+        return "\n".join(lines)
+    lines += ["", "Sources:"]
+    for source in answer.cited:
+        hit = source.hit
+        where = " — ".join(x for x in (hit.section or hit.title,) if x)
+        page = f", page {hit.page}" if hit.page else ""
+        lines.append(f"  [{source.n}] {hit.source}{page}" + (f" — {where}" if where else ""))
+        snippet = textwrap.shorten(" ".join(hit.text.split()), width=220, placeholder=" …")
+        lines.append(textwrap.indent(textwrap.fill(snippet, width=92), "      "))
+    return "\n".join(lines)
+
+
+def _sources(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    records = pipeline.sources()
+    if args.json:
+        print(json.dumps([_record(r) for r in records], indent=2))
+        return 0
+    for r in records:
+        print(f"{r.path}\t{r.format}\t{r.documents} doc(s)\t{r.chunks} chunk(s)")
+    print(f"{len(records)} file(s), {sum(r.chunks for r in records)} chunk(s)", file=sys.stderr)
+    return 0
+
+
+def _record(r) -> dict:
+    return {"path": r.path, "format": r.format, "documents": r.documents, "chunks": r.chunks,
+            "sha256": r.sha256, "size": r.size, "ingested_at": r.ingested_at}
+
+
+def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    removed = pipeline.remove(args.path)
+    if not removed:
+        print(f"docqa: error: {args.path} is not in the index", file=sys.stderr)
+        return 1
+    for path, chunks in removed:
+        print(f"removed {path} ({chunks} chunks)")
+    return 0
+
+
+def _prepare(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    print(f"embedding model: {pipeline.embedder.model_id} ({pipeline.embedder.dimension}-d)")
+    generator = pipeline.generator
+    print(f"answer model: {getattr(generator, 'model_path', generator)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

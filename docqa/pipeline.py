@@ -1,0 +1,127 @@
+"""The composition root: the one place that knows every stage and wires them from `Settings`.
+
+`build_pipeline(settings)` gives a `Pipeline` with the library API the CLI and UI call:
+`ingest`, `ask`, `sources`, `remove`. Tests pass fakes (`embedder=`, `generator=`); nothing
+here is a global, and nothing heavy loads until first used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from docqa.config import Settings
+from generation.answerer import Answerer
+from generation.llm import Generator, LlamaCppGenerator
+from generation.models import resolve_model
+from generation.types import Answer
+from ingest.embedding import Embedder, SentenceTransformerEmbedder
+from ingest.ingester import FileOutcome, Ingester, IngestReport
+from ingest.store import FileRecord, IndexStore, Manifest
+from retrieval.hybrid import HybridRetriever
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """docqa's library API over one index directory."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
+            settings.ingest.embedding_model, batch_size=settings.ingest.embed_batch_size
+        )
+        self._generator = generator
+        self._store: IndexStore | None = None
+
+    # ---- stages, built on first use --------------------------------------------------------
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            gen = self.settings.generation
+            path = resolve_model(gen.model, self.settings.model_cache, progress=True)
+            self._generator = LlamaCppGenerator(
+                path, n_ctx=gen.n_ctx, n_threads=gen.n_threads, temperature=gen.temperature,
+                seed=gen.seed,
+            )
+        return self._generator
+
+    def manifest(self) -> Manifest:
+        ing = self.settings.ingest
+        return Manifest(
+            embedding_model=self.embedder.model_id, dimension=self.embedder.dimension,
+            chunk_tokens=ing.chunk_tokens, chunk_overlap=ing.chunk_overlap_sentences,
+        )
+
+    def store(self, *, create: bool = False) -> IndexStore:
+        if self._store is None:
+            self._store = IndexStore.open(
+                self.settings.index_dir, self.manifest(), create=create, check_chunking=create
+            )
+        return self._store
+
+    def retriever(self) -> HybridRetriever:
+        r = self.settings.retrieval
+        return HybridRetriever(
+            self.store(), self.embedder, candidates=r.candidates, rrf_k=r.rrf_k
+        )
+
+    def answerer(self) -> Answerer:
+        r, g = self.settings.retrieval, self.settings.generation
+        return Answerer(
+            self.retriever(), self.generator, top_k=r.top_k, min_relevance=r.min_relevance,
+            max_tokens=g.max_tokens, max_sentences=g.max_sentences,
+        )
+
+    # ---- the library API ---------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        progress: bool = False,
+        on_outcome: Callable[[FileOutcome], None] | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders incrementally; see `ingest.ingester.Ingester`."""
+        ing = self.settings.ingest
+        ingester = Ingester(
+            self.store(create=True), self.embedder, chunk_tokens=ing.chunk_tokens,
+            overlap_sentences=ing.chunk_overlap_sentences,
+            max_file_bytes=ing.max_file_mb * 1024 * 1024, batch_size=ing.embed_batch_size,
+        )
+        return ingester.ingest(paths, progress=progress, on_outcome=on_outcome)
+
+    def ask(self, question: str) -> Answer:
+        return self.answerer().ask(question)
+
+    def sources(self) -> list[FileRecord]:
+        return self.store().files()
+
+    def remove(self, path: Path) -> list[tuple[str, int]]:
+        """Remove a file, or every indexed file under a folder; returns (path, chunks) pairs."""
+        store = self.store()
+        removed = [(p, store.remove_file(p)) for p in store.paths_under(os.path.abspath(path))]
+        store.flush()
+        return removed
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+) -> Pipeline:
+    """Wire docqa from settings; pass `embedder`/`generator` to replace the real models."""
+    return Pipeline(settings, embedder=embedder, generator=generator)

@@ -1,0 +1,1 @@
+"""Evaluation of answers and retrieval (not built yet); never `import eval` bare."""

@@ -1,0 +1,1 @@
+"""Generation: a local GGUF model answering from numbered sources under a citation grammar."""

@@ -1,0 +1,88 @@
+"""The llama.cpp GBNF grammar that makes uncited prose impossible, and its parser.
+
+The grammar admits exactly two shapes of output:
+
+* the abstention sentence, verbatim; or
+* 1..`max_sentences` sentences, each ending in one to three citations `[n]` where `n` can only
+  be the number of a source that was actually given ("Text [1]." or "Text. [1][2]").
+
+Inside a sentence, `.`, `!` and `?` may only be followed by a non-space character ("3.5",
+"v1.2"), so one citation cannot cover several sentences. The parser reads the same shape
+back; it is tolerant of a truncated tail (the token limit hit mid-sentence) by keeping only
+complete, cited sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from generation.types import ABSTENTION, AnswerSentence
+
+MAX_CITATIONS_PER_SENTENCE = 3
+
+
+def answer_grammar(n_sources: int, max_sentences: int) -> str:
+    """GBNF for a cited answer over sources 1..n_sources, or the abstention.
+
+    >>> 'cite ::= "[" ("1" | "2") "]"' in answer_grammar(2, 3)
+    True
+    """
+    if n_sources < 1:
+        raise ValueError("a cited answer needs at least one source")
+    if max_sentences < 1:
+        raise ValueError("max_sentences must be at least 1")
+    numbers = " | ".join(json.dumps(str(n)) for n in range(1, n_sources + 1))
+    extra = f"{{0,{MAX_CITATIONS_PER_SENTENCE - 1}}}"
+    more = f'(" " sentence){{0,{max_sentences - 1}}}' if max_sentences > 1 else ""
+    return "\n".join(
+        [
+            "root ::= abstain | answer",
+            f"abstain ::= {json.dumps(ABSTENTION, ensure_ascii=False)}",
+            f"answer ::= sentence {more}".rstrip(),
+            'sentence ::= lead body ( " " cites "." | "." " " cites )',
+            f"cites ::= cite cite{extra}",
+            f"cite ::= \"[\" ({numbers}) \"]\"",
+            r"lead ::= [^ \n\[\].!?]",
+            r"body ::= ( [^\n\[\].!?] | [.!?] [^ \n\[\]] )*",
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAnswer:
+    abstained: bool
+    sentences: tuple[AnswerSentence, ...]
+
+
+_SENTENCE = re.compile(
+    r"\s*(?P<body>[^\[\]\n]+?)\s*(?P<cites>(?:\[\d+\]\s*)+)\.?",
+)
+_CITE = re.compile(r"\[(\d+)\]")
+
+
+def parse_answer(text: str, n_sources: int) -> ParsedAnswer:
+    """Read generated text back into cited sentences; citations outside 1..n are dropped.
+
+    >>> parse_answer("Six layers [1]. Also eight heads. [2][9]", 2).sentences
+    (AnswerSentence(text='Six layers.', citations=(1,)), AnswerSentence(text='Also eight heads.', citations=(2,)))
+    """  # noqa: E501
+    stripped = text.strip()
+    if stripped == ABSTENTION or (stripped.startswith("I don't know") and "[" not in stripped):
+        return ParsedAnswer(True, ())
+    sentences: list[AnswerSentence] = []
+    for match in _SENTENCE.finditer(stripped):
+        cites = tuple(
+            dict.fromkeys(
+                n for n in (int(c) for c in _CITE.findall(match["cites"])) if 1 <= n <= n_sources
+            )
+        )
+        body = match["body"].strip()
+        if cites and body:
+            sentences.append(AnswerSentence(_close(body), cites))
+    return ParsedAnswer(False, tuple(sentences))
+
+
+def _close(body: str) -> str:
+    return body if body[-1] in ".!?" else body + "."

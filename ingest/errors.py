@@ -1,0 +1,27 @@
+"""Exceptions the ingest stage raises; the CLI turns each into one line naming the file."""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base class: something about one input file or the index prevents ingesting it."""
+
+
+class UnsupportedFormatError(IngestError):
+    """The content is not a format docqa can read (binary data, an unknown archive…)."""
+
+
+class ParseError(IngestError):
+    """The file claims a known format but its content is broken (corrupt PDF, bad DOCX…)."""
+
+
+class DecodeError(IngestError):
+    """Text whose encoding cannot be determined with confidence."""
+
+
+class EmptyDocumentError(IngestError):
+    """The file holds no extractable text."""
+
+
+class IndexMismatchError(IngestError):
+    """The index was built with different embedding or chunking settings than requested."""

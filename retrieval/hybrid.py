@@ -1,0 +1,61 @@
+"""Hybrid retrieval over an `IndexStore`: dense and BM25 candidates, fused by RRF.
+
+Dense search finds paraphrases; BM25 finds rare exact terms (model names, numbers, acronyms)
+that a 384-d sentence embedding blurs. Fusing ranks rather than scores avoids calibrating two
+incomparable scales against each other.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ingest.embedding import Embedder
+from ingest.store import IndexStore, StoredChunk
+from retrieval.fusion import fts_query, reciprocal_rank_fusion
+from retrieval.types import Hit
+
+log = logging.getLogger(__name__)
+
+
+class HybridRetriever:
+    """`search(query, k)` → the k best passages, best first."""
+
+    def __init__(
+        self, store: IndexStore, embedder: Embedder, *, candidates: int = 20, rrf_k: int = 60
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._candidates = candidates
+        self._rrf_k = rrf_k
+
+    def dense(self, query: str, k: int) -> list[tuple[int, float]]:
+        return self._store.search_vectors(self._embedder.embed([query])[0], k)
+
+    def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        return self._store.search_text(fts_query(query), k)
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        depth = max(k, self._candidates)
+        vector = self._embedder.embed([query])[0]
+        dense = self._store.search_vectors(vector, depth)
+        lexical = self.lexical(query, depth)
+        fused = reciprocal_rank_fusion(
+            [[i for i, _ in dense], [i for i, _ in lexical]], k=self._rrf_k
+        )[:k]
+        dense_scores, lexical_scores = dict(dense), dict(lexical)
+        missing = [i for i, _ in fused if i not in dense_scores]
+        dense_scores.update(self._store.similarities(vector, missing))
+        chunks = self._store.get_chunks(i for i, _ in fused)
+        return [
+            _hit(chunks[i], score, dense_scores.get(i), lexical_scores.get(i))
+            for i, score in fused
+            if i in chunks
+        ]
+
+
+def _hit(chunk: StoredChunk, score: float, dense: float | None, lexical: float | None) -> Hit:
+    return Hit(
+        chunk_id=chunk.id, text=chunk.text, source=chunk.source, title=chunk.title,
+        section=chunk.section, page=chunk.page, start=chunk.start, end=chunk.end, url=chunk.url,
+        score=score, dense_score=dense, lexical_score=lexical,
+    )

@@ -1,0 +1,38 @@
+"""`Hit`: the one object that leaves the retrieval stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved passage with its provenance and every score that ranked it.
+
+    `score` is the fused reciprocal-rank score that orders hits; `dense_score` is the cosine
+    similarity to the query (None if the dense retriever did not return it) and is what
+    relevance thresholds use, because unlike RRF it is comparable across queries;
+    `lexical_score` is BM25 (higher is better), None when the lexical side missed it.
+    """
+
+    chunk_id: int
+    text: str
+    source: str
+    title: str
+    section: str
+    page: int | None
+    start: int
+    end: int
+    url: str
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+
+class Retriever(Protocol):
+    """Anything that ranks passages for a query; `HybridRetriever` is the real one."""
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """The k best passages for `query`, best first."""
+        ...

@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from docqa.config import ConfigError, Settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_need_no_file_or_env():
+    s = Settings.load(env={})
+    assert s.generation.model == "qwen2.5-coder-1.5b"
+    assert s.ingest.chunk_tokens < 256
+
+
+def test_file_then_env_then_overrides(tmp_path):
+    cfg = tmp_path / "docqa.toml"
+    cfg.write_text('index_dir = "/from/file"\n[retrieval]\ntop_k = 7\nmin_relevance = 0.5\n')
+    env = {"DOCQA_INDEX": "/from/env", "DOCQA_RETRIEVAL__TOP_K": "3"}
+    s = Settings.load(cfg, env=env, overrides={"retrieval.min_relevance": 0.2})
+    assert s.index_dir == Path("/from/env")
+    assert s.retrieval.top_k == 3
+    assert s.retrieval.min_relevance == 0.2
+
+
+def test_unknown_keys_and_bad_files_are_clear_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[retrieval]\ntopk = 3\n")
+    with pytest.raises(ValidationError, match="topk"):
+        Settings.load(bad, env={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("= nope")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        Settings.load(broken, env={})
+    with pytest.raises(ConfigError, match="not found"):
+        Settings.load(tmp_path / "absent.toml", env={})

@@ -1,0 +1,31 @@
+import pytest
+
+from generation.prompts import build_messages, source_label
+from generation.types import ABSTENTION
+from retrieval.types import Hit
+
+pytestmark = pytest.mark.unit
+
+
+def hit(n: int, text: str, section: str = "", page: int | None = None) -> Hit:
+    return Hit(n, text, f"/docs/f{n}.md", f"Title {n}", section, page, 0, len(text), "", 0.5)
+
+
+def test_sources_are_numbered_in_order_and_fenced():
+    msgs = build_messages("  What?  ", [hit(7, "alpha"), hit(3, "beta", "B > C", 2)], 3)
+    system = msgs[0]["content"]
+    assert msgs[1] == {"role": "user", "content": "What?"}
+    assert '<source n="1" from="Title 7">\nalpha\n</source>' in system
+    assert '<source n="2" from="B > C (page 2)">\nbeta\n</source>' in system
+    assert system.index('n="1"') < system.index('n="2"')
+
+
+def test_prompt_states_the_exact_abstention_and_the_limit():
+    system = build_messages("q", [hit(1, "x")], 5)[0]["content"]
+    assert ABSTENTION in system
+    assert "at most 5 short sentences" in system
+
+
+def test_source_label_falls_back_to_file_name():
+    h = Hit(1, "t", "/x/y/notes.txt", "", "", None, 0, 1, "", 0.1)
+    assert source_label(h) == "notes.txt"
