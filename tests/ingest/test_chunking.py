@@ -42,7 +42,7 @@ def test_chunks_cover_all_text_and_overlap_by_one_sentence():
     assert len(chunks) > 3
     covered = " ".join(c.text for c in chunks)
     assert all(s in covered for s in sentences)
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
         last_sentence = sentence_spans(prev.text)[-1]
         assert nxt.text.startswith(prev.text[last_sentence[0]:last_sentence[1]])
 

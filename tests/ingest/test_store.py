@@ -48,7 +48,8 @@ def test_replace_then_remove_keeps_faiss_and_sqlite_in_step(tmp_path):
         assert store.count_chunks() == 2
         assert store.remove_file("/b") == 1
         assert store.remove_file("/b") == 0
-        texts = {c.text for c in store.get_chunks(i for i, _ in store.search_text('"alpha"', 9)).values()}
+        found = store.search_text('"alpha"', 9)
+        texts = {c.text for c in store.get_chunks(i for i, _ in found).values()}
         assert texts == {"alpha three"}
     with IndexStore.open(tmp_path, MANIFEST, create=False) as store:
         assert [f.path for f in store.files()] == ["/a"]
