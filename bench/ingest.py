@@ -1,0 +1,103 @@
+"""Ingest benchmark: end-to-end throughput vs the raw encoder, and unchanged re-ingest time.
+
+    .venv/bin/python bench/ingest.py [CORPUS_DIR] [--files N]
+
+Without a corpus folder it generates N Markdown files of varied sections and sentences. It
+ingests them into a fresh temporary index with the real embedder and prints files/s and
+chunks/s, then embeds exactly the same chunk texts with the bare encoder (the same batch size)
+and prints the ratio of end-to-end ingest throughput to the encoder's — 1.0 would mean ingest
+costs nothing beyond embedding. Finally it re-ingests the unchanged corpus and prints that time
+and its ratio to the first ingest. All figures come from the same run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from docqa.config import Settings  # noqa: E402
+from docqa.pipeline import build_pipeline  # noqa: E402
+from ingest.chunking import embedding_text  # noqa: E402
+from ingest.types import Chunk  # noqa: E402
+
+WORDS = (
+    "model layer attention token index vector search query answer passage source document "
+    "harbour river budget engine memory cache latency batch encoder decoder training data "
+    "system network signal value result method paper figure table page section example"
+).split()
+
+
+def generate_corpus(root: Path, files: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    for i in range(files):
+        parts = [f"# Document {i}\n"]
+        for s in range(rng.randint(2, 6)):
+            parts.append(f"\n## Section {s}\n\n")
+            for _ in range(rng.randint(3, 12)):
+                sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 24)))
+                parts.append(sentence.capitalize() + f" It measured {rng.randint(1, 999)} units. ")
+            parts.append("\n")
+        (root / f"doc{i:04d}.md").write_text("".join(parts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="?", type=Path)
+    parser.add_argument("--files", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = args.corpus
+        if corpus is None:
+            corpus = Path(tmp) / "corpus"
+            corpus.mkdir()
+            generate_corpus(corpus, args.files)
+        settings = Settings.load(env={}, overrides={"index_dir": str(Path(tmp) / "index")})
+        pipeline = build_pipeline(settings)
+        embedder = pipeline.embedder
+        embedder.embed(["warm-up"])  # model load is not ingest throughput
+
+        start = time.perf_counter()
+        report = pipeline.ingest([corpus])
+        first_s = time.perf_counter() - start
+        files = report.count("indexed")
+
+        store = pipeline.store()
+        stored = store.get_chunks(range(1, store.count_chunks() * 2 + 10))
+        texts = [
+            embedding_text(Chunk(c.text, c.source, c.title, c.section, c.page, 0, 0, 0))
+            for c in stored.values()
+        ]
+        start = time.perf_counter()
+        for i in range(0, len(texts), settings.ingest.embed_batch_size):
+            embedder.embed(texts[i : i + settings.ingest.embed_batch_size])
+        encoder_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        again = pipeline.ingest([corpus])
+        reingest_s = time.perf_counter() - start
+        pipeline.close()
+
+    chunks = len(texts)
+    print(f"corpus: {files} files, {chunks} chunks ({report.count('failed')} failed)")
+    print(
+        f"ingest: {first_s:.2f} s = {files / first_s:.1f} files/s, "
+        f"{chunks / first_s:.1f} chunks/s"
+    )
+    print(f"raw encoder on the same chunks: {encoder_s:.2f} s = {chunks / encoder_s:.1f} chunks/s")
+    print(f"ingest / encoder throughput: {encoder_s / first_s:.2f}")
+    print(
+        f"unchanged re-ingest: {reingest_s:.3f} s ({again.count('unchanged')} skipped) = "
+        f"{reingest_s / first_s:.2%} of the first ingest"
+    )
+
+
+if __name__ == "__main__":
+    main()
