@@ -19,7 +19,7 @@ from generation.models import resolve_model
 from generation.types import Answer
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
-from ingest.store import FileRecord, IndexStore, Manifest
+from ingest.store import DB_NAME, FileRecord, IndexNotFoundError, IndexStore, Manifest
 from retrieval.hybrid import HybridRetriever
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ class Pipeline:
 
     def store(self, *, create: bool = False) -> IndexStore:
         if self._store is None:
+            if not create and not (self.settings.index_dir / DB_NAME).exists():
+                # Fail before loading the embedder: a missing index should be a fast error.
+                raise IndexNotFoundError(
+                    f"no index at {self.settings.index_dir}: run `docqa ingest PATH` first"
+                )
             self._store = IndexStore.open(
                 self.settings.index_dir, self.manifest(), create=create, check_chunking=create
             )

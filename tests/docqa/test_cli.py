@@ -1,0 +1,31 @@
+import pytest
+
+from docqa.cli import format_answer, main
+from generation.types import ABSTENTION, Answer, AnswerSentence, Source
+from retrieval.types import Hit
+
+pytestmark = pytest.mark.unit
+
+
+def test_human_output_lists_only_cited_sources_with_page_and_section():
+    hits = [Hit(1, "The pump seal lasts 1,500 hours.", "/m/pump.pdf", "Pump", "Pump > Care", 2,
+                0, 30, "", 0.1, 0.7),
+            Hit(2, "Unrelated.", "/m/other.md", "Other", "", None, 0, 10, "", 0.1, 0.4)]
+    answer = Answer("q", "Seals last 1,500 hours [1].", False,
+                    (AnswerSentence("Seals last 1,500 hours.", (1,)),),
+                    tuple(Source(n, h) for n, h in enumerate(hits, 1)))
+    text = format_answer(answer)
+    assert text.splitlines()[0] == "Seals last 1,500 hours [1]."
+    assert "[1] /m/pump.pdf, page 2 — Pump > Care" in text
+    assert "other.md" not in text
+
+
+def test_abstention_shows_its_reason():
+    text = format_answer(Answer("q", ABSTENTION, True, abstain_reason="the index is empty"))
+    assert text == f"{ABSTENTION}\n(the index is empty)"
+
+
+def test_user_errors_are_one_line_and_exit_1(tmp_path, capsys):
+    assert main(["--index", str(tmp_path / "none"), "sources"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("docqa: error: no index at")
