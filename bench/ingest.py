@@ -70,7 +70,7 @@ def main() -> None:
         files = report.count("indexed")
 
         store = pipeline.store()
-        stored = store.get_chunks(range(1, store.count_chunks() * 2 + 10))
+        stored = store.get_chunks(store.chunk_ids())
         texts = [
             embedding_text(Chunk(c.text, c.source, c.title, c.section, c.page, 0, 0, 0))
             for c in stored.values()

@@ -169,17 +169,21 @@ class IndexStore:
     def count_chunks(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
+
     def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
-        ids = list(ids)
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._conn.execute(
-            "SELECT c.id, c.text, d.path, d.title, c.section, c.page, c.start, c.end, d.url, "
-            f"d.key FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
-            ids,
-        )
-        return {r[0]: StoredChunk(*r) for r in rows}
+        out: dict[int, StoredChunk] = {}
+        for batch in _batches(list(ids)):
+            marks = ",".join("?" * len(batch))
+            rows = self._conn.execute(
+                "SELECT c.id, c.text, d.path, d.title, c.section, c.page, c.start, c.end, "
+                "d.url, d.key FROM chunks c JOIN documents d ON d.id = c.document_id "
+                f"WHERE c.id IN ({marks})",
+                batch,
+            )
+            out.update((r[0], StoredChunk(*r)) for r in rows)
+        return out
 
     def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by inner product (cosine, as vectors are normalised)."""
@@ -195,13 +199,14 @@ class IndexStore:
         return {i: float(v @ vector) for i, v in found.items()}
 
     def _vectors_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._conn.execute(
-            f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", list(ids)
-        )
-        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+        out: dict[int, np.ndarray] = {}
+        for batch in _batches(list(ids)):
+            marks = ",".join("?" * len(batch))
+            rows = self._conn.execute(
+                f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", batch
+            )
+            out.update((r[0], np.frombuffer(r[1], dtype=np.float32)) for r in rows)
+        return out
 
     def search_text(self, match: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids for an FTS5 MATCH expression, scored by BM25 (higher is better)."""
@@ -363,6 +368,12 @@ class IndexStore:
             index.add_with_ids(vecs.reshape(len(rows), self.manifest.dimension), ids)
         self._dirty = True
         return index
+
+
+def _batches(ids: list[int], size: int = 900) -> Iterable[list[int]]:
+    """Split id lists under SQLite's limit on bound parameters per statement."""
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:

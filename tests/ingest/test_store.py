@@ -73,3 +73,11 @@ def test_paths_under_matches_folders_not_string_prefixes(tmp_path):
             put(store, p, ["x"])
         assert sorted(store.paths_under("/docs")) == ["/docs/a.md", "/docs/sub/b.md"]
         assert store.paths_under("/docs/a.md") == ["/docs/a.md"]
+
+
+def test_reading_more_chunks_than_sqlite_binds_at_once(tmp_path):
+    with IndexStore.open(tmp_path, MANIFEST, create=True) as store:
+        put(store, "/big", [f"chunk {i}" for i in range(2000)])
+        ids = store.chunk_ids()
+        assert len(store.get_chunks(ids)) == 2000
+        assert len(store.similarities(np.ones(4, dtype=np.float32), ids)) == 2000
