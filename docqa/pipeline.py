@@ -19,7 +19,8 @@ from generation.models import resolve_model
 from generation.types import Answer
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
-from ingest.store import DB_NAME, FileRecord, IndexNotFoundError, IndexStore, Manifest
+from ingest.manifest import Manifest
+from ingest.store import DB_NAME, FileRecord, IndexNotFoundError, IndexStore
 from retrieval.hybrid import HybridRetriever
 
 log = logging.getLogger(__name__)

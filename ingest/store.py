@@ -7,9 +7,8 @@ cache of the vectors tagged with the generation counter that every write transac
 when the file for the current generation is missing (a crash before `flush`), it is rebuilt
 from SQLite on open. So the two can never disagree for a reader.
 
-The manifest records the embedding model, its dimension, the chunking settings and the schema
-version; opening an index with a different embedder is an `IndexMismatchError`, never silent
-garbage.
+Every open checks the manifest (see `ingest.manifest`): an index built with another embedder
+is an `IndexMismatchError`, never silent garbage.
 
 Not here: parsing, chunking, embedding — this module stores what it is given.
 """
@@ -29,12 +28,12 @@ from typing import Any
 import faiss
 import numpy as np
 
-from ingest.errors import IndexMismatchError, IngestError
+from ingest.errors import IngestError
+from ingest.manifest import Manifest, check_manifest, read_manifest, write_manifest
 from ingest.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
 
 _SCHEMA = """
@@ -61,17 +60,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts
 
 class IndexNotFoundError(IngestError):
     """Asked to read an index that does not exist yet."""
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """What the vectors in an index mean; two indexes with equal manifests are comparable."""
-
-    embedding_model: str
-    dimension: int
-    chunk_tokens: int
-    chunk_overlap: int
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +118,13 @@ class IndexStore:
                 )
             directory.mkdir(parents=True, exist_ok=True)
         conn = _connect(db_path)
-        stored = _read_manifest(conn)
+        stored = read_manifest(conn)
         if stored is None:
             if not create:
                 raise IndexNotFoundError(f"{db_path} is not a docqa index")
-            _write_manifest(conn, expected)
+            write_manifest(conn, expected)
             stored = expected
-        _check_manifest(directory, stored, expected, check_chunking)
+        check_manifest(directory, stored, expected, check_chunking)
         return cls(directory, conn, stored)
 
     def __enter__(self) -> IndexStore:
@@ -383,54 +371,3 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.executescript(_SCHEMA)
     return conn
-
-
-def _read_manifest(conn: sqlite3.Connection) -> Manifest | None:
-    values = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
-    if "embedding_model" not in values:
-        return None
-    return Manifest(
-        embedding_model=values["embedding_model"],
-        dimension=int(values["dimension"]),
-        chunk_tokens=int(values["chunk_tokens"]),
-        chunk_overlap=int(values["chunk_overlap"]),
-        schema_version=int(values["schema_version"]),
-    )
-
-
-def _write_manifest(conn: sqlite3.Connection, manifest: Manifest) -> None:
-    with conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
-            [
-                ("embedding_model", manifest.embedding_model),
-                ("dimension", str(manifest.dimension)),
-                ("chunk_tokens", str(manifest.chunk_tokens)),
-                ("chunk_overlap", str(manifest.chunk_overlap)),
-                ("schema_version", str(manifest.schema_version)),
-                ("generation", "0"),
-            ],
-        )
-
-
-def _check_manifest(directory: Path, stored: Manifest, expected: Manifest, chunking: bool) -> None:
-    if stored.schema_version != expected.schema_version:
-        raise IndexMismatchError(
-            f"index at {directory} has schema version {stored.schema_version}; this docqa "
-            f"reads version {expected.schema_version}. Re-ingest into a new index directory."
-        )
-    if (stored.embedding_model, stored.dimension) != (expected.embedding_model,
-                                                      expected.dimension):
-        raise IndexMismatchError(
-            f"index at {directory} was built with embedding model {stored.embedding_model} "
-            f"({stored.dimension}-d) but the settings use {expected.embedding_model} "
-            f"({expected.dimension}-d); use the same model or another index directory"
-        )
-    if chunking and (stored.chunk_tokens, stored.chunk_overlap) != (
-        expected.chunk_tokens, expected.chunk_overlap
-    ):
-        raise IndexMismatchError(
-            f"index at {directory} was chunked with chunk_tokens={stored.chunk_tokens}, "
-            f"overlap={stored.chunk_overlap}; the settings say {expected.chunk_tokens}, "
-            f"{expected.chunk_overlap}. Use the same settings or another index directory"
-        )

@@ -3,7 +3,8 @@ import os
 import pytest
 
 from ingest.ingester import Ingester
-from ingest.store import IndexStore, Manifest
+from ingest.manifest import Manifest
+from ingest.store import IndexStore
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from ingest.errors import IndexMismatchError
-from ingest.store import IndexNotFoundError, IndexStore, Manifest
+from ingest.manifest import Manifest
+from ingest.store import IndexNotFoundError, IndexStore
 from ingest.types import Chunk, Document
 
 pytestmark = pytest.mark.unit
