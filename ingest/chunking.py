@@ -109,9 +109,12 @@ def _segments(doc: Document) -> Iterator[tuple[int, int, str, int | None]]:
         cuts.update((span.start, span.end))
     bounds = sorted(c for c in cuts if 0 <= c <= len(doc.text))
     for start, end in zip(bounds, bounds[1:], strict=False):
-        if doc.text[start:end].strip():
+        body = doc.text[start:end].strip()
+        section = _label_at(doc.sections, start) or ""
+        # A section holding only its own heading (subsections follow) has nothing to find.
+        if body and body != section.rsplit(" > ", 1)[-1]:
             page = _label_at(doc.pages, start)
-            yield start, end, _label_at(doc.sections, start) or "", int(page) if page else None
+            yield start, end, section, int(page) if page else None
 
 
 def _label_at(spans: tuple[Span, ...], pos: int) -> str | None:

@@ -81,3 +81,11 @@ def test_a_heading_that_fills_the_budget_is_an_error():
 
 def test_whitespace_only_documents_make_no_chunks():
     assert chunk_document(doc("  \n\n  "), words, max_tokens=50) == []
+
+
+def test_a_section_holding_only_its_heading_makes_no_chunk():
+    text = "Setup\nInstall\nRun the installer."
+    cut = text.index("Install")
+    install = "Guide > Setup > Install"
+    d = doc(text, sections=(Span(0, cut, "Guide > Setup"), Span(cut, len(text), install)))
+    assert [c.section for c in chunk_document(d, words, max_tokens=100)] == [install]
