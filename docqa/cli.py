@@ -52,6 +52,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "index_dir": args.index,
         "generation.model": getattr(args, "model", None),
         "retrieval.top_k": getattr(args, "top_k", None),
+        "factcheck.policy": getattr(args, "policy", None),
     }
 
 
@@ -72,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question from the indexed documents")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--explain", action="store_true", help="show the fact-check of each sentence")
+    p.add_argument("--policy", choices=["strict", "flag"], help="what to do with unsupported "
+                   "sentences: drop them (strict) or keep them marked (flag)")
     p.add_argument("--model", help="known model name or GGUF path")
     p.add_argument("--top-k", type=int, help="passages given to the model")
     p.set_defaults(handler=_ask)
@@ -105,12 +109,36 @@ def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(format_answer(answer))
+        if args.explain:
+            print("\n" + format_checks(answer))
     return 0
 
 
+_MARKS = {"supported": "✓", "unsupported": "?", "contradicted": "✗"}
+
+
+def format_checks(answer: Answer) -> str:
+    """Each checked sentence with its verdict, score, reason and evidence span."""
+    lines = ["Fact-check:"]
+    for s in (*answer.sentences, *answer.dropped):
+        if s.check is None:
+            continue
+        kept = "" if s in answer.sentences else " (dropped)"
+        lines.append(f"  {_MARKS[s.check.verdict]} {s.check.verdict}{kept} "
+                     f"{s.check.score:.2f}: {s.text}")
+        lines.append(f"      {s.check.reason}")
+        if s.check.evidence is not None:
+            ev = " ".join(s.check.evidence.text.split())
+            lines.append(f"      evidence [{s.check.evidence.source}]: "
+                         + textwrap.shorten(ev, width=160, placeholder=" …"))
+    if len(lines) == 1:
+        lines.append("  (nothing was checked)")
+    return "\n".join(lines)
+
+
 def format_answer(answer: Answer) -> str:
-    """The human view: the answer, then each cited source with a snippet."""
-    lines = [answer.text]
+    """The human view: the answer (flagged sentences marked), then the cited sources."""
+    lines = [_flagged_text(answer)]
     if answer.abstained:
         lines.append(f"({answer.abstain_reason})")
         return "\n".join(lines)
@@ -123,6 +151,17 @@ def format_answer(answer: Answer) -> str:
         snippet = textwrap.shorten(" ".join(hit.text.split()), width=220, placeholder=" …")
         lines.append(textwrap.indent(textwrap.fill(snippet, width=92), "      "))
     return "\n".join(lines)
+
+
+def _flagged_text(answer: Answer) -> str:
+    if answer.abstained or all(s.check is None or s.check.ok for s in answer.sentences):
+        return answer.text
+    parts = []
+    for s in answer.sentences:
+        cites = "".join(f"[{n}]" for n in s.citations)
+        mark = f" ({s.check.verdict})" if s.check is not None and not s.check.ok else ""
+        parts.append(f"{s.text[:-1]} {cites}{s.text[-1]}{mark}")
+    return " ".join(parts)
 
 
 def _sources(pipeline: Pipeline, args: argparse.Namespace) -> int:

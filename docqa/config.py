@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -79,12 +79,27 @@ class GenerationSettings(_Section):
     max_sentences: int = Field(6, description="The grammar allows at most this many sentences.")
 
 
+class FactCheckSettings(_Section):
+    enabled: bool = Field(True, description="Verify every answer sentence against its sources.")
+    policy: Literal["strict", "flag"] = Field(
+        "strict",
+        description="strict: drop unsupported and contradicted sentences (abstain if none "
+        "remains); flag: keep them, marked.",
+    )
+    min_similarity: float = Field(
+        0.55,
+        description="A sentence whose best cosine similarity to a window of its cited passages "
+        "is below this is unsupported. See docs/abstention.md for how it was chosen.",
+    )
+
+
 class Settings(_Section):
     index_dir: Path = Field(default_factory=default_index_dir)
     model_cache: Path = Field(default_factory=default_model_cache)
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
+    factcheck: FactCheckSettings = FactCheckSettings()
 
     @field_validator("index_dir", "model_cache", mode="after")
     @classmethod

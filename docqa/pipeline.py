@@ -14,6 +14,7 @@ from pathlib import Path
 
 from docqa.config import Settings
 from generation.answerer import Answerer
+from generation.factcheck import ClaimCheck, CombinedVerifier, EmbeddingSupport, Verifier
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
 from generation.types import Answer
@@ -80,11 +81,18 @@ class Pipeline:
             self.store(), self.embedder, candidates=r.candidates, rrf_k=r.rrf_k
         )
 
+    def verifier(self) -> Verifier | None:
+        fc = self.settings.factcheck
+        if not fc.enabled:
+            return None
+        return CombinedVerifier([ClaimCheck(), EmbeddingSupport(self.embedder, fc.min_similarity)])
+
     def answerer(self) -> Answerer:
         r, g = self.settings.retrieval, self.settings.generation
         return Answerer(
             self.retriever(), self.generator, top_k=r.top_k, min_relevance=r.min_relevance,
-            max_tokens=g.max_tokens, max_sentences=g.max_sentences,
+            max_tokens=g.max_tokens, max_sentences=g.max_sentences, verifier=self.verifier(),
+            policy=self.settings.factcheck.policy,
         )
 
     # ---- the library API ---------------------------------------------------------------------

@@ -1,18 +1,22 @@
-"""Answering one question: retrieve → gate on relevance → prompt → constrained generation → parse.
+"""Answering one question: retrieve → relevance gate → constrained generation → fact-check.
 
 The relevance gate runs before the model: when no passage is similar enough to the question
-there is nothing to ground an answer in, and the cheapest correct reply is the abstention.
+there is nothing to ground an answer in, and the cheapest correct reply is the abstention. The
+fact-check runs after it: each sentence is verified against the passages it cites, and the
+policy decides what the user sees. Every abstention carries its reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
+from generation.factcheck import Policy, Verifier, apply_policy, check_answer
 from generation.grammar import answer_grammar, parse_answer
-from generation.llm import Generator, PromptTooLongError
+from generation.llm import Completion, Generator, PromptTooLongError
 from generation.prompts import build_messages
-from generation.types import ABSTENTION, Answer, Source
+from generation.types import ABSTENTION, Answer, AnswerSentence, Source
 from retrieval.types import Hit, Retriever
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,8 @@ class Answerer:
         min_relevance: float = 0.3,
         max_tokens: int = 256,
         max_sentences: int = 6,
+        verifier: Verifier | None = None,
+        policy: Policy = "strict",
     ) -> None:
         self._retriever = retriever
         self._generator = generator
@@ -37,6 +43,8 @@ class Answerer:
         self._min_relevance = min_relevance
         self._max_tokens = max_tokens
         self._max_sentences = max_sentences
+        self._verifier = verifier
+        self._policy = policy
 
     def retrieve(self, question: str) -> list[Hit]:
         return self._retriever.search(question, self._top_k)
@@ -45,10 +53,9 @@ class Answerer:
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
-        started = time.perf_counter()
+        clock = _Clock()
         hits = self.retrieve(question)
-        retrieved = time.perf_counter()
-        timings = {"retrieve_s": retrieved - started}
+        clock.lap("retrieve_s")
         best = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if best < self._min_relevance:
             reason = (
@@ -57,47 +64,89 @@ class Answerer:
                 if hits
                 else "the index is empty"
             )
-            return _abstain(question, reason, hits, timings, started)
-        answer = self._generate(question, hits)
-        timings["generate_s"] = time.perf_counter() - retrieved
-        timings["total_s"] = time.perf_counter() - started
-        return Answer(**answer, timings=timings)
+            return _abstain(question, reason, _numbered(hits), clock)
+        completion, hits = self._complete(question, hits)
+        clock.lap("generate_s")
+        sources = _numbered(hits)
+        parsed = parse_answer(completion.text, len(hits))
+        if parsed.abstained:
+            return _abstain(question, "the model found no answer in the retrieved passages",
+                            sources, clock)
+        if not parsed.sentences:
+            reason = f"the model produced no complete cited sentence ({completion.finish_reason})"
+            return _abstain(question, reason, sources, clock)
+        kept, dropped = self._check(question, list(parsed.sentences), sources)
+        clock.lap("verify_s")
+        if not kept:
+            reasons = "; ".join(dict.fromkeys(s.check.reason for s in dropped if s.check))
+            return _abstain(question, f"the fact-check supported no sentence ({reasons})",
+                            sources, clock, dropped)
+        return Answer(question, render(kept), False, tuple(kept), sources, None,
+                      clock.done(), tuple(dropped))
 
-    def _generate(self, question: str, hits: list[Hit]) -> dict:
+    def _complete(self, question: str, hits: list[Hit]) -> tuple[Completion, list[Hit]]:
+        """Generate, dropping the lowest-ranked passage while the prompt does not fit."""
         while True:
             try:
-                completion = self._generator.complete(
+                return self._generator.complete(
                     build_messages(question, hits, self._max_sentences),
                     grammar=answer_grammar(len(hits), self._max_sentences),
                     max_tokens=self._max_tokens,
-                )
-                break
+                ), hits
             except PromptTooLongError:
                 if len(hits) == 1:
                     raise
                 log.warning("prompt too long for the context; dropping source %d", len(hits))
                 hits = hits[:-1]
-        sources = tuple(Source(n, h) for n, h in enumerate(hits, start=1))
-        parsed = parse_answer(completion.text, len(hits))
-        if parsed.abstained:
-            reason = "the model found no answer in the retrieved passages"
-        elif not parsed.sentences:
-            reason = f"the model produced no complete cited sentence ({completion.finish_reason})"
-        else:
-            text = " ".join(
-                f"{s.text[:-1]} {''.join(f'[{n}]' for n in s.citations)}{s.text[-1]}"
-                for s in parsed.sentences
-            )
-            return {"question": question, "text": text, "abstained": False,
-                    "sentences": parsed.sentences, "sources": sources}
-        return {"question": question, "text": ABSTENTION, "abstained": True,
-                "sources": sources, "abstain_reason": reason}
+
+    def _check(
+        self, question: str, sentences: list[AnswerSentence], sources: tuple[Source, ...]
+    ) -> tuple[list[AnswerSentence], list[AnswerSentence]]:
+        if self._verifier is None:
+            return sentences, []
+        texts = {s.n: s.hit.text for s in sources}
+        verdicts = check_answer(sentences, texts, question, self._verifier)
+        checked = [dataclasses.replace(s, check=v) for s, v in zip(sentences, verdicts,
+                                                                     strict=True)]
+        keep = set(apply_policy(checked, verdicts, self._policy))
+        return ([s for i, s in enumerate(checked) if i in keep],
+                [s for i, s in enumerate(checked) if i not in keep])
+
+
+def render(sentences: list[AnswerSentence]) -> str:
+    """The answer text with each sentence's citations before its final punctuation."""
+    return " ".join(
+        f"{s.text[:-1]} {''.join(f'[{n}]' for n in s.citations)}{s.text[-1]}" for s in sentences
+    )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self._last
+        self._last = now
+
+    def done(self) -> dict[str, float]:
+        for name in ("retrieve_s", "generate_s", "verify_s"):
+            self.timings.setdefault(name, 0.0)
+        self.timings["total_s"] = time.perf_counter() - self._start
+        return self.timings
+
+
+def _numbered(hits: list[Hit]) -> tuple[Source, ...]:
+    return tuple(Source(n, h) for n, h in enumerate(hits, start=1))
 
 
 def _abstain(
-    question: str, reason: str, hits: list[Hit], timings: dict[str, float], started: float
+    question: str,
+    reason: str,
+    sources: tuple[Source, ...],
+    clock: _Clock,
+    dropped: list[AnswerSentence] | None = None,
 ) -> Answer:
-    timings["generate_s"] = 0.0
-    timings["total_s"] = time.perf_counter() - started
-    sources = tuple(Source(n, h) for n, h in enumerate(hits, start=1))
-    return Answer(question, ABSTENTION, True, (), sources, reason, timings)
+    return Answer(question, ABSTENTION, True, (), sources, reason, clock.done(),
+                  tuple(dropped or ()))

@@ -7,17 +7,59 @@ sentence resolves to a passage with its file, section, page and offsets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from retrieval.types import Hit
 
 ABSTENTION = "I don't know — the indexed documents don't cover this."
 
 
+Verdict = Literal["supported", "unsupported", "contradicted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where a sentence's support lies: source `n`, characters `[start, end)` of its text."""
+
+    source: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceVerdict:
+    verdict: Verdict
+    score: float
+    reason: str
+    evidence: Evidence | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "supported"
+
+    def to_dict(self) -> dict[str, Any]:
+        ev = self.evidence
+        return {
+            "verdict": self.verdict, "score": round(self.score, 4), "reason": self.reason,
+            "evidence": None if ev is None else
+            {"source": ev.source, "start": ev.start, "end": ev.end, "text": ev.text},
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerSentence:
+    """One sentence of an answer, its citations and, once fact-checked, its verdict."""
+
     text: str
     citations: tuple[int, ...]
+    check: SentenceVerdict | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "citations": list(self.citations)}
+        if self.check is not None:
+            out.update(self.check.to_dict())
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +89,7 @@ class Answer:
     sources: tuple[Source, ...] = ()
     abstain_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    dropped: tuple[AnswerSentence, ...] = ()
 
     @property
     def cited(self) -> list[Source]:
@@ -60,7 +103,8 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "abstain_reason": self.abstain_reason,
-            "sentences": [{"text": s.text, "citations": list(s.citations)} for s in self.sentences],
+            "sentences": [s.to_dict() for s in self.sentences],
+            "dropped_sentences": [s.to_dict() for s in self.dropped],
             "sources": [s.to_dict(s.n in numbers) for s in self.sources],
             "timings": dict(self.timings),
         }

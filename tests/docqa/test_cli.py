@@ -29,3 +29,24 @@ def test_user_errors_are_one_line_and_exit_1(tmp_path, capsys):
     assert main(["--index", str(tmp_path / "none"), "sources"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("docqa: error: no index at")
+
+
+def test_flagged_sentences_are_marked_and_explained():
+    from generation.types import Evidence, SentenceVerdict
+
+    hit = Hit(1, "The lamp is visible for 22 miles.", "/h.md", "H", "", None, 0, 33, "", 0.1,
+              0.8)
+    good = AnswerSentence("Visible for 22 miles.", (1,), SentenceVerdict(
+        "supported", 0.9, "similar", Evidence(1, 0, 33, hit.text)))
+    bad = AnswerSentence("Built in 1900.", (1,), SentenceVerdict(
+        "unsupported", 0.0, "1900 is not in the cited passage"))
+    answer = Answer("q", "Visible for 22 miles [1]. Built in 1900 [1].", False, (good, bad),
+                    (Source(1, hit),))
+    from docqa.cli import format_checks
+
+    assert format_answer(answer).splitlines()[0] == (
+        "Visible for 22 miles [1]. Built in 1900 [1]. (unsupported)")
+    checks = format_checks(answer)
+    assert "✓ supported 0.90: Visible for 22 miles." in checks
+    assert "? unsupported 0.00: Built in 1900." in checks
+    assert "evidence [1]: The lamp is visible for 22 miles." in checks

@@ -29,7 +29,7 @@ def test_cited_answer_is_parsed_and_sources_numbered():
     assert [s.citations for s in answer.sentences] == [(2,), (1, 2)]
     assert [(s.n, s.hit.chunk_id) for s in answer.sources] == [(1, 5), (2, 6)]
     assert '"1" | "2"' in gen.calls[0]["grammar"]
-    assert set(answer.timings) == {"retrieve_s", "generate_s", "total_s"}
+    assert set(answer.timings) == {"retrieve_s", "generate_s", "verify_s", "total_s"}
 
 
 def test_weak_retrieval_abstains_without_calling_the_model():
@@ -82,3 +82,49 @@ def test_answer_json_shape_keeps_the_documented_keys():
     src = data["sources"][0]
     assert {"n", "path", "title", "section", "page", "text", "score"} <= set(src)
     assert src["cited"] is True and src["score"] == 0.9
+
+
+class Judge:
+    """A verifier scripted by substring: sentences containing a key get that verdict."""
+
+    def __init__(self, verdicts):
+        self.verdicts = verdicts
+
+    def verify(self, sentence, passages, question):
+        from generation.types import SentenceVerdict
+
+        for key, verdict in self.verdicts.items():
+            if key in sentence.text:
+                return SentenceVerdict(verdict, 0.0 if verdict != "supported" else 0.9, key)
+        return SentenceVerdict("supported", 0.9, "fine")
+
+
+def ask_with(policy, verdicts, reply="Good fact [1]. Bad fact [1]."):
+    answerer = Answerer(ListRetriever([hit(1, 0.9)]), ScriptedGenerator([reply]),
+                        verifier=Judge(verdicts), policy=policy)
+    return answerer.ask("q?")
+
+
+def test_strict_drops_unsupported_sentences_and_keeps_their_verdicts():
+    answer = ask_with("strict", {"Bad": "contradicted"})
+    assert answer.text == "Good fact [1]."
+    assert [s.check.verdict for s in answer.sentences] == ["supported"]
+    assert [s.check.verdict for s in answer.dropped] == ["contradicted"]
+    data = answer.to_dict()
+    assert data["sentences"][0]["verdict"] == "supported"
+    assert data["dropped_sentences"][0]["verdict"] == "contradicted"
+    assert "verify_s" in data["timings"]
+
+
+def test_strict_abstains_when_nothing_survives():
+    answer = ask_with("strict", {"fact": "unsupported"})
+    assert answer.abstained and answer.text == ABSTENTION
+    assert answer.abstain_reason == "the fact-check supported no sentence (fact)"
+    assert len(answer.dropped) == 2
+
+
+def test_flag_keeps_everything_marked():
+    answer = ask_with("flag", {"Bad": "unsupported"})
+    assert answer.text == "Good fact [1]. Bad fact [1]."
+    assert [s.check.verdict for s in answer.sentences] == ["supported", "unsupported"]
+    assert answer.dropped == ()

@@ -1,0 +1,81 @@
+"""Measure the fact-check's signals on a question set, to choose its thresholds.
+
+    python -m eval.factcheck_calibration QUESTIONS.jsonl --index DIR [--out FILE]
+
+Runs every question through the pipeline with the fact-check in `flag` mode (so nothing is
+dropped and every sentence keeps its verdict), labels each answer sentence — wrong when it
+answers an unanswerable question, right when it holds an accepted answer of an answerable one,
+unclear otherwise — and prints, for thresholds of the embedding signal, how many wrong
+sentences each would remove and how many right ones it would lose, with and without the
+deterministic claim check. Use development data only; never the set you report on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+
+from docqa.config import Settings
+from docqa.pipeline import build_pipeline
+from eval.dataset import load_questions
+from generation.factcheck import ClaimCheck
+
+
+def collect(questions_path: Path, index: Path) -> list[dict]:
+    settings = Settings.load(overrides={
+        "index_dir": str(index), "factcheck.policy": "flag", "factcheck.min_similarity": 0.0,
+    })
+    pipeline = build_pipeline(settings)
+    claims = ClaimCheck()
+    rows = []
+    for q in tqdm(load_questions(questions_path), desc="questions"):
+        answer = pipeline.ask(q.question)
+        texts = {s.n: s.hit.text for s in answer.sources}
+        for s in answer.sentences:
+            label = "wrong" if not q.answerable else ("right" if q.accepts(s.text) else "unclear")
+            claim = claims.verify(s, {n: texts[n] for n in s.citations}, q.question)
+            rows.append({"id": q.id, "sentence": s.text, "label": label,
+                         "similarity": s.check.score if s.check else None,
+                         "claims": claim.verdict, "claims_reason": claim.reason})
+    pipeline.close()
+    return rows
+
+
+def report(rows: list[dict]) -> str:
+    right = [r for r in rows if r["label"] == "right"]
+    wrong = [r for r in rows if r["label"] == "wrong"]
+    lines = [f"{len(rows)} sentences: {len(right)} right, {len(wrong)} wrong, "
+             f"{len(rows) - len(right) - len(wrong)} unclear",
+             "threshold | wrong removed (sim) | right lost (sim) | wrong removed (sim+claims) "
+             "| right lost (sim+claims)"]
+    for t in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
+        def rejected(r, with_claims, t=t):
+            return r["similarity"] < t or (with_claims and r["claims"] != "supported")
+        lines.append(
+            f"{t:.2f} | {sum(rejected(r, False) for r in wrong)}/{len(wrong)} | "
+            f"{sum(rejected(r, False) for r in right)}/{len(right)} | "
+            f"{sum(rejected(r, True) for r in wrong)}/{len(wrong)} | "
+            f"{sum(rejected(r, True) for r in right)}/{len(right)}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("questions", type=Path)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = collect(args.questions, args.index)
+    if args.out:
+        args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print(report(rows))
+
+
+if __name__ == "__main__":
+    main()

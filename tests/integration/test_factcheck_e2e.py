@@ -1,0 +1,73 @@
+"""The fact-check on the real embedder over a real index: planted errors are caught.
+
+The generator is scripted here on purpose: the test needs an answer that cites the right
+source but states a wrong number, which a real model produces only by chance.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from docqa.pipeline import build_pipeline
+from generation.fakes import ScriptedGenerator
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "How many nautical miles is the Kestrel Bay lighthouse visible for?"
+
+
+@pytest.fixture(scope="module")
+def indexed(index_settings, real_embedder, corpus_dir):
+    pipe = build_pipeline(index_settings, embedder=real_embedder)
+    pipe.ingest([corpus_dir])
+    pipe.close()
+    return index_settings
+
+
+def ask(settings, embedder, reply: str, policy: str = "strict"):
+    settings = settings.model_copy(
+        update={"factcheck": settings.factcheck.model_copy(update={"policy": policy})}
+    )
+    pipe = build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator([reply]))
+    try:
+        return pipe.ask(QUESTION)
+    finally:
+        pipe.close()
+
+
+def source_of(answer, path_end: str) -> int:
+    return next(s.n for s in answer.sources if s.hit.source.endswith(path_end))
+
+
+def test_a_correct_cited_sentence_is_supported_with_evidence(indexed, real_embedder):
+    probe = ask(indexed, real_embedder, "x [1].", "flag")
+    n = source_of(probe, "harbor-guide.txt")
+    answer = ask(indexed, real_embedder,
+                 f"The lighthouse lamp is visible for 22 nautical miles in clear weather [{n}].")
+    assert not answer.abstained, answer.abstain_reason
+    check = answer.sentences[0].check
+    assert check.verdict == "supported"
+    assert "22 nautical miles" in check.evidence.text
+
+
+def test_a_planted_wrong_number_is_caught_and_dropped(indexed, real_embedder):
+    probe = ask(indexed, real_embedder, "x [1].", "flag")
+    n = source_of(probe, "harbor-guide.txt")
+    reply = (f"The lighthouse was built in 1887 [{n}]. "
+             f"Its lamp is visible for 35 nautical miles [{n}].")
+    answer = ask(indexed, real_embedder, reply)
+    assert answer.text == f"The lighthouse was built in 1887 [{n}]."
+    assert [s.check.verdict for s in answer.dropped] == ["unsupported"]
+    assert "35" in answer.dropped[0].check.reason
+    flagged = ask(indexed, real_embedder, reply, "flag")
+    assert [s.check.verdict for s in flagged.sentences] == ["supported", "unsupported"]
+
+
+def test_a_sentence_citing_the_wrong_source_is_not_supported(indexed, real_embedder):
+    probe = ask(indexed, real_embedder, "x [1].", "flag")
+    if len(probe.sources) < 2:
+        pytest.skip("needs two retrieved sources")
+    wrong = next(s.n for s in probe.sources if not s.hit.source.endswith("harbor-guide.txt"))
+    answer = ask(indexed, real_embedder, f"The lamp is visible for 22 nautical miles [{wrong}].")
+    assert answer.abstained
+    assert answer.abstain_reason.startswith("the fact-check supported no sentence")
