@@ -1,0 +1,19 @@
+"""The docstring examples of the pure modules are tests too."""
+
+import doctest
+import importlib
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+MODULES = [
+    "ingest.chunking", "retrieval.fusion", "generation.grammar", "generation.prompts",
+    "generation.claims", "generation.factcheck", "eval.dataset",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
