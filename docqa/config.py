@@ -87,7 +87,7 @@ class FactCheckSettings(_Section):
         "remains); flag: keep them, marked.",
     )
     min_similarity: float = Field(
-        0.55,
+        0.20,
         description="A sentence whose best cosine similarity to a window of its cited passages "
         "is below this is unsupported. See docs/abstention.md for how it was chosen.",
     )
