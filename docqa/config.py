@@ -77,6 +77,11 @@ class GenerationSettings(_Section):
     temperature: float = 0.0
     seed: int = 0
     max_sentences: int = Field(6, description="The grammar allows at most this many sentences.")
+    mode: Literal["free", "extractive"] = Field(
+        "free",
+        description="free: the model writes its own cited sentences; extractive: it can only "
+        "copy source sentences verbatim (for very small models).",
+    )
 
 
 class FactCheckSettings(_Section):

@@ -92,7 +92,7 @@ class Pipeline:
         return Answerer(
             self.retriever(), self.generator, top_k=r.top_k, min_relevance=r.min_relevance,
             max_tokens=g.max_tokens, max_sentences=g.max_sentences, verifier=self.verifier(),
-            policy=self.settings.factcheck.policy,
+            policy=self.settings.factcheck.policy, extractive=g.mode == "extractive",
         )
 
     # ---- the library API ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ import logging
 import time
 
 from generation.factcheck import Policy, Verifier, apply_policy, check_answer
-from generation.grammar import answer_grammar, parse_answer
+from generation.grammar import answer_grammar, extractive_grammar, parse_answer
 from generation.llm import Completion, Generator, PromptTooLongError
 from generation.prompts import build_messages
 from generation.types import ABSTENTION, Answer, AnswerSentence, Source
@@ -36,6 +36,7 @@ class Answerer:
         max_sentences: int = 6,
         verifier: Verifier | None = None,
         policy: Policy = "strict",
+        extractive: bool = False,
     ) -> None:
         self._retriever = retriever
         self._generator = generator
@@ -45,6 +46,7 @@ class Answerer:
         self._max_sentences = max_sentences
         self._verifier = verifier
         self._policy = policy
+        self._extractive = extractive
 
     def retrieve(self, question: str) -> list[Hit]:
         return self._retriever.search(question, self._top_k)
@@ -89,8 +91,9 @@ class Answerer:
         while True:
             try:
                 return self._generator.complete(
-                    build_messages(question, hits, self._max_sentences),
-                    grammar=answer_grammar(len(hits), self._max_sentences),
+                    build_messages(question, hits, self._max_sentences,
+                                   extractive=self._extractive),
+                    grammar=self._grammar(hits),
                     max_tokens=self._max_tokens,
                 ), hits
             except PromptTooLongError:
@@ -98,6 +101,11 @@ class Answerer:
                     raise
                 log.warning("prompt too long for the context; dropping source %d", len(hits))
                 hits = hits[:-1]
+
+    def _grammar(self, hits: list[Hit]) -> str:
+        if self._extractive:
+            return extractive_grammar([h.text for h in hits], self._max_sentences)
+        return answer_grammar(len(hits), self._max_sentences)
 
     def _check(
         self, question: str, sentences: list[AnswerSentence], sources: tuple[Source, ...]

@@ -8,17 +8,20 @@ The grammar admits exactly two shapes of output:
 
 Inside a sentence, `.`, `!` and `?` may only be followed by a non-space character ("3.5",
 "v1.2"), so one citation cannot cover several sentences. The parser reads the same shape
-back; it is tolerant of a truncated tail (the token limit hit mid-sentence) by keeping only
-complete, cited sentences.
+back; `extractive_grammar` is the stricter variant for very small models, whose sentences can
+only be verbatim copies of passage sentences. The parser is tolerant of a truncated tail (the
+token limit hit mid-sentence) by keeping only complete, cited sentences.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generation.types import ABSTENTION, AnswerSentence
+from ingest.chunking import sentence_spans
 
 MAX_CITATIONS_PER_SENTENCE = 3
 
@@ -48,6 +51,42 @@ def answer_grammar(n_sources: int, max_sentences: int) -> str:
             r"body ::= ( [^\n\[\].!?] | [.!?] [^ \n\[\]] )*",
         ]
     )
+
+
+def extractive_grammar(passages: Sequence[str], max_sentences: int, min_words: int = 4) -> str:
+    """GBNF whose sentences can only be verbatim sentences of the passages, each citing its own.
+
+    For very small models: the answer cannot contain a word that is not in the sources, and a
+    copied sentence can only cite the passage it was copied from. Sentences with brackets (they
+    would read as citations) and fragments under `min_words` words are not offered.
+
+    >>> g = extractive_grammar(["The lamp is visible for 22 miles. Tiny."], 2)
+    >>> 'span ::= "The lamp is visible for 22 miles" " [1]" "."' in g
+    True
+    """
+    if max_sentences < 1:
+        raise ValueError("max_sentences must be at least 1")
+    choices = []
+    for n, text in enumerate(passages, start=1):
+        for a, b in sentence_spans(text):
+            span = " ".join(text[a:b].split())  # wrapped lines read as one sentence
+            if "[" in span or "]" in span or len(span.split()) < min_words:
+                continue
+            body, end = (span[:-1], span[-1]) if span[-1] in ".!?" else (span, ".")
+            choice = f'{_literal(body)} " [{n}]" {_literal(end)}'
+            if choice not in choices:
+                choices.append(choice)
+    more = f'(" " span){{0,{max_sentences - 1}}}' if max_sentences > 1 else ""
+    rules = ["root ::= abstain | answer" if choices else "root ::= abstain",
+             f"abstain ::= {_literal(ABSTENTION)}"]
+    if choices:
+        rules += [f"answer ::= span {more}".rstrip(), "span ::= " + " | ".join(choices)]
+    return "\n".join(rules)
+
+
+def _literal(text: str) -> str:
+    """A GBNF string literal (JSON escaping is a subset of what GBNF accepts)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,9 +44,16 @@ def format_sources(hits: Sequence[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_messages(question: str, hits: Sequence[Hit], max_sentences: int) -> list[dict]:
+EXTRACTIVE_RULE = "- Answer by copying, word for word, the source sentences that answer it.\n"
+
+
+def build_messages(
+    question: str, hits: Sequence[Hit], max_sentences: int, *, extractive: bool = False
+) -> list[dict]:
     """Chat messages for one grounded question over `hits`, numbered from 1."""
     system = SYSTEM_TEMPLATE.format(
         max_sentences=max_sentences, abstention=ABSTENTION, sources=format_sources(hits)
     )
+    if extractive:
+        system = system.replace("Rules:\n", "Rules:\n" + EXTRACTIVE_RULE, 1)
     return [{"role": "system", "content": system}, {"role": "user", "content": question.strip()}]

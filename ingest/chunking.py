@@ -46,23 +46,48 @@ def embedding_text(chunk: Chunk) -> str:
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Split `text[start:end]` into line and sentence spans, trimmed of surrounding space.
+    r"""Split `text[start:end]` into sentence spans, trimmed of surrounding space.
 
-    >>> t = "One. Two!\\n- three"
+    Hard-wrapped lines are joined (a newline inside a paragraph is a space), while blank lines,
+    list items, headings, quotes and table rows always start a new span.
+
+    >>> t = "One. Two!\n- three\nwrapped\nline. Four"
     >>> [t[a:b] for a, b in sentence_spans(t)]
-    ['One.', 'Two!', '- three']
+    ['One.', 'Two!', '- three\nwrapped\nline.', 'Four']
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
+    for line_start, line_end in _logical_lines(text, start, end):
+        cursor = line_start
+        for match in _SENTENCE_END.finditer(text, line_start, line_end):
+            spans.append((cursor, match.start()))
+            cursor = match.end()
+        spans.append((cursor, line_end))
+    return [_trim(text, a, b) for a, b in spans if text[a:b].strip()]
+
+
+_BLOCK_START = re.compile(r"\s*(?:[-*+>|#]|\d+[.)])\s|\s*\|")
+
+
+def _logical_lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Spans of paragraphs' wrapped lines joined; structural lines stand alone."""
+    current: tuple[int, int] | None = None
     pos = start
     for line in text[start:end].split("\n"):
-        line_start, pos = pos, pos + len(line) + 1
-        cursor = 0
-        for match in _SENTENCE_END.finditer(line):
-            spans.append((line_start + cursor, line_start + match.start()))
-            cursor = match.end()
-        spans.append((line_start + cursor, line_start + len(line)))
-    return [_trim(text, a, b) for a, b in spans if text[a:b].strip()]
+        a, b = pos, pos + len(line)
+        pos = b + 1
+        if not line.strip():
+            if current:
+                yield current
+            current = None
+        elif current is None or _BLOCK_START.match(line):
+            if current:
+                yield current
+            current = (a, b)
+        else:
+            current = (current[0], b)
+    if current:
+        yield current
 
 
 def chunk_document(

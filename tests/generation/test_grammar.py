@@ -49,3 +49,20 @@ def test_parse_keeps_decimals_inside_sentences():
 def test_parse_recognises_the_abstention():
     assert parse_answer(ABSTENTION, 3).abstained
     assert parse_answer("  " + ABSTENTION + " ", 3).abstained
+
+
+def test_extractive_grammar_offers_only_verbatim_sentences_citing_their_own_source():
+    from generation.grammar import extractive_grammar
+
+    g = extractive_grammar(["Alpha beta gamma delta. See [3] here now.", "One two three four!"], 3)
+    assert '"Alpha beta gamma delta" " [1]" "."' in g
+    assert '"One two three four" " [2]" "!"' in g
+    assert "See" not in g  # a bracket would read as a citation
+    assert parse_answer("Alpha beta gamma delta [1].", 2).sentences[0].citations == (1,)
+
+
+def test_extractive_grammar_without_usable_sentences_can_only_abstain():
+    from generation.grammar import extractive_grammar
+
+    g = extractive_grammar(["Too short."], 2)
+    assert g.splitlines()[0] == "root ::= abstain"

@@ -29,3 +29,9 @@ def test_prompt_states_the_exact_abstention_and_the_limit():
 def test_source_label_falls_back_to_file_name():
     h = Hit(1, "t", "/x/y/notes.txt", "", "", None, 0, 1, "", 0.1)
     assert source_label(h) == "notes.txt"
+
+
+def test_extractive_prompt_asks_for_verbatim_copies():
+    system = build_messages("q", [hit(1, "x")], 2, extractive=True)[0]["content"]
+    assert "copying, word for word" in system
+    assert "copying" not in build_messages("q", [hit(1, "x")], 2)[0]["content"]
