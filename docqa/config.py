@@ -98,6 +98,13 @@ class FactCheckSettings(_Section):
     )
 
 
+    repair_citations: bool = Field(
+        True,
+        description="When a sentence's citation does not support it, look for a retrieved "
+        "passage that does and cite that one instead (the reason records the move).",
+    )
+
+
 class Settings(_Section):
     index_dir: Path = Field(default_factory=default_index_dir)
     model_cache: Path = Field(default_factory=default_model_cache)

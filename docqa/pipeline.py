@@ -93,6 +93,7 @@ class Pipeline:
             self.retriever(), self.generator, top_k=r.top_k, min_relevance=r.min_relevance,
             max_tokens=g.max_tokens, max_sentences=g.max_sentences, verifier=self.verifier(),
             policy=self.settings.factcheck.policy, extractive=g.mode == "extractive",
+            repair_citations=self.settings.factcheck.repair_citations,
         )
 
     # ---- the library API ---------------------------------------------------------------------

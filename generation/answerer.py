@@ -8,7 +8,6 @@ policy decides what the user sees. Every abstention carries its reason.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
@@ -37,6 +36,7 @@ class Answerer:
         verifier: Verifier | None = None,
         policy: Policy = "strict",
         extractive: bool = False,
+        repair_citations: bool = True,
     ) -> None:
         self._retriever = retriever
         self._generator = generator
@@ -47,6 +47,7 @@ class Answerer:
         self._verifier = verifier
         self._policy = policy
         self._extractive = extractive
+        self._repair_citations = repair_citations
 
     def retrieve(self, question: str) -> list[Hit]:
         return self._retriever.search(question, self._top_k)
@@ -113,10 +114,9 @@ class Answerer:
         if self._verifier is None:
             return sentences, []
         texts = {s.n: s.hit.text for s in sources}
-        verdicts = check_answer(sentences, texts, question, self._verifier)
-        checked = [dataclasses.replace(s, check=v) for s, v in zip(sentences, verdicts,
-                                                                     strict=True)]
-        keep = set(apply_policy(checked, verdicts, self._policy))
+        checked = check_answer(sentences, texts, question, self._verifier,
+                               repair_citations=self._repair_citations)
+        keep = set(apply_policy(checked, [s.check for s in checked], self._policy))
         return ([s for i, s in enumerate(checked) if i in keep],
                 [s for i, s in enumerate(checked) if i not in keep])
 

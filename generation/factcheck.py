@@ -15,6 +15,7 @@ to the chain. The policy (`strict`/`flag`) is applied by `apply_policy`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
@@ -146,12 +147,43 @@ def check_answer(
     sources: Mapping[int, str],
     question: str,
     verifier: Verifier,
-) -> list[SentenceVerdict]:
-    """Verify each sentence against the texts of the sources it cites, and only those."""
-    return [
-        verifier.verify(s, {n: sources[n] for n in s.citations if n in sources}, question)
-        for s in sentences
-    ]
+    *,
+    repair_citations: bool = True,
+) -> list[AnswerSentence]:
+    """Verify each sentence against the texts of the sources it cites, and only those.
+
+    Small models often state a fact correctly but cite the wrong number. With
+    `repair_citations`, a sentence its own citations do not support (but do not contradict) is
+    verified against each other source alone; if one supports it, the citation is moved there
+    and the reason says so. The returned sentences carry their verdicts.
+    """
+    checked = []
+    for s in sentences:
+        verdict = verifier.verify(s, {n: sources[n] for n in s.citations if n in sources},
+                                  question)
+        if repair_citations and verdict.verdict == "unsupported":
+            s, verdict = _recite(s, verdict, sources, question, verifier)
+        checked.append(dataclasses.replace(s, check=verdict))
+    return checked
+
+
+def _recite(
+    sentence: AnswerSentence,
+    verdict: SentenceVerdict,
+    sources: Mapping[int, str],
+    question: str,
+    verifier: Verifier,
+) -> tuple[AnswerSentence, SentenceVerdict]:
+    for n, text in sources.items():
+        if n in sentence.citations:
+            continue
+        candidate = dataclasses.replace(sentence, citations=(n,))
+        other = verifier.verify(candidate, {n: text}, question)
+        if other.ok:
+            cited = "".join(f"[{c}]" for c in sentence.citations)
+            reason = f"cited {cited}, but supported by [{n}]: {other.reason}"
+            return candidate, dataclasses.replace(other, reason=reason)
+    return sentence, verdict
 
 
 def apply_policy(

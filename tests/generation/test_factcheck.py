@@ -67,8 +67,24 @@ def test_combined_stops_at_the_first_rejection():
 
 def test_sentences_are_checked_only_against_what_they_cite():
     sentences = [AnswerSentence("The encoder has 6 layers.", (2,))]
-    verdicts = check_answer(sentences, {1: PASSAGE, 2: "Nothing relevant."}, "q", ClaimCheck())
-    assert verdicts[0].verdict == "unsupported"
+    checked = check_answer(sentences, {1: PASSAGE, 2: "Nothing relevant."}, "q", ClaimCheck(),
+                           repair_citations=False)
+    assert checked[0].check.verdict == "unsupported" and checked[0].citations == (2,)
+
+
+def test_a_supported_sentence_citing_the_wrong_source_is_re_cited():
+    sentences = [AnswerSentence("The encoder has 6 layers.", (2,))]
+    checked = check_answer(sentences, {1: PASSAGE, 2: "Nothing relevant."}, "q", ClaimCheck())
+    assert checked[0].citations == (1,)
+    assert checked[0].check.verdict == "supported"
+    assert checked[0].check.reason.startswith("cited [2], but supported by [1]")
+
+
+def test_a_contradicted_sentence_is_not_re_cited():
+    sentences = [AnswerSentence("Quantization loses 3% accuracy.", (1,))]
+    checked = check_answer(sentences, {1: PASSAGE, 2: "It loses 3% accuracy."}, "q",
+                           ClaimCheck())
+    assert checked[0].check.verdict == "contradicted" and checked[0].citations == (1,)
 
 
 def test_policy_strict_drops_and_flag_keeps():

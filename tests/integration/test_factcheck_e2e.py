@@ -63,11 +63,20 @@ def test_a_planted_wrong_number_is_caught_and_dropped(indexed, real_embedder):
     assert [s.check.verdict for s in flagged.sentences] == ["supported", "unsupported"]
 
 
-def test_a_sentence_citing_the_wrong_source_is_not_supported(indexed, real_embedder):
+def test_a_sentence_citing_the_wrong_source_is_re_cited_to_the_right_one(indexed, real_embedder):
     probe = ask(indexed, real_embedder, "x [1].", "flag")
-    if len(probe.sources) < 2:
-        pytest.skip("needs two retrieved sources")
-    wrong = next(s.n for s in probe.sources if not s.hit.source.endswith("harbor-guide.txt"))
+    assert len(probe.sources) >= 2
+    right = source_of(probe, "harbor-guide.txt")
+    wrong = next(s.n for s in probe.sources if s.n != right)
     answer = ask(indexed, real_embedder, f"The lamp is visible for 22 nautical miles [{wrong}].")
+    assert not answer.abstained, answer.abstain_reason
+    assert answer.sentences[0].citations == (right,)
+    assert answer.sentences[0].check.reason.startswith(f"cited [{wrong}], but supported by")
+
+
+def test_a_sentence_no_source_supports_abstains_in_strict_mode(indexed, real_embedder):
+    probe = ask(indexed, real_embedder, "x [1].", "flag")
+    answer = ask(indexed, real_embedder,
+                 f"The lighthouse keeper is called Johan Berg [{probe.sources[0].n}].")
     assert answer.abstained
     assert answer.abstain_reason.startswith("the fact-check supported no sentence")
