@@ -84,16 +84,21 @@ class EmbeddingSupport:
         self._embedder = embedder
         self._threshold = threshold
         self._window = window
+        # Sentences of one answer cite the same few passages: embed each passage's windows once.
+        self._cache: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}
 
     def verify(
         self, sentence: AnswerSentence, passages: Mapping[int, str], question: str
     ) -> SentenceVerdict:
-        spans = [(n, a, b) for n, text in passages.items() for a, b in self._windows(text)]
+        spans: list[tuple[int, int, int]] = []
+        vectors: list[np.ndarray] = []
+        for n, text in passages.items():
+            windows, embedded = self._embedded_windows(text)
+            spans += [(n, a, b) for a, b in windows]
+            vectors.append(embedded)
         if not spans:
             return SentenceVerdict("unsupported", 0.0, "the cited passage is empty")
-        texts = [sentence.text] + [passages[n][a:b] for n, a, b in spans]
-        vectors = self._embedder.embed(texts)
-        sims = vectors[1:] @ vectors[0]
+        sims = np.concatenate(vectors) @ self._embedder.embed([sentence.text])[0]
         best = int(np.argmax(sims))
         n, a, b = spans[best]
         score = float(max(0.0, sims[best]))
@@ -107,6 +112,16 @@ class EmbeddingSupport:
             f"{self._threshold:.2f})",
             evidence,
         )
+
+    def _embedded_windows(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
+        if text not in self._cache:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            windows = self._windows(text)
+            embedded = (self._embedder.embed([text[a:b] for a, b in windows]) if windows
+                        else np.zeros((0, self._embedder.dimension), dtype=np.float32))
+            self._cache[text] = (windows, embedded)
+        return self._cache[text]
 
     def _windows(self, text: str) -> list[tuple[int, int]]:
         """Single sentences and runs of `window` sentences: support may span a sentence break."""

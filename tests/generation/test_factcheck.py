@@ -92,3 +92,12 @@ def test_policy_strict_drops_and_flag_keeps():
     s = AnswerSentence("x.", (1,))
     assert apply_policy([s, s, s], [bad, ok, bad], "strict") == [1]
     assert apply_policy([s, s, s], [bad, ok, bad], "flag") == [0, 1, 2]
+
+
+def test_embedding_support_embeds_each_passage_once_and_tolerates_empty_ones():
+    embedder = HashEmbedder(64)
+    checker = EmbeddingSupport(embedder, threshold=0.5)
+    for text in ("Each layer uses 8 attention heads.", "The encoder has 6 identical layers."):
+        v = checker.verify(AnswerSentence(text, (1, 2)), {1: PASSAGE, 2: "   "}, "q")
+        assert v.verdict == "supported"
+    assert embedder.calls == [5, 1, 1]  # 5 windows of the passage, then one per sentence
