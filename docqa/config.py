@@ -98,6 +98,12 @@ class FactCheckSettings(_Section):
     )
 
 
+    judge: bool = Field(
+        False,
+        description="Also ask the answer model whether each sentence is supported (one extra "
+        "prompt evaluation per sentence that the cheaper checks accept).",
+    )
+    judge_threshold: float = Field(0.5, description="P(yes) below this is unsupported.")
     repair_citations: bool = Field(
         True,
         description="When a sentence's citation does not support it, look for a retrieved "

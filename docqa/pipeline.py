@@ -15,6 +15,7 @@ from pathlib import Path
 from docqa.config import Settings
 from generation.answerer import Answerer
 from generation.factcheck import ClaimCheck, CombinedVerifier, EmbeddingSupport, Verifier
+from generation.judge import ModelJudge
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
 from generation.types import Answer
@@ -85,7 +86,12 @@ class Pipeline:
         fc = self.settings.factcheck
         if not fc.enabled:
             return None
-        return CombinedVerifier([ClaimCheck(), EmbeddingSupport(self.embedder, fc.min_similarity)])
+        chain: list[Verifier] = [ClaimCheck(), EmbeddingSupport(self.embedder, fc.min_similarity)]
+        if fc.judge:
+            if not hasattr(self.generator, "choice_probabilities"):
+                raise ValueError("factcheck.judge needs a generator that exposes probabilities")
+            chain.append(ModelJudge(self.generator, fc.judge_threshold))
+        return CombinedVerifier(chain)
 
     def answerer(self) -> Answerer:
         r, g = self.settings.retrieval, self.settings.generation

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -73,6 +74,39 @@ class LlamaCppGenerator:
 
             self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[text]
+
+    def choice_probabilities(self, messages: list[dict], choices: Sequence[str]) -> list[float]:
+        """Probability of each choice as the reply's first token, read from the logits.
+
+        One prompt evaluation, no sampling: the model's own confidence, not a sampled word.
+        Each choice counts with its capitalised variant ("yes" and "Yes").
+        """
+        import numpy as np
+
+        llm = self._load()
+        tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
+        llm.reset()
+        llm.eval(tokens)
+        # Private API of llama-cpp-python 0.3.x (pinned): the logits of the last prompt token.
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+        scores = []
+        for choice in choices:
+            variants = (choice, choice.capitalize())
+            ids = {llm.tokenize(v.encode(), add_bos=False)[0] for v in variants}
+            scores.append(np.logaddexp.reduce([float(logits[i]) for i in ids]))
+        exp = np.exp(np.asarray(scores) - max(scores))
+        return (exp / exp.sum()).tolist()
+
+    def _chat_prompt(self, messages: list[dict]) -> str:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self._load()
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError(f"{self.model_path.name} has no chat template")
+        eos = llm.detokenize([llm.token_eos()]).decode(errors="ignore")
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="")
+        return formatter(messages=messages).prompt
 
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode(), add_bos=False, special=True))

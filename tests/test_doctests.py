@@ -9,7 +9,7 @@ pytestmark = pytest.mark.unit
 
 MODULES = [
     "ingest.chunking", "retrieval.fusion", "generation.grammar", "generation.prompts",
-    "generation.claims", "generation.factcheck", "eval.dataset",
+    "generation.claims", "generation.factcheck", "generation.judge", "eval.dataset",
 ]
 
 

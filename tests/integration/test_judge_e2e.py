@@ -1,0 +1,32 @@
+"""The answer model as a judge, on the default model: it tells a supported sentence apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from docqa.pipeline import build_pipeline
+from generation.judge import ModelJudge
+from generation.types import AnswerSentence
+
+pytestmark = pytest.mark.integration
+
+PASSAGE = ("The Kestrel Bay lighthouse was built in 1887 on the northern breakwater. Its lamp "
+           "is visible for 22 nautical miles in clear weather.")
+
+
+@pytest.fixture(scope="module")
+def judge(index_settings):
+    return ModelJudge(build_pipeline(index_settings).generator, threshold=0.5)
+
+
+def p_yes(judge, text):
+    return judge.verify(AnswerSentence(text, (1,)), {1: PASSAGE}, "q").score
+
+
+def test_supported_sentences_score_above_planted_errors(judge):
+    right = p_yes(judge, "The lamp is visible for 22 nautical miles.")
+    wrong_number = p_yes(judge, "The lamp is visible for 35 nautical miles.")
+    invented = p_yes(judge, "The lighthouse keeper is called Johan Berg.")
+    assert right > 0.5
+    assert wrong_number < right and invented < right
+    assert invented < 0.5
