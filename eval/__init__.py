@@ -1,1 +1,5 @@
-"""Evaluation of answers and retrieval (not built yet); never `import eval` bare."""
+"""Evaluation: question sets (`eval.dataset`) and the fact-check calibration tool.
+
+The `docqa eval` commands are still to come. Never `import eval` bare (it hides the builtin);
+write `from eval.dataset import …`.
+"""
