@@ -7,12 +7,15 @@ stderr and exit status 1. Nothing here knows how ingest, retrieval or generation
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+
+from tqdm import tqdm
 
 from docqa.config import ConfigError, Settings
 from docqa.pipeline import Pipeline, build_pipeline
@@ -53,6 +56,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "generation.model": getattr(args, "model", None),
         "retrieval.top_k": getattr(args, "top_k", None),
         "factcheck.policy": getattr(args, "policy", None),
+        "factcheck.enabled": False if getattr(args, "no_guard", False) else None,
+        "generation.mode": getattr(args, "mode", None),
     }
 
 
@@ -87,6 +92,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", help="remove a file (or every file under a folder)")
     p.add_argument("path", type=Path)
     p.set_defaults(handler=_remove)
+
+    p = sub.add_parser("eval-qa", help="run a question set and report accuracy, abstention "
+                       "and unsupported sentences")
+    p.add_argument("questions", type=Path, help="JSON lines: id, question, answerable, accept")
+    p.add_argument("--no-guard", action="store_true", help="turn the fact-check off")
+    p.add_argument("--model", help="known model name or GGUF path")
+    p.add_argument("--mode", choices=["free", "extractive"], help="generation mode")
+    p.add_argument("--out", type=Path, help="write every question's outcome here (JSON lines)")
+    p.set_defaults(handler=_eval_qa)
 
     p = sub.add_parser("prepare", help="assemble and verify the configured models")
     p.set_defaults(handler=_prepare)
@@ -187,6 +201,23 @@ def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
         return 1
     for path, chunks in removed:
         print(f"removed {path} ({chunks} chunks)")
+    return 0
+
+
+def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.dataset import load_questions
+    from eval.qa import run, summarize
+    from generation.judge import ModelJudge
+
+    questions = load_questions(args.questions)
+    # Measured by the answer model as judge: a check the default guard does not decide with.
+    measure = ModelJudge(pipeline.generator, pipeline.settings.factcheck.judge_threshold)
+    with tqdm(total=len(questions), unit="question", disable=not sys.stderr.isatty()) as bar:
+        outcomes = run(pipeline.ask, questions, measure, progress=lambda _: bar.update(1))
+    if args.out:
+        args.out.write_text("".join(json.dumps(dataclasses.asdict(o)) + "\n" for o in outcomes))
+    for key, value in summarize(outcomes).items():
+        print(f"{key}\t{value:.3f}" if isinstance(value, float) else f"{key}\t{value}")
     return 0
 
 
