@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="known model name or GGUF path")
     p.add_argument("--mode", choices=["free", "extractive"], help="generation mode")
     p.add_argument("--out", type=Path, help="write every question's outcome here (JSON lines)")
+    p.add_argument("--measure", choices=["judge", "checks"], default="judge",
+                   help="what counts a sentence as unsupported: the answer model as judge "
+                   "(default), or the claim + embedding checks (for a model too small to judge)")
     p.set_defaults(handler=_eval_qa)
 
     p = sub.add_parser("prepare", help="assemble and verify the configured models")
@@ -207,11 +210,16 @@ def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
 def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from eval.dataset import load_questions
     from eval.qa import run, summarize
+    from generation.factcheck import ClaimCheck, CombinedVerifier, EmbeddingSupport
     from generation.judge import ModelJudge
 
     questions = load_questions(args.questions)
-    # Measured by the answer model as judge: a check the default guard does not decide with.
-    measure = ModelJudge(pipeline.generator, pipeline.settings.factcheck.judge_threshold)
+    # By default measured by the answer model as judge: a check the default guard does not
+    # decide with, so the guarded rate is not zero by construction.
+    fc = pipeline.settings.factcheck
+    measure = (ModelJudge(pipeline.generator, fc.judge_threshold) if args.measure == "judge"
+               else CombinedVerifier([ClaimCheck(), EmbeddingSupport(pipeline.embedder,
+                                                                     fc.min_similarity)]))
     with tqdm(total=len(questions), unit="question", disable=not sys.stderr.isatty()) as bar:
         outcomes = run(pipeline.ask, questions, measure, progress=lambda _: bar.update(1))
     if args.out:
