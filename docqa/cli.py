@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from docqa.config import ConfigError, Settings
 from docqa.pipeline import Pipeline, build_pipeline
+from generation.answerer import render
 from generation.models import ModelError
 from generation.types import Answer
 from ingest.errors import IngestError
@@ -173,12 +174,10 @@ def format_answer(answer: Answer) -> str:
 def _flagged_text(answer: Answer) -> str:
     if answer.abstained or all(s.check is None or s.check.ok for s in answer.sentences):
         return answer.text
-    parts = []
-    for s in answer.sentences:
-        cites = "".join(f"[{n}]" for n in s.citations)
-        mark = f" ({s.check.verdict})" if s.check is not None and not s.check.ok else ""
-        parts.append(f"{s.text[:-1]} {cites}{s.text[-1]}{mark}")
-    return " ".join(parts)
+    return " ".join(
+        render([s]) + (f" ({s.check.verdict})" if s.check is not None and not s.check.ok else "")
+        for s in answer.sentences
+    )
 
 
 def _sources(pipeline: Pipeline, args: argparse.Namespace) -> int:
@@ -210,16 +209,14 @@ def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
 def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from eval.dataset import load_questions
     from eval.qa import run, summarize
-    from generation.factcheck import ClaimCheck, CombinedVerifier, EmbeddingSupport
+    from generation.factcheck import CombinedVerifier
     from generation.judge import ModelJudge
 
     questions = load_questions(args.questions)
     # By default measured by the answer model as judge: a check the default guard does not
     # decide with, so the guarded rate is not zero by construction.
-    fc = pipeline.settings.factcheck
-    measure = (ModelJudge(pipeline.generator, fc.judge_threshold) if args.measure == "judge"
-               else CombinedVerifier([ClaimCheck(), EmbeddingSupport(pipeline.embedder,
-                                                                     fc.min_similarity)]))
+    measure = (ModelJudge(pipeline.generator, pipeline.settings.factcheck.judge_threshold)
+               if args.measure == "judge" else CombinedVerifier(pipeline.checks()))
     with tqdm(total=len(questions), unit="question", disable=not sys.stderr.isatty()) as bar:
         outcomes = run(pipeline.ask, questions, measure, progress=lambda _: bar.update(1))
     if args.out:

@@ -22,7 +22,7 @@ from generation.types import Answer
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.manifest import Manifest
-from ingest.store import DB_NAME, FileRecord, IndexNotFoundError, IndexStore
+from ingest.store import FileRecord, IndexStore
 from retrieval.hybrid import HybridRetriever
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,9 @@ class Pipeline:
 
     def store(self, *, create: bool = False) -> IndexStore:
         if self._store is None:
-            if not create and not (self.settings.index_dir / DB_NAME).exists():
+            if not create:
                 # Fail before loading the embedder: a missing index should be a fast error.
-                raise IndexNotFoundError(
-                    f"no index at {self.settings.index_dir}: run `docqa ingest PATH` first"
-                )
+                IndexStore.require(self.settings.index_dir)
             self._store = IndexStore.open(
                 self.settings.index_dir, self.manifest(), create=create, check_chunking=create
             )
@@ -82,11 +80,16 @@ class Pipeline:
             self.store(), self.embedder, candidates=r.candidates, rrf_k=r.rrf_k
         )
 
+    def checks(self) -> list[Verifier]:
+        """The default fact-check chain: claims first (cheap, decisive), then embeddings."""
+        threshold = self.settings.factcheck.min_similarity
+        return [ClaimCheck(), EmbeddingSupport(self.embedder, threshold)]
+
     def verifier(self) -> Verifier | None:
         fc = self.settings.factcheck
         if not fc.enabled:
             return None
-        chain: list[Verifier] = [ClaimCheck(), EmbeddingSupport(self.embedder, fc.min_similarity)]
+        chain = self.checks()
         if fc.judge:
             if not hasattr(self.generator, "choice_probabilities"):
                 raise ValueError("factcheck.judge needs a generator that exposes probabilities")

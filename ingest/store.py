@@ -111,12 +111,9 @@ class IndexStore:
         """
         directory = Path(directory)
         db_path = directory / DB_NAME
-        if not db_path.exists():
-            if not create:
-                raise IndexNotFoundError(
-                    f"no index at {directory}: run `docqa ingest PATH` first"
-                )
-            directory.mkdir(parents=True, exist_ok=True)
+        if not create:
+            cls.require(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         conn = _connect(db_path)
         stored = read_manifest(conn)
         if stored is None:
@@ -126,6 +123,12 @@ class IndexStore:
             stored = expected
         check_manifest(directory, stored, expected, check_chunking)
         return cls(directory, conn, stored)
+
+    @staticmethod
+    def require(directory: Path) -> None:
+        """Raise `IndexNotFoundError` unless `directory` holds an index database."""
+        if not (Path(directory) / DB_NAME).exists():
+            raise IndexNotFoundError(f"no index at {directory}: run `docqa ingest PATH` first")
 
     def __enter__(self) -> IndexStore:
         return self

@@ -28,9 +28,6 @@ class HybridRetriever:
         self._candidates = candidates
         self._rrf_k = rrf_k
 
-    def dense(self, query: str, k: int) -> list[tuple[int, float]]:
-        return self._store.search_vectors(self._embedder.embed([query])[0], k)
-
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         return self._store.search_text(fts_query(query), k)
 
