@@ -15,8 +15,6 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm import tqdm
-
 from docqa.config import ConfigError, Settings
 from docqa.pipeline import Pipeline, build_pipeline
 from generation.answerer import render
@@ -57,7 +55,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "generation.model": getattr(args, "model", None),
         "retrieval.top_k": getattr(args, "top_k", None),
         "factcheck.policy": getattr(args, "policy", None),
-        "factcheck.enabled": False if getattr(args, "no_guard", False) else None,
         "generation.mode": getattr(args, "mode", None),
     }
 
@@ -94,17 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path)
     p.set_defaults(handler=_remove)
 
-    p = sub.add_parser("eval-qa", help="run a question set and report accuracy, abstention "
-                       "and unsupported sentences")
-    p.add_argument("questions", type=Path, help="JSON lines: id, question, answerable, accept")
-    p.add_argument("--no-guard", action="store_true", help="turn the fact-check off")
-    p.add_argument("--model", help="known model name or GGUF path")
-    p.add_argument("--mode", choices=["free", "extractive"], help="generation mode")
-    p.add_argument("--out", type=Path, help="write every question's outcome here (JSON lines)")
-    p.add_argument("--measure", choices=["judge", "checks"], default="judge",
-                   help="what counts a sentence as unsupported: the answer model as judge "
-                   "(default), or the claim + embedding checks (for a model too small to judge)")
-    p.set_defaults(handler=_eval_qa)
+    _add_eval(sub)
 
     p = sub.add_parser("prepare", help="assemble and verify the configured models")
     p.set_defaults(handler=_prepare)
@@ -206,23 +193,123 @@ def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    # Accept --index/--config after the subcommand too ("docqa eval qa Q.jsonl --index DIR");
+    # SUPPRESS keeps a value given before the subcommand when none is given after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", type=Path, default=argparse.SUPPRESS,
+                        help="index directory (env DOCQA_INDEX)")
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help="TOML settings file")
+    evals = sub.add_parser("eval", help="measure answers, retrieval or hallucination "
+                           "detection on your own data").add_subparsers(
+        required=True, metavar="KIND")
+
+    p = evals.add_parser("qa", parents=[common], help="answer a question set with docqa and a "
+                         "plain LangChain RAG chain; write a report with plots")
+    p.add_argument("questions", type=Path, help="JSON lines: id, question, answerable, and "
+                   "accept (lists of substrings) or answers (SQuAD-style strings)")
+    p.add_argument("--out", type=Path, default=Path("docqa-eval"),
+                   help="report folder (default: ./docqa-eval)")
+    p.add_argument("--systems", default=",".join(("plain", "constrained", "guarded")),
+                   help="comma-separated, from plain, constrained, guarded (default: all)")
+    p.add_argument("--independent", choices=["judge", "none"], default="judge",
+                   help="the second unsupported-sentence count: the answer model as a yes/no "
+                   "judge (default), or none (for a model too small to judge)")
+    p.add_argument("--model", help="known model name or GGUF path")
+    p.add_argument("--mode", choices=["free", "extractive"], help="generation mode")
+    p.add_argument("--top-k", type=int, help="passages given to the model")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.set_defaults(handler=_eval_qa)
+
+    p = evals.add_parser("retrieval", parents=[common], help="BEIR-format retrieval "
+                         "evaluation of dense, BM25 and fused search")
+    p.add_argument("corpus", type=Path, help="corpus.jsonl (_id, title, text)")
+    p.add_argument("queries", type=Path, help="queries.jsonl (_id, text)")
+    p.add_argument("qrels", type=Path, help="qrels TSV (query-id, corpus-id, score)")
+    p.add_argument("--out", type=Path, help="also write report.md and summary.json here")
+    p.set_defaults(handler=_eval_retrieval)
+
+    p = evals.add_parser("detect", parents=[common], help="the fact-check stage as a "
+                         "hallucination detector on labelled responses")
+    p.add_argument("rows", type=Path, help="JSON lines: context, question, response, "
+                   "hallucinated")
+    p.add_argument("--out", type=Path, help="also write report.md, summary.json and "
+                   "detections.jsonl here")
+    p.set_defaults(handler=_eval_detect)
+
+
 def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from eval.dataset import load_questions
-    from eval.qa import run, summarize
+    from eval.qa import run, summarize_by_system
+    from eval.report import QA_COLUMNS, markdown_table, write_qa_report
+    from eval.systems import build_systems
     from generation.factcheck import CombinedVerifier
     from generation.judge import ModelJudge
 
-    questions = load_questions(args.questions)
-    # By default measured by the answer model as judge: a check the default guard does not
-    # decide with, so the guarded rate is not zero by construction.
-    measure = (ModelJudge(pipeline.generator, pipeline.settings.factcheck.judge_threshold)
-               if args.measure == "judge" else CombinedVerifier(pipeline.checks()))
-    with tqdm(total=len(questions), unit="question", disable=not sys.stderr.isatty()) as bar:
-        outcomes = run(pipeline.ask, questions, measure, progress=lambda _: bar.update(1))
+    questions = load_questions(args.questions)[: args.limit]
+    systems = build_systems(pipeline, [s.strip() for s in args.systems.split(",") if s.strip()])
+    settings = pipeline.settings
+    independent = (ModelJudge(pipeline.generator, settings.factcheck.judge_threshold)
+                   if args.independent == "judge" else None)
+    outcomes = run(systems, questions, CombinedVerifier(pipeline.checks()), independent,
+                   progress=sys.stderr.isatty())
+    rows = summarize_by_system(outcomes)
+    g, r, fc = settings.generation, settings.retrieval, settings.factcheck
+    measured_by = {"judge": "the answer model as a yes/no judge", "none": "not measured"}
+    context = {
+        "questions": str(args.questions),
+        "index": str(settings.index_dir),
+        "model": f"{g.model} (mode {g.mode}, temperature {g.temperature})",
+        "retrieval": f"top {r.top_k} passages, min_relevance {r.min_relevance}",
+        "guard": f"policy {fc.policy}, min_similarity {fc.min_similarity}, "
+                 f"judge {'on' if fc.judge else 'off'}",
+        "independent check": measured_by[args.independent]
+        + (" — the guarded system also uses it, so its count is not independent"
+           if fc.judge and args.independent == "judge" else ""),
+    }
+    report = write_qa_report(args.out, rows, outcomes, title="docqa eval qa", context=context)
+    print(markdown_table(rows, QA_COLUMNS))
+    print(f"\nreport: {report}", file=sys.stderr)
+    return 0
+
+
+def _eval_retrieval(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.retrieval import evaluate, load_beir
+
+    data = load_beir(args.corpus, args.queries, args.qrels)
+    result = evaluate(data, pipeline.settings, embedder=pipeline.embedder,
+                      progress=sys.stderr.isatty())
+    text = result.markdown()
+    print(text)
     if args.out:
-        args.out.write_text("".join(json.dumps(dataclasses.asdict(o)) + "\n" for o in outcomes))
-    for key, value in summarize(outcomes).items():
-        print(f"{key}\t{value:.3f}" if isinstance(value, float) else f"{key}\t{value}")
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.md").write_text(f"# docqa eval retrieval\n\n{text}\n",
+                                            encoding="utf-8")
+        (args.out / "summary.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
+    return 0
+
+
+def _eval_detect(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.detect import load_rows, run, summarize
+    from eval.report import markdown_table, write_jsonl
+    from generation.factcheck import CombinedVerifier
+
+    rows = load_rows(args.rows)
+    verifier = pipeline.verifier() or CombinedVerifier(pipeline.checks())
+    detections = run(rows, verifier, progress=sys.stderr.isatty())
+    summary = summarize(detections)
+    columns = [("detector", "detector"), ("rows", "rows"), ("hallucinated", "hallucinated"),
+               ("balanced_accuracy", "balanced accuracy"), ("precision", "precision"),
+               ("recall", "recall"), ("roc_auc", "ROC-AUC")]
+    table = markdown_table(summary, columns)
+    print(table)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_jsonl(args.out / "detections.jsonl", [d.to_dict() for d in detections])
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (args.out / "report.md").write_text(f"# docqa eval detect\n\n{args.rows}\n\n{table}\n",
+                                            encoding="utf-8")
     return 0
 
 

@@ -46,14 +46,18 @@ class Pipeline:
         self._store: IndexStore | None = None
 
     # ---- stages, built on first use --------------------------------------------------------
+    def model_path(self) -> Path:
+        """The configured GGUF file, assembled and verified on first use."""
+        return resolve_model(self.settings.generation.model, self.settings.model_cache,
+                             progress=True)
+
     @property
     def generator(self) -> Generator:
         if self._generator is None:
             gen = self.settings.generation
-            path = resolve_model(gen.model, self.settings.model_cache, progress=True)
             self._generator = LlamaCppGenerator(
-                path, n_ctx=gen.n_ctx, n_threads=gen.n_threads, temperature=gen.temperature,
-                seed=gen.seed,
+                self.model_path(), n_ctx=gen.n_ctx, n_threads=gen.n_threads,
+                temperature=gen.temperature, seed=gen.seed,
             )
         return self._generator
 
@@ -96,11 +100,14 @@ class Pipeline:
             chain.append(ModelJudge(self.generator, fc.judge_threshold))
         return CombinedVerifier(chain)
 
-    def answerer(self) -> Answerer:
+    def answerer(self, *, guard: bool = True) -> Answerer:
+        """The configured answerer; `guard=False` keeps only the prompt and the citation
+        grammar (no relevance gate, no fact-check), the `constrained` system of `docqa eval`."""
         r, g = self.settings.retrieval, self.settings.generation
         return Answerer(
-            self.retriever(), self.generator, top_k=r.top_k, min_relevance=r.min_relevance,
-            max_tokens=g.max_tokens, max_sentences=g.max_sentences, verifier=self.verifier(),
+            self.retriever(), self.generator, top_k=r.top_k,
+            min_relevance=r.min_relevance if guard else 0.0, max_tokens=g.max_tokens,
+            max_sentences=g.max_sentences, verifier=self.verifier() if guard else None,
             policy=self.settings.factcheck.policy, extractive=g.mode == "extractive",
             repair_citations=self.settings.factcheck.repair_citations,
         )

@@ -1,8 +1,13 @@
-"""Question sets: JSON lines of `{"id", "question", "answerable", "accept"}`.
+"""Question sets: JSON lines of `{"id", "question", "answerable", "accept" | "answers"}`.
 
-`accept` is a list of alternatives, each a list of substrings that must all occur
-(case-insensitively) in a correct answer. This is the format of the shared development set and
-of `eval/data/`. Loading validates every line and names the line that is wrong.
+Two ways to say what a right answer is:
+- `accept`: a list of alternatives, each a list of substrings that must all occur
+  (case-insensitively) in the answer. The format of the shared development set and of
+  `eval/data/`; it suits generated sentences, which rarely equal a short gold answer.
+- `answers`: gold answer strings, SQuAD style. The answer counts as right when a normalised gold
+  answer occurs in the normalised answer; token F1 and exact match are reported beside it.
+
+Loading validates every line and names the line that is wrong.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.metrics import best_exact, best_f1, normalize_answer
+
 
 @dataclass(frozen=True, slots=True)
 class Question:
@@ -18,29 +25,53 @@ class Question:
     question: str
     answerable: bool
     accept: tuple[tuple[str, ...], ...] = ()
+    answers: tuple[str, ...] = ()
 
     def accepts(self, text: str) -> bool:
-        """True when every substring of at least one alternative occurs in `text`.
+        """True when the text holds an accepted alternative or a gold answer.
 
         >>> Question("1", "q", True, (("7b", "65b"), ("seven",))).accepts("From 7B to 65B.")
         True
+        >>> Question("2", "q", True, answers=("the Eiffel Tower",)).accepts("It is Eiffel tower.")
+        True
         """
         lowered = text.lower()
-        return any(all(part.lower() in lowered for part in alt) for alt in self.accept)
+        if any(all(part.lower() in lowered for part in alt) for alt in self.accept):
+            return True
+        padded = f" {normalize_answer(text)} "
+        return any(f" {normalize_answer(a)} " in padded for a in self.answers if a.strip())
+
+    def f1(self, text: str) -> float | None:
+        """SQuAD token F1 against the gold answers; None when the question has none."""
+        return best_f1(text, self.answers) if self.answers else None
+
+    def exact(self, text: str) -> bool | None:
+        return best_exact(text, self.answers) if self.answers else None
 
 
 def load_questions(path: Path) -> list[Question]:
     questions = []
+    seen: set[str] = set()
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            questions.append(Question(
+            question = Question(
                 id=str(row["id"]), question=str(row["question"]),
                 answerable=bool(row["answerable"]),
                 accept=tuple(tuple(str(p) for p in alt) for alt in row.get("accept") or ()),
-            ))
+                answers=tuple(str(a) for a in row.get("answers") or ()),
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a question record ({exc})") from exc
+        if question.answerable and not (question.accept or question.answers):
+            raise ValueError(f"{path}:{number}: answerable question {question.id!r} has neither "
+                             "'accept' nor 'answers', so no answer could be scored")
+        if question.id in seen:
+            raise ValueError(f"{path}:{number}: duplicate id {question.id!r}")
+        seen.add(question.id)
+        questions.append(question)
+    if not questions:
+        raise ValueError(f"{path}: no questions")
     return questions

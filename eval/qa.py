@@ -1,87 +1,245 @@
-"""Question-answering evaluation: run a question set, score every answer, summarise.
+"""Question-answering evaluation: several systems, one question set, one table.
 
-For each question: was it answered correctly (an accepted alternative occurs in the answer),
-did the system abstain, and how many of the sentences it showed does an *independent* check
-call unsupported. The independent check is passed in and must not be the one the pipeline
-used to decide (the default guard uses claims + embedding; the measurement uses the answer
-model as a judge), otherwise the guarded rate would be zero by construction.
+Every system answers every question and is scored the same way:
+
+- **correct**: for an answerable question, not abstained and the answer holds an accepted
+  alternative (citation markers removed first, so "[1]" never matches a gold "1"); for an
+  unanswerable one, an abstention. A wrong answer to an unanswerable question is the headline
+  hallucination figure.
+- **unsupported sentences**, counted twice: by the fact-check stage (docqa's own verdicts where
+  the system ran it, the same checks applied afterwards where it did not) and by an
+  *independent* check that the guarded system did not decide with (by default the answer model
+  as a yes/no judge). Without the second figure the guarded rate would be zero by construction.
+- **citation precision**: of the citations in answers to answerable questions, the share whose
+  passage holds an accepted answer.
+- **retrieval hit**: whether any passage the model was given holds an accepted answer.
+- **latency** per stage, reported as p50/p95.
+
+Systems are anything with a `name` and `respond(question) -> Response`; see `eval.systems`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from tqdm import tqdm
 
 from eval.dataset import Question
+from eval.metrics import percentile, rate
 from generation.factcheck import Verifier
-from generation.types import Answer
+from generation.types import Answer, AnswerSentence, SentenceVerdict
+from ingest.chunking import sentence_spans
+from retrieval.types import Hit
+
+STAGES = ("retrieve_s", "generate_s", "verify_s", "total_s")
+_CITATION = re.compile(r"\s*\[\d+\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What one system said to one question, in a shape every system can fill.
+
+    `passages` are what the model was given, numbered from 1 in that order; `sentences` carry
+    their citations (none for a system that does not cite) and, where the system fact-checked
+    them itself, their verdicts. `dropped` counts sentences the system withheld.
+    """
+
+    text: str
+    abstained: bool
+    sentences: tuple[AnswerSentence, ...]
+    passages: tuple[Hit, ...]
+    timings: Mapping[str, float]
+    reason: str | None = None
+    dropped: int = 0
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> Response:
+        return cls(answer.text, answer.abstained, answer.sentences,
+                   tuple(s.hit for s in answer.sources), dict(answer.timings),
+                   answer.abstain_reason, len(answer.dropped))
+
+
+class System(Protocol):
+    name: str
+
+    def respond(self, question: str) -> Response:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceOutcome:
+    text: str
+    citations: tuple[int, ...]
+    factcheck: str
+    independent: str | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """One system's result on one question; a line of the outcomes JSONL."""
+
+    system: str
     id: str
+    question: str
     answerable: bool
     abstained: bool
     correct: bool
-    sentences: int
-    unsupported: int
-    total_s: float
     answer: str
     reason: str | None
+    sentences: tuple[SentenceOutcome, ...] = ()
+    citations: int = 0
+    citations_correct: int = 0
+    retrieval_hit: bool | None = None
+    f1: float | None = None
+    exact: bool | None = None
+    dropped: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def unsupported_factcheck(self) -> int:
+        return sum(s.factcheck != "supported" for s in self.sentences)
+
+    @property
+    def unsupported_independent(self) -> int:
+        return sum(s.independent not in (None, "supported") for s in self.sentences)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def score(question: Question, answer: Answer, measure: Verifier | None) -> Outcome:
-    """Score one answer; `correct` means the right answer, or an abstention when unanswerable."""
-    correct = question.accepts(answer.text) if question.answerable else answer.abstained
-    if answer.abstained and question.answerable:
-        correct = False
-    unsupported = 0
-    if measure is not None:
-        texts = {s.n: s.hit.text for s in answer.sources}
-        for s in answer.sentences:
-            cited = {n: texts[n] for n in s.citations if n in texts}
-            unsupported += not measure.verify(s, cited, question.question).ok
-    return Outcome(question.id, question.answerable, answer.abstained, correct,
-                   len(answer.sentences), unsupported, answer.timings.get("total_s", 0.0),
-                   answer.text, answer.abstain_reason)
+def score(
+    question: Question,
+    response: Response,
+    factcheck: Verifier,
+    independent: Verifier | None = None,
+    *,
+    system: str = "",
+) -> Outcome:
+    """Score one response. Verifiers see the cited passages, or all given ones if none is cited."""
+    plain = _CITATION.sub("", response.text)
+    answered = not response.abstained
+    correct = (answered and question.accepts(plain)) if question.answerable else not answered
+    numbered = {n: h.text for n, h in enumerate(response.passages, start=1)}
+    sentences = []
+    for s in response.sentences if answered else ():
+        cited = {n: numbered[n] for n in s.citations if n in numbered} or numbered
+        own = s.check or _safe_verify(factcheck, s, cited, question.question)
+        other = None if independent is None else \
+            _safe_verify(independent, s, cited, question.question).verdict
+        sentences.append(SentenceOutcome(s.text, s.citations, own.verdict, other, own.reason))
+    cited_ns = [n for s in sentences for n in s.citations] if question.answerable else []
+    return Outcome(
+        system=system, id=question.id, question=question.question,
+        answerable=question.answerable, abstained=response.abstained, correct=correct,
+        answer=response.text, reason=response.reason, sentences=tuple(sentences),
+        citations=len(cited_ns),
+        citations_correct=sum(question.accepts(numbered.get(n, "")) for n in cited_ns),
+        retrieval_hit=(any(question.accepts(h.text) for h in response.passages)
+                       if question.answerable else None),
+        f1=question.f1(plain) if answered else (0.0 if question.answers else None),
+        exact=question.exact(plain) if answered else (False if question.answers else None),
+        dropped=response.dropped, timings=dict(response.timings),
+    )
+
+
+def split_sentences(text: str) -> list[str]:
+    r"""Sentences of free model output: every line on its own, then sentences within it.
+
+    Models put separate statements on separate lines without end punctuation, so unlike
+    document text, a newline here always ends a sentence.
+
+    >>> split_sentences("Yes\nThe answer is: 21:00. It opens late.")
+    ['Yes', 'The answer is: 21:00.', 'It opens late.']
+    """
+    return [line[a:b] for line in text.splitlines() for a, b in sentence_spans(line)]
+
+
+def _safe_verify(
+    verifier: Verifier, sentence: AnswerSentence, passages: Mapping[int, str], question: str
+) -> SentenceVerdict:
+    if not passages:
+        return SentenceVerdict("unsupported", 0.0, "no passage was given")
+    return verifier.verify(sentence, passages, question)
 
 
 def run(
-    ask: Callable[[str], Answer],
+    systems: Sequence[System],
     questions: Sequence[Question],
-    measure: Verifier | None = None,
-    progress: Callable[[Outcome], None] | None = None,
+    factcheck: Verifier,
+    independent: Verifier | None = None,
+    *,
+    progress: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
+    """Every system on every question, system by system (each keeps its model warm)."""
     outcomes = []
-    for q in questions:
-        outcomes.append(score(q, ask(q.question), measure))
-        if progress is not None:
-            progress(outcomes[-1])
+    with tqdm(total=len(systems) * len(questions), unit="answer", disable=not progress) as bar:
+        for system in systems:
+            bar.set_description(system.name)
+            for q in questions:
+                outcome = score(q, system.respond(q.question), factcheck, independent,
+                                system=system.name)
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                bar.update(1)
     return outcomes
 
 
-def summarize(outcomes: Sequence[Outcome]) -> dict[str, float]:
-    """The headline figures.
+def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """The row of the table for one system's outcomes; rates are None when undefined.
 
-    >>> o = [Outcome("a", True, False, True, 2, 1, 1.0, "", None),
-    ...      Outcome("b", False, False, False, 1, 0, 3.0, "", None)]
-    >>> summarize(o)["wrong_answer_rate_unanswerable"], summarize(o)["unsupported_sentence_rate"]
-    (1.0, 0.3333333333333333)
+    >>> s = SentenceOutcome("x.", (1,), "supported", "unsupported", "")
+    >>> o = [Outcome("g", "a", "q", True, False, True, "x", None, (s,), 1, 1, True),
+    ...      Outcome("g", "b", "q", False, False, False, "y", None, (s, s), 0, 0, None)]
+    >>> row = summarize(o)
+    >>> row["wrong_answer_rate_unanswerable"], row["unsupported_rate_independent"]
+    (1.0, 1.0)
+    >>> row["citation_precision"], row["retrieval_hit_rate"], row["unsupported_rate_factcheck"]
+    (1.0, 1.0, 0.0)
     """
     answerable = [o for o in outcomes if o.answerable]
     unanswerable = [o for o in outcomes if not o.answerable]
-    sentences = sum(o.sentences for o in outcomes)
-    return {
+    sentences = [s for o in outcomes for s in o.sentences]
+    judged = [s for s in sentences if s.independent is not None]
+    hits = [o.retrieval_hit for o in answerable if o.retrieval_hit is not None]
+    f1s = [o.f1 for o in answerable if o.f1 is not None]
+    row: dict[str, Any] = {
+        "system": outcomes[0].system if outcomes else "",
         "questions": len(outcomes),
-        "answerable_accuracy": _rate(sum(o.correct for o in answerable), len(answerable)),
-        "abstention_rate_answerable": _rate(sum(o.abstained for o in answerable), len(answerable)),
-        "wrong_answer_rate_unanswerable": _rate(
-            sum(not o.abstained for o in unanswerable), len(unanswerable)),
-        "unsupported_sentence_rate": _rate(sum(o.unsupported for o in outcomes), sentences),
-        "sentences": sentences,
-        "mean_total_s": _rate(sum(o.total_s for o in outcomes), len(outcomes)),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "answerable_accuracy": rate(sum(o.correct for o in answerable), len(answerable)),
+        "abstention_rate_answerable": rate(sum(o.abstained for o in answerable),
+                                           len(answerable)),
+        "wrong_answer_rate_unanswerable": rate(sum(not o.abstained for o in unanswerable),
+                                               len(unanswerable)),
+        "sentences": len(sentences),
+        "dropped_sentences": sum(o.dropped for o in outcomes),
+        "unsupported_rate_factcheck": rate(sum(s.factcheck != "supported" for s in sentences),
+                                           len(sentences)),
+        "unsupported_rate_independent": rate(
+            sum(s.independent != "supported" for s in judged), len(judged)),
+        "citations": sum(o.citations for o in outcomes),
+        "citation_precision": rate(sum(o.citations_correct for o in outcomes),
+                                   sum(o.citations for o in outcomes)),
+        "retrieval_hit_rate": rate(sum(hits), len(hits)),
+        "f1": rate(sum(f1s), len(f1s)),
+        "exact_match": rate(sum(bool(o.exact) for o in answerable if o.exact is not None),
+                            len(f1s)),
     }
+    for stage in STAGES:
+        values = [o.timings[stage] for o in outcomes if stage in o.timings]
+        row[f"{stage[:-2]}_p50_s"] = percentile(values, 50)
+        row[f"{stage[:-2]}_p95_s"] = percentile(values, 95)
+    return row
 
 
-def _rate(count: float, total: int) -> float:
-    return count / total if total else 0.0
+def summarize_by_system(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """One row per system, in the order the systems ran."""
+    order = list(dict.fromkeys(o.system for o in outcomes))
+    return [summarize([o for o in outcomes if o.system == name]) for name in order]

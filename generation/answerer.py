@@ -60,7 +60,7 @@ class Answerer:
         hits = self.retrieve(question)
         clock.lap("retrieve_s")
         best = max((h.dense_score or 0.0 for h in hits), default=0.0)
-        if best < self._min_relevance:
+        if not hits or best < self._min_relevance:
             reason = (
                 "no indexed passage is relevant enough "
                 f"(best similarity {best:.2f} < {self._min_relevance:.2f})"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from ingest.embedding import Embedder
 from ingest.store import IndexStore, StoredChunk
 from retrieval.fusion import fts_query, reciprocal_rank_fusion
@@ -28,18 +30,20 @@ class HybridRetriever:
         self._candidates = candidates
         self._rrf_k = rrf_k
 
+    def dense(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Top-k chunk ids by cosine similarity alone."""
+        return self._store.search_vectors(self._embedder.embed([query])[0], k)
+
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Top-k chunk ids by BM25 alone."""
         return self._store.search_text(fts_query(query), k)
 
+    def fused(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Top-k chunk ids by reciprocal-rank fusion of the two, without loading the chunks."""
+        return self._fuse(query, k)[0]
+
     def search(self, query: str, k: int) -> list[Hit]:
-        depth = max(k, self._candidates)
-        vector = self._embedder.embed([query])[0]
-        dense = self._store.search_vectors(vector, depth)
-        lexical = self.lexical(query, depth)
-        fused = reciprocal_rank_fusion(
-            [[i for i, _ in dense], [i for i, _ in lexical]], k=self._rrf_k
-        )[:k]
-        dense_scores, lexical_scores = dict(dense), dict(lexical)
+        fused, dense_scores, lexical_scores, vector = self._fuse(query, k)
         missing = [i for i, _ in fused if i not in dense_scores]
         dense_scores.update(self._store.similarities(vector, missing))
         chunks = self._store.get_chunks(i for i, _ in fused)
@@ -49,6 +53,17 @@ class HybridRetriever:
             if i in chunks
         ]
 
+    def _fuse(
+        self, query: str, k: int
+    ) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float], np.ndarray]:
+        depth = max(k, self._candidates)
+        vector = self._embedder.embed([query])[0]
+        dense = self._store.search_vectors(vector, depth)
+        lexical = self.lexical(query, depth)
+        fused = reciprocal_rank_fusion(
+            [[i for i, _ in dense], [i for i, _ in lexical]], k=self._rrf_k
+        )[:k]
+        return fused, dict(dense), dict(lexical), vector
 
 def _hit(chunk: StoredChunk, score: float, dense: float | None, lexical: float | None) -> Hit:
     return Hit(

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.unit
 MODULES = [
     "ingest.chunking", "retrieval.fusion", "generation.grammar", "generation.prompts",
     "generation.claims", "generation.factcheck", "generation.judge", "eval.dataset",
-    "eval.qa",
+    "eval.qa", "eval.metrics", "eval.report", "eval.detect", "eval.baseline",
 ]
 
 

@@ -145,18 +145,6 @@ def test_cli_ingest_and_ask_json_with_the_small_model(corpus_dir, tmp_path):
     assert data["abstained"] or data["sentences"]
     sources = subprocess.run([*docqa, "sources"], env=env, capture_output=True, text=True)
     assert sources.stdout.count("\n") == 5
-    questions = Path(__file__).parents[1] / "fixtures" / "questions.jsonl"
-    out = tmp_path / "outcomes.jsonl"
-    evaluated = subprocess.run(
-        [*docqa, "eval-qa", str(questions), "--model", "smollm2-135m", "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert evaluated.returncode == 0, evaluated.stderr
-    figures = dict(line.split("\t") for line in evaluated.stdout.splitlines())
-    assert figures["questions"] == "2"
-    assert 0 <= float(figures["unsupported_sentence_rate"]) <= 1
-    assert float(figures["wrong_answer_rate_unanswerable"]) == 0.0  # off-topic: the gate holds
-    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["f1", "f2"]
     missing = subprocess.run([*docqa, "--index", str(tmp_path / "nope"), "ask", "anything?"],
                              env=env, capture_output=True, text=True)
     assert missing.returncode == 1

@@ -1,0 +1,176 @@
+"""Retrieval evaluation on a BEIR-format data set: dense, BM25 and fused, on docqa's own index.
+
+The corpus goes through the real ingest path (each document written as a file, sniffed, parsed,
+chunked, embedded and stored with the configured settings) into a temporary index, so the
+figures describe docqa as a user runs it, ingest throughput included. Documents are ranked
+where their best chunk ranks. Fused retrieval draws as many candidates from each side as the
+deepest cut-off needs, so recall@100 is not capped by the interactive candidate count.
+
+BEIR files: `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl` (`_id`, `text`) and a
+qrels TSV (`query-id`, `corpus-id`, `score`, with or without the header line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from docqa.config import Settings
+from docqa.pipeline import build_pipeline
+from eval.metrics import dedupe, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
+from ingest.embedding import Embedder
+from retrieval.hybrid import HybridRetriever
+
+METHODS = ("dense", "bm25", "fused")
+
+
+@dataclass(frozen=True, slots=True)
+class BeirSet:
+    corpus: dict[str, tuple[str, str]]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def load_beir(corpus: Path, queries: Path, qrels: Path) -> BeirSet:
+    docs = {str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or ""))
+            for r in _jsonl(corpus, ("_id",))}
+    texts = {str(r["_id"]): str(r["text"]) for r in _jsonl(queries, ("_id", "text"))}
+    judged: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(Path(qrels).read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split("\t") if "\t" in line else line.split()
+        if not parts or (number == 1 and parts[0] in ("query-id", "query_id", "qid")):
+            continue
+        try:
+            qid, did, grade = parts[0], parts[-2], int(float(parts[-1]))
+        except (ValueError, IndexError) as exc:
+            raise ValueError(f"{qrels}:{number}: not a 'query-id corpus-id score' line") from exc
+        judged.setdefault(qid, {})[did] = grade
+    missing = sorted(q for q in judged if q not in texts)
+    if missing:
+        raise ValueError(f"{qrels}: judgements for unknown queries: {', '.join(missing[:5])}")
+    if not docs:
+        raise ValueError(f"{corpus}: no documents")
+    return BeirSet(docs, texts, judged)
+
+
+def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            for key in required:
+                row[key]  # noqa: B018 - presence check
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: expected a JSON object with "
+                             f"{', '.join(required)} ({exc})") from exc
+        rows.append(row)
+    return rows
+
+
+@dataclass(slots=True)
+class RetrievalResult:
+    rows: list[dict[str, Any]]
+    documents: int
+    chunks: int
+    failed: list[str] = field(default_factory=list)
+    ingest_s: float = 0.0
+    queries: int = 0
+
+    def markdown(self) -> str:
+        """The metrics table, then the corpus and throughput figures and any failed document."""
+        from eval.report import fmt, markdown_table
+
+        table = markdown_table(self.rows, [
+            ("method", "method"), ("ndcg@10", "nDCG@10"), ("recall@10", "recall@10"),
+            ("recall@100", "recall@100"), ("mrr", "MRR"), ("query_p50_ms", "p50 ms"),
+            ("query_p95_ms", "p95 ms"), ("queries_per_s", "queries/s"),
+        ])
+        per_s = (lambda n: fmt(n / self.ingest_s)) if self.ingest_s else (lambda n: "—")
+        lines = [table, "", f"{self.queries} judged queries; {self.documents} documents → "
+                 f"{self.chunks} chunks, ingested in {self.ingest_s:.1f} s "
+                 f"({per_s(self.chunks)} chunks/s, {per_s(self.documents)} documents/s)."]
+        lines += [f"- failed: {failure}" for failure in self.failed]
+        return "\n".join(lines)
+
+
+def evaluate(
+    data: BeirSet,
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    ks: tuple[int, ...] = (10, 100),
+    progress: bool = False,
+) -> RetrievalResult:
+    """Ingest `data.corpus` into a fresh temporary index and score every judged query."""
+    depth = max(ks)
+    with tempfile.TemporaryDirectory(prefix="docqa-beir-") as tmp:
+        folder = Path(tmp) / "corpus"
+        folder.mkdir()
+        by_path = _write_corpus(data.corpus, folder)
+        local = settings.model_copy(update={"index_dir": Path(tmp) / "index"})
+        pipeline = build_pipeline(local, embedder=embedder)
+        try:
+            report = pipeline.ingest([folder], progress=progress)
+            store = pipeline.store()
+            doc_of = {i: by_path[c.source] for i, c in store.get_chunks(store.chunk_ids()).items()}
+            chunks = len(doc_of)
+            retriever = HybridRetriever(
+                store, pipeline.embedder, candidates=max(settings.retrieval.candidates,
+                                                         depth * 3),
+                rrf_k=settings.retrieval.rrf_k,
+            )
+            rank: dict[str, Callable[[str, int], list[tuple[int, float]]]] = {
+                "dense": retriever.dense, "bm25": retriever.lexical, "fused": retriever.fused,
+            }
+            judged = [q for q in data.qrels if any(g > 0 for g in data.qrels[q].values())]
+            rows = []
+            for method in METHODS:
+                scores: dict[str, list[float]] = {"ndcg@10": [], "mrr": []}
+                for k in ks:
+                    scores[f"recall@{k}"] = []
+                seconds = []
+                for qid in tqdm(judged, desc=method, unit="query", disable=not progress):
+                    started = time.perf_counter()
+                    ranked = rank[method](data.queries[qid], min(depth * 3, chunks))
+                    seconds.append(time.perf_counter() - started)
+                    docs = dedupe(doc_of[i] for i, _ in ranked if i in doc_of)[:depth]
+                    relevant = data.qrels[qid]
+                    scores["ndcg@10"].append(ndcg_at_k(docs, relevant, 10))
+                    scores["mrr"].append(reciprocal_rank(docs, relevant))
+                    for k in ks:
+                        scores[f"recall@{k}"].append(recall_at_k(docs, relevant, k))
+                row: dict[str, Any] = {"method": method}
+                row.update({name: sum(v) / len(v) if v else None for name, v in scores.items()})
+                row["query_p50_ms"] = _ms(percentile(seconds, 50))
+                row["query_p95_ms"] = _ms(percentile(seconds, 95))
+                row["queries_per_s"] = len(seconds) / sum(seconds) if sum(seconds) else None
+                rows.append(row)
+        finally:
+            pipeline.close()
+    failed = [f"{by_path.get(o.path, o.path)}: {o.reason}" for o in report.failed]
+    return RetrievalResult(rows, len(data.corpus), chunks, failed, report.elapsed_s,
+                           len(judged))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def _write_corpus(corpus: dict[str, tuple[str, str]], folder: Path) -> dict[str, str]:
+    """One text file per document (ids may hold any character, so files are numbered)."""
+    by_path = {}
+    for number, (doc_id, (title, text)) in enumerate(corpus.items()):
+        path = folder / f"{number:08d}.txt"
+        path.write_text(f"{title}\n\n{text}\n" if title else f"{text}\n", encoding="utf-8")
+        by_path[os.path.abspath(path)] = doc_id
+    return by_path
