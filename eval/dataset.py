@@ -13,10 +13,14 @@ Loading validates every line and names the line that is wrong.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from eval.metrics import best_exact, best_f1, normalize_answer
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,29 +53,44 @@ class Question:
         return best_exact(text, self.answers) if self.answers else None
 
 
-def load_questions(path: Path) -> list[Question]:
-    questions = []
-    seen: set[str] = set()
+def read_jsonl(path: Path, what: str, parse: Callable[[dict[str, Any], int], T]) -> list[T]:
+    """Parse each non-blank line of a JSON-lines file with `parse(record, line_number)`.
+
+    Every evaluation input is read through here so a bad line always gives the same kind of
+    message: the file, the line, and what is wrong. `parse` raises `ValueError` with a plain
+    message for a record that is well-formed but unusable.
+    """
+    items = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            question = Question(
-                id=str(row["id"]), question=str(row["question"]),
-                answerable=bool(row["answerable"]),
-                accept=tuple(tuple(str(p) for p in alt) for alt in row.get("accept") or ()),
-                answers=tuple(str(a) for a in row.get("answers") or ()),
-            )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a question record ({exc})") from exc
+            items.append(parse(json.loads(line), number))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}:{number}: not {what} ({exc})") from exc
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from exc
+    if not items:
+        raise ValueError(f"{path}: no records")
+    return items
+
+
+def load_questions(path: Path) -> list[Question]:
+    seen: set[str] = set()
+
+    def parse(row: dict[str, Any], number: int) -> Question:
+        question = Question(
+            id=str(row["id"]), question=str(row["question"]),
+            answerable=bool(row["answerable"]),
+            accept=tuple(tuple(str(p) for p in alt) for alt in row.get("accept") or ()),
+            answers=tuple(str(a) for a in row.get("answers") or ()),
+        )
         if question.answerable and not (question.accept or question.answers):
-            raise ValueError(f"{path}:{number}: answerable question {question.id!r} has neither "
-                             "'accept' nor 'answers', so no answer could be scored")
+            raise ValueError(f"answerable question {question.id!r} has neither 'accept' nor "
+                             "'answers', so no answer could be scored")
         if question.id in seen:
-            raise ValueError(f"{path}:{number}: duplicate id {question.id!r}")
+            raise ValueError(f"duplicate id {question.id!r}")
         seen.add(question.id)
-        questions.append(question)
-    if not questions:
-        raise ValueError(f"{path}: no questions")
-    return questions
+        return question
+
+    return read_jsonl(path, "a question record", parse)

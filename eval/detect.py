@@ -13,7 +13,6 @@ support.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from eval.dataset import read_jsonl
 from eval.metrics import balanced_accuracy, precision_recall, roc_auc
 from eval.qa import split_sentences
 from generation.factcheck import Verifier
@@ -51,22 +51,14 @@ class Detection:
 
 
 def load_rows(path: Path) -> list[Row]:
-    rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-            label = r["hallucinated"]
-            if not isinstance(label, bool):
-                raise TypeError(f"'hallucinated' must be true or false, not {label!r}")
-            rows.append(Row(str(r.get("id", number)), str(r["context"]), str(r["question"]),
-                            str(r["response"]), label))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a detection row ({exc})") from exc
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    return rows
+    def parse(r: dict[str, Any], number: int) -> Row:
+        label = r["hallucinated"]
+        if not isinstance(label, bool):
+            raise TypeError(f"'hallucinated' must be true or false, not {label!r}")
+        return Row(str(r.get("id", number)), str(r["context"]), str(r["question"]),
+                   str(r["response"]), label)
+
+    return read_jsonl(path, "a detection row", parse)
 
 
 def detect(row: Row, verifier: Verifier) -> Detection:

@@ -80,7 +80,11 @@ class SentenceOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One system's result on one question; a line of the outcomes JSONL."""
+    """One system's result on one question; a line of the outcomes JSONL.
+
+    The passages the model was given travel with it, so a person reading a failure sees what
+    the answer should have rested on.
+    """
 
     system: str
     id: str
@@ -98,6 +102,7 @@ class Outcome:
     exact: bool | None = None
     dropped: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    passages: tuple[dict[str, Any], ...] = ()
 
     @property
     def unsupported_factcheck(self) -> int:
@@ -120,7 +125,7 @@ def score(
     system: str = "",
 ) -> Outcome:
     """Score one response. Verifiers see the cited passages, or all given ones if none is cited."""
-    plain = _CITATION.sub("", response.text)
+    plain = strip_citations(response.text)
     answered = not response.abstained
     correct = (answered and question.accepts(plain)) if question.answerable else not answered
     numbered = {n: h.text for n, h in enumerate(response.passages, start=1)}
@@ -143,7 +148,17 @@ def score(
         f1=question.f1(plain) if answered else (0.0 if question.answers else None),
         exact=question.exact(plain) if answered else (False if question.answers else None),
         dropped=response.dropped, timings=dict(response.timings),
+        passages=tuple({"n": n, "source": h.source, "section": h.section, "page": h.page,
+                        "text": h.text} for n, h in enumerate(response.passages, start=1)),
     )
+
+
+def strip_citations(text: str) -> str:
+    """
+    >>> strip_citations("It is 22 miles [1][3].")
+    'It is 22 miles.'
+    """
+    return _CITATION.sub("", text)
 
 
 def split_sentences(text: str) -> list[str]:

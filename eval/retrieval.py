@@ -12,7 +12,6 @@ qrels TSV (`query-id`, `corpus-id`, `score`, with or without the header line).
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from docqa.config import Settings
 from docqa.pipeline import build_pipeline
+from eval.dataset import read_jsonl
 from eval.metrics import dedupe, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
 from ingest.embedding import Embedder
 from retrieval.hybrid import HybridRetriever
@@ -40,9 +40,10 @@ class BeirSet:
 
 
 def load_beir(corpus: Path, queries: Path, qrels: Path) -> BeirSet:
-    docs = {str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or ""))
-            for r in _jsonl(corpus, ("_id",))}
-    texts = {str(r["_id"]): str(r["text"]) for r in _jsonl(queries, ("_id", "text"))}
+    docs = dict(read_jsonl(corpus, "a corpus document with an _id", lambda r, _: (
+        str(r["_id"]), (str(r.get("title") or ""), str(r.get("text") or "")))))
+    texts = dict(read_jsonl(queries, "a query with _id and text",
+                            lambda r, _: (str(r["_id"]), str(r["text"]))))
     judged: dict[str, dict[str, int]] = {}
     for number, line in enumerate(Path(qrels).read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split("\t") if "\t" in line else line.split()
@@ -56,25 +57,7 @@ def load_beir(corpus: Path, queries: Path, qrels: Path) -> BeirSet:
     missing = sorted(q for q in judged if q not in texts)
     if missing:
         raise ValueError(f"{qrels}: judgements for unknown queries: {', '.join(missing[:5])}")
-    if not docs:
-        raise ValueError(f"{corpus}: no documents")
     return BeirSet(docs, texts, judged)
-
-
-def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            for key in required:
-                row[key]  # noqa: B018 - presence check
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: expected a JSON object with "
-                             f"{', '.join(required)} ({exc})") from exc
-        rows.append(row)
-    return rows
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ MODULES = [
     "ingest.chunking", "retrieval.fusion", "generation.grammar", "generation.prompts",
     "generation.claims", "generation.factcheck", "generation.judge", "eval.dataset",
     "eval.qa", "eval.metrics", "eval.report", "eval.detect", "eval.baseline",
+    "eval.detect_rows",
 ]
 
 

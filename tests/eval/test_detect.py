@@ -57,7 +57,7 @@ def test_bad_rows_name_their_line(tmp_path):
     with pytest.raises(ValueError, match=r"rows.jsonl:2: .*true or false"):
         load_rows(path)
     path.write_text("\n")
-    with pytest.raises(ValueError, match="no rows"):
+    with pytest.raises(ValueError, match="no records"):
         load_rows(path)
 
 

@@ -18,7 +18,7 @@ def test_load_beir_reads_all_three_files():
 
 def test_bad_beir_files_name_the_line(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"_id": "a", "text": "x"}\n{"text": "no id"}\n')
-    with pytest.raises(ValueError, match=r"c.jsonl:2: expected a JSON object with _id"):
+    with pytest.raises(ValueError, match=r"c.jsonl:2: not a corpus document with an _id"):
         load_beir(tmp_path / "c.jsonl", BEIR / "queries.jsonl", BEIR / "qrels.tsv")
     (tmp_path / "q.tsv").write_text("q1\tlighthouse\tmany\n")
     with pytest.raises(ValueError, match=r"q.tsv:1: not a 'query-id corpus-id score' line"):
