@@ -30,6 +30,9 @@ from ingest.embedding import Embedder
 from retrieval.hybrid import HybridRetriever
 
 METHODS = ("dense", "bm25", "fused")
+# Chunks retrieved per document wanted: long documents have several chunks, and a document
+# only counts once, so ranking to depth k needs more than k chunks.
+CHUNKS_PER_DOCUMENT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,41 +111,57 @@ def evaluate(
             doc_of = {i: by_path[c.source] for i, c in store.get_chunks(store.chunk_ids()).items()}
             chunks = len(doc_of)
             retriever = HybridRetriever(
-                store, pipeline.embedder, candidates=max(settings.retrieval.candidates,
-                                                         depth * 3),
+                store, pipeline.embedder,
+                candidates=max(settings.retrieval.candidates, depth * CHUNKS_PER_DOCUMENT),
                 rrf_k=settings.retrieval.rrf_k,
             )
             rank: dict[str, Callable[[str, int], list[tuple[int, float]]]] = {
                 "dense": retriever.dense, "bm25": retriever.lexical, "fused": retriever.fused,
             }
             judged = [q for q in data.qrels if any(g > 0 for g in data.qrels[q].values())]
-            rows = []
-            for method in METHODS:
-                scores: dict[str, list[float]] = {"ndcg@10": [], "mrr": []}
-                for k in ks:
-                    scores[f"recall@{k}"] = []
-                seconds = []
-                for qid in tqdm(judged, desc=method, unit="query", disable=not progress):
-                    started = time.perf_counter()
-                    ranked = rank[method](data.queries[qid], min(depth * 3, chunks))
-                    seconds.append(time.perf_counter() - started)
-                    docs = dedupe(doc_of[i] for i, _ in ranked if i in doc_of)[:depth]
-                    relevant = data.qrels[qid]
-                    scores["ndcg@10"].append(ndcg_at_k(docs, relevant, 10))
-                    scores["mrr"].append(reciprocal_rank(docs, relevant))
-                    for k in ks:
-                        scores[f"recall@{k}"].append(recall_at_k(docs, relevant, k))
-                row: dict[str, Any] = {"method": method}
-                row.update({name: sum(v) / len(v) if v else None for name, v in scores.items()})
-                row["query_p50_ms"] = _ms(percentile(seconds, 50))
-                row["query_p95_ms"] = _ms(percentile(seconds, 95))
-                row["queries_per_s"] = len(seconds) / sum(seconds) if sum(seconds) else None
-                rows.append(row)
+            rows = [
+                _score_method(method, rank[method], data, judged, doc_of, ks,
+                              min(depth * CHUNKS_PER_DOCUMENT, chunks), progress)
+                for method in METHODS
+            ]
         finally:
             pipeline.close()
     failed = [f"{by_path.get(o.path, o.path)}: {o.reason}" for o in report.failed]
     return RetrievalResult(rows, len(data.corpus), chunks, failed, report.elapsed_s,
                            len(judged))
+
+
+def _score_method(
+    method: str,
+    rank: Callable[[str, int], list[tuple[int, float]]],
+    data: BeirSet,
+    judged: list[str],
+    doc_of: dict[int, str],
+    ks: tuple[int, ...],
+    chunk_depth: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """Mean metrics and query latency of one ranking method over the judged queries."""
+    depth = max(ks)
+    scores: dict[str, list[float]] = {"ndcg@10": [], "mrr": []}
+    scores.update({f"recall@{k}": [] for k in ks})
+    seconds = []
+    for qid in tqdm(judged, desc=method, unit="query", disable=not progress):
+        started = time.perf_counter()
+        ranked = rank(data.queries[qid], chunk_depth)
+        seconds.append(time.perf_counter() - started)
+        docs = dedupe(doc_of[i] for i, _ in ranked if i in doc_of)[:depth]
+        relevant = data.qrels[qid]
+        scores["ndcg@10"].append(ndcg_at_k(docs, relevant, 10))
+        scores["mrr"].append(reciprocal_rank(docs, relevant))
+        for k in ks:
+            scores[f"recall@{k}"].append(recall_at_k(docs, relevant, k))
+    row: dict[str, Any] = {"method": method}
+    row.update({name: sum(v) / len(v) if v else None for name, v in scores.items()})
+    row["query_p50_ms"] = _ms(percentile(seconds, 50))
+    row["query_p95_ms"] = _ms(percentile(seconds, 95))
+    row["queries_per_s"] = len(seconds) / sum(seconds) if sum(seconds) else None
+    return row
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -85,8 +85,16 @@ class LlamaCppGenerator:
 
         llm = self._load()
         tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
-        llm.reset()
-        llm.eval(tokens)
+        # Reuse the evaluated prefix (the judge puts the passages before the statement, so the
+        # sentences of one answer share it); always evaluate at least the last token so the
+        # logits belong to this prompt.
+        prefix = 0
+        for cached, token in zip(llm._input_ids, tokens[:-1], strict=False):
+            if cached != token:
+                break
+            prefix += 1
+        llm.n_tokens = prefix
+        llm.eval(tokens[prefix:])
         # Private API of llama-cpp-python 0.3.x (pinned): the logits of the last prompt token.
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
         scores = []

@@ -30,3 +30,21 @@ def test_supported_sentences_score_above_planted_errors(judge):
     assert right > 0.5
     assert wrong_number < right and invented < right
     assert invented < 0.5
+
+
+def test_reusing_the_evaluated_prefix_gives_the_same_probabilities(index_settings):
+    """Consecutive judge prompts share the passages; reusing their evaluation changes nothing."""
+    from generation.judge import judge_messages
+    from generation.llm import LlamaCppGenerator
+    from generation.models import resolve_model
+
+    path = resolve_model("smollm2-135m", index_settings.model_cache)
+    warm, cold = LlamaCppGenerator(path), LlamaCppGenerator(path)
+    first = judge_messages("The lamp is visible for 22 nautical miles.", {1: PASSAGE})
+    second = judge_messages("The tower was built in 1887.", {1: PASSAGE})
+    warm.choice_probabilities(first, ["yes", "no"])
+    reused = warm.choice_probabilities(second, ["yes", "no"])
+    assert reused == pytest.approx(cold.choice_probabilities(second, ["yes", "no"]), abs=1e-4)
+    # and going back to a prompt that diverges earlier still gives its own answer
+    assert warm.choice_probabilities(first, ["yes", "no"]) == pytest.approx(
+        cold.choice_probabilities(first, ["yes", "no"]), abs=1e-4)
