@@ -43,13 +43,17 @@ class Pipeline:
             settings.ingest.embedding_model, batch_size=settings.ingest.embed_batch_size
         )
         self._generator = generator
+        self._model_path: Path | None = None
         self._store: IndexStore | None = None
 
     # ---- stages, built on first use --------------------------------------------------------
     def model_path(self) -> Path:
-        """The configured GGUF file, assembled and verified on first use."""
-        return resolve_model(self.settings.generation.model, self.settings.model_cache,
-                             progress=True)
+        """The configured GGUF file, assembled and verified once (the eval baseline loads it
+        too)."""
+        if self._model_path is None:
+            self._model_path = resolve_model(self.settings.generation.model,
+                                             self.settings.model_cache, progress=True)
+        return self._model_path
 
     @property
     def generator(self) -> Generator:

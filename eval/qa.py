@@ -235,10 +235,10 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
                                                len(unanswerable)),
         "sentences": len(sentences),
         "dropped_sentences": sum(o.dropped for o in outcomes),
-        "unsupported_rate_factcheck": rate(sum(s.factcheck != "supported" for s in sentences),
+        "unsupported_rate_factcheck": rate(sum(o.unsupported_factcheck for o in outcomes),
                                            len(sentences)),
-        "unsupported_rate_independent": rate(
-            sum(s.independent != "supported" for s in judged), len(judged)),
+        "unsupported_rate_independent": rate(sum(o.unsupported_independent for o in outcomes),
+                                             len(judged)),
         "citations": sum(o.citations for o in outcomes),
         "citation_precision": rate(sum(o.citations_correct for o in outcomes),
                                    sum(o.citations for o in outcomes)),
