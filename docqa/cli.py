@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path)
     p.set_defaults(handler=_remove)
 
+    p = sub.add_parser("ui", help="chat with your documents in the browser")
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.set_defaults(handler=_ui)
+
     _add_eval(sub)
 
     p = sub.add_parser("prepare", help="assemble and verify the configured models")
@@ -310,6 +315,18 @@ def _eval_detect(pipeline: Pipeline, args: argparse.Namespace) -> int:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
         (args.out / "report.md").write_text(f"# docqa eval detect\n\n{args.rows}\n\n{table}\n",
                                             encoding="utf-8")
+    return 0
+
+
+def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from ui.app import launch
+
+    settings = pipeline.settings
+    host = args.host or settings.ui.host
+    print(f"docqa: serving {settings.index_dir} on http://{host}:{args.port or settings.ui.port}"
+          + ("" if host in ("127.0.0.1", "localhost", "::1") else
+             " — reachable from other machines"), file=sys.stderr)
+    launch(pipeline, host=args.host, port=args.port)
     return 0
 
 

@@ -82,6 +82,20 @@ class GenerationSettings(_Section):
         description="free: the model writes its own cited sentences; extractive: it can only "
         "copy source sentences verbatim (for very small models).",
     )
+    rewrite_followups: bool = Field(
+        True,
+        description="In a conversation, rewrite a follow-up into a standalone question before "
+        "retrieval (one short extra model call).",
+    )
+
+
+class UiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Interface the chat binds to; loopback only "
+                      "unless you choose otherwise.")
+    port: int = 7860
+    username: str | None = Field(None, description="With password: require this login.")
+    password: str | None = None
+    max_upload_mb: int = Field(50, description="Uploads larger than this are refused.")
 
 
 class FactCheckSettings(_Section):
@@ -118,6 +132,7 @@ class Settings(_Section):
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
     factcheck: FactCheckSettings = FactCheckSettings()
+    ui: UiSettings = UiSettings()
 
     @field_validator("index_dir", "model_cache", mode="after")
     @classmethod

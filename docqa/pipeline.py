@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from docqa.config import Settings
@@ -18,7 +18,8 @@ from generation.factcheck import ClaimCheck, CombinedVerifier, EmbeddingSupport,
 from generation.judge import ModelJudge
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
-from generation.types import Answer
+from generation.rewrite import standalone_question
+from generation.types import Answer, AnswerEvent, Done, Rewritten
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.manifest import Manifest
@@ -133,8 +134,38 @@ class Pipeline:
         )
         return ingester.ingest(paths, progress=progress, on_outcome=on_outcome)
 
-    def ask(self, question: str) -> Answer:
-        return self.answerer().ask(question)
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        """Answer `question`; with `history` (earlier (question, answer) pairs) a follow-up is
+        first rewritten into a standalone question."""
+        *_, done = self.stream(question, history)
+        assert isinstance(done, Done)
+        return done.answer
+
+    def stream(
+        self, question: str, history: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[AnswerEvent]:
+        """`ask` as events: `Rewritten` (for a follow-up), `Retrieved`, `Token`s, `Done`."""
+        if history and self.settings.generation.rewrite_followups and question.strip():
+            standalone = standalone_question(self.generator, history, question)
+            if standalone != question.strip():
+                yield Rewritten(question.strip(), standalone)
+            question = standalone
+        yield from self.answerer().stream(question)
+
+    def reconfigure(self, settings: Settings) -> Pipeline:
+        """A pipeline with new settings that keeps what they did not change loaded: the
+        embedder and index always, the answer model unless its file or sampling changed."""
+        if settings.index_dir != self.settings.index_dir or settings.ingest != self.settings.ingest:
+            raise ValueError("reconfigure keeps the index and the embedder; build a new pipeline")
+        old, new = self.settings.generation, settings.generation
+        same_model = (old.model, old.n_ctx, old.temperature, old.seed) == (
+            new.model, new.n_ctx, new.temperature, new.seed)
+        other = Pipeline(settings, embedder=self.embedder,
+                         generator=self._generator if same_model else None)
+        other._store = self._store
+        if same_model:
+            other._model_path = self._model_path
+        return other
 
     def sources(self) -> list[FileRecord]:
         return self.store().files()

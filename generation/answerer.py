@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 
 from generation.factcheck import Policy, Verifier, apply_policy, check_answer
 from generation.grammar import answer_grammar, extractive_grammar, parse_answer
-from generation.llm import Completion, Generator, PromptTooLongError
+from generation.llm import Generator, Piece, PromptTooLongError
 from generation.prompts import build_messages
-from generation.types import ABSTENTION, Answer, AnswerSentence, Source
+from generation.types import (
+    ABSTENTION,
+    Answer,
+    AnswerEvent,
+    AnswerSentence,
+    Done,
+    Retrieved,
+    Source,
+    Token,
+)
 from retrieval.types import Hit, Retriever
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,17 @@ class Answerer:
         return self._retriever.search(question, self._top_k)
 
     def ask(self, question: str) -> Answer:
+        """The answer, once everything is checked; `stream` without the intermediate events."""
+        *_, done = self.stream(question)
+        assert isinstance(done, Done)
+        return done.answer
+
+    def stream(self, question: str) -> Iterator[AnswerEvent]:
+        """`Retrieved` (unless the gate abstains), `Token`s as the model writes, then `Done`.
+
+        The streamed tokens are the model's raw output; the `Done` answer is what survived the
+        fact-check, so a UI shows tokens for speed and then replaces them with the answer.
+        """
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
@@ -67,16 +88,29 @@ class Answerer:
                 if hits
                 else "the index is empty"
             )
-            return _abstain(question, reason, _numbered(hits), clock)
-        completion, hits = self._complete(question, hits)
-        clock.lap("generate_s")
+            yield Done(_abstain(question, reason, _numbered(hits), clock))
+            return
+        pieces, hits = self._open_stream(question, hits)
         sources = _numbered(hits)
-        parsed = parse_answer(completion.text, len(hits))
+        yield Retrieved(sources)
+        text, finish = [], ""
+        for piece in pieces:
+            if piece.text:
+                text.append(piece.text)
+                yield Token(piece.text)
+            finish = piece.finish_reason or finish
+        clock.lap("generate_s")
+        yield Done(self._finish(question, "".join(text), finish, sources, clock))
+
+    def _finish(
+        self, question: str, text: str, finish: str, sources: tuple[Source, ...], clock: _Clock
+    ) -> Answer:
+        parsed = parse_answer(text, len(sources))
         if parsed.abstained:
             return _abstain(question, "the model found no answer in the retrieved passages",
                             sources, clock)
         if not parsed.sentences:
-            reason = f"the model produced no complete cited sentence ({completion.finish_reason})"
+            reason = f"the model produced no complete cited sentence ({finish})"
             return _abstain(question, reason, sources, clock)
         kept, dropped = self._check(question, list(parsed.sentences), sources)
         clock.lap("verify_s")
@@ -87,11 +121,11 @@ class Answerer:
         return Answer(question, render(kept), False, tuple(kept), sources, None,
                       clock.done(), tuple(dropped))
 
-    def _complete(self, question: str, hits: list[Hit]) -> tuple[Completion, list[Hit]]:
-        """Generate, dropping the lowest-ranked passage while the prompt does not fit."""
+    def _open_stream(self, question: str, hits: list[Hit]) -> tuple[Iterator[Piece], list[Hit]]:
+        """Start generating, dropping the lowest-ranked passage while the prompt does not fit."""
         while True:
             try:
-                return self._generator.complete(
+                return self._generator.stream(
                     build_messages(question, hits, self._max_sentences,
                                    extractive=self._extractive),
                     grammar=self._grammar(hits),

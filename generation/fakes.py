@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 
-from generation.llm import Completion
+from generation.llm import Completion, Piece
 
 
 class ScriptedGenerator:
@@ -20,3 +21,11 @@ class ScriptedGenerator:
         self.calls.append({"messages": messages, "grammar": grammar, "max_tokens": max_tokens})
         reply = self._replies[min(len(self.calls) - 1, len(self._replies) - 1)]
         return Completion(text=reply, finish_reason="stop")
+
+    def stream(
+        self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
+    ) -> Iterator[Piece]:
+        """The same scripted reply, word by word, as a model would stream it."""
+        text = self.complete(messages, grammar=grammar, max_tokens=max_tokens).text
+        words = re.findall(r"\S+\s*", text)
+        return iter([Piece(w) for w in words] + [Piece("", "stop")])

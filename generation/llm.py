@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +24,14 @@ class Completion:
     completion_tokens: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A piece of a streamed completion; the last one carries the finish reason."""
+
+    text: str
+    finish_reason: str | None = None
+
+
 class PromptTooLongError(ValueError):
     """The prompt leaves no room for the answer in the model's context window."""
 
@@ -34,6 +42,13 @@ class Generator(Protocol):
     def complete(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
     ) -> Completion:
+        ...
+
+    def stream(
+        self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
+    ) -> Iterator[Piece]:
+        """Like `complete`, yielding text as it is generated. A prompt that does not fit raises
+        `PromptTooLongError` from this call, before any piece, so the caller can shorten it."""
         ...
 
 
@@ -122,20 +137,8 @@ class LlamaCppGenerator:
     def complete(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
     ) -> Completion:
-        llm = self._load()
-        prompt_tokens = sum(self.count_tokens(m["content"]) + 8 for m in messages)
-        if prompt_tokens + max_tokens > self._n_ctx:
-            raise PromptTooLongError(
-                f"prompt of ~{prompt_tokens} tokens + {max_tokens} for the answer exceeds the "
-                f"context of {self._n_ctx}"
-            )
-        result = llm.create_chat_completion(
-            messages=messages,
-            grammar=self._grammar(grammar) if grammar else None,
-            max_tokens=max_tokens,
-            temperature=self._temperature,
-            seed=self._seed,
-        )
+        result = self._load().create_chat_completion(**self._request(messages, grammar,
+                                                                     max_tokens))
         choice = result["choices"][0]
         usage = result.get("usage", {})
         return Completion(
@@ -144,3 +147,28 @@ class LlamaCppGenerator:
             prompt_tokens=usage.get("prompt_tokens", 0),
             completion_tokens=usage.get("completion_tokens", 0),
         )
+
+    def stream(
+        self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
+    ) -> Iterator[Piece]:
+        request = self._request(messages, grammar, max_tokens)  # raises before streaming
+        chunks = self._load().create_chat_completion(**request, stream=True)
+
+        def pieces() -> Iterator[Piece]:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                text = choice.get("delta", {}).get("content") or ""
+                if text or choice.get("finish_reason"):
+                    yield Piece(text, choice.get("finish_reason"))
+
+        return pieces()
+
+    def _request(self, messages: list[dict], grammar: str | None, max_tokens: int) -> dict:
+        prompt_tokens = sum(self.count_tokens(m["content"]) + 8 for m in messages)
+        if prompt_tokens + max_tokens > self._n_ctx:
+            raise PromptTooLongError(
+                f"prompt of ~{prompt_tokens} tokens + {max_tokens} for the answer exceeds the "
+                f"context of {self._n_ctx}"
+            )
+        return {"messages": messages, "grammar": self._grammar(grammar) if grammar else None,
+                "max_tokens": max_tokens, "temperature": self._temperature, "seed": self._seed}

@@ -108,3 +108,35 @@ class Answer:
             "sources": [s.to_dict(s.n in numbers) for s in self.sources],
             "timings": dict(self.timings),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Rewritten:
+    """A follow-up question as it was asked, and the standalone question actually answered."""
+
+    asked: str
+    standalone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """The passages the model is about to see, numbered as in the prompt."""
+
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """Raw model output as it streams, citations included; the checked answer follows."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The final, fact-checked answer (or abstention): what the user should be left with."""
+
+    answer: Answer
+
+
+AnswerEvent = Rewritten | Retrieved | Token | Done

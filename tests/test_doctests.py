@@ -9,7 +9,8 @@ pytestmark = pytest.mark.unit
 
 MODULES = [
     "ingest.chunking", "retrieval.fusion", "generation.grammar", "generation.prompts",
-    "generation.claims", "generation.factcheck", "generation.judge", "eval.dataset",
+    "generation.claims", "generation.factcheck", "generation.judge", "generation.rewrite",
+    "eval.dataset",
     "eval.qa", "eval.metrics", "eval.report", "eval.detect", "eval.baseline",
     "eval.detect_rows",
 ]

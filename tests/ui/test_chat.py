@@ -1,0 +1,151 @@
+"""The chat's logic without a browser: events → views, follow-ups, uploads, documents."""
+
+from pathlib import Path
+
+import pytest
+
+from docqa.pipeline import build_pipeline
+from generation.fakes import ScriptedGenerator
+from generation.types import Done, Retrieved, Rewritten, Token
+from ui.app import DocqaApp
+from ui.chat import answer_markdown, chat_views, sources_html
+from ui.uploads import UploadError, safe_name, save_upload
+
+pytestmark = pytest.mark.unit
+
+
+def pipe(settings, embedder, corpus, replies, **overrides):
+    s = settings.model_copy(update={
+        "factcheck": settings.factcheck.model_copy(update=overrides)} if overrides else {})
+    p = build_pipeline(s, embedder=embedder, generator=ScriptedGenerator(replies))
+    p.ingest([corpus])
+    return p
+
+
+def test_events_stream_tokens_between_the_passages_and_the_checked_answer(
+    settings, embedder, corpus
+):
+    p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
+    events = list(p.stream("What is the budget for the lighthouse repair?"))
+    assert isinstance(events[0], Retrieved) and isinstance(events[-1], Done)
+    tokens = [e.text for e in events if isinstance(e, Token)]
+    assert len(tokens) > 1 and "".join(tokens) == "The budget is 18,000 euros [1]."
+    assert events[-1].answer.text == "The budget is 18,000 euros [1]."
+
+
+def test_views_show_the_reply_growing_then_the_answer_with_clickable_citations(
+    settings, embedder, corpus
+):
+    p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
+    views = list(chat_views(p, "What is the budget for the lighthouse repair?"))
+    partial = [v.reply for v in views if not v.done]
+    assert any("18,000" in r for r in partial)  # streamed before the check
+    final = views[-1]
+    assert final.done and final.answer is not None
+    assert '<a class="docqa-cite" href="#docqa-src-1" data-src="1">[1]</a>' in final.reply
+    assert 'id="docqa-src-1"' in final.sources and "(cited)" in final.sources
+    assert "notes.txt" in final.sources
+    assert "<mark>" in final.sources  # the supporting span is highlighted
+
+
+def test_flag_mode_marks_unsupported_sentences_and_strict_mode_drops_them(
+    settings, embedder, corpus
+):
+    reply = ["The budget is 18,000 euros [1]. The repair is led by Maria Lopez [1]."]
+    question = "What is the budget for the lighthouse repair?"
+    flagged = list(chat_views(pipe(settings, embedder, corpus, reply, policy="flag"),
+                              question))[-1]
+    assert flagged.reply.count('class="docqa-flag"') == 1 and "⚠" in flagged.reply
+    assert "Maria" in flagged.reply and "not in the cited passage" in flagged.reply
+    strict = list(chat_views(pipe(settings, embedder, corpus, reply), question))[-1]
+    assert "Maria" not in strict.reply and "docqa-flag" not in strict.reply
+
+
+def test_an_abstention_says_why(settings, embedder, corpus):
+    p = pipe(settings, embedder, corpus, ["unused"])
+    view = list(chat_views(p, "zebra quantum saxophone?"))[-1]
+    assert view.done and view.answer.abstained
+    assert "I don't know" in view.reply and "Why: no indexed passage is relevant" in view.reply
+
+
+def test_a_follow_up_is_rewritten_before_retrieval(settings, embedder, corpus):
+    gen = ScriptedGenerator(["Who leads the lighthouse repair?", "Ana Kovacs leads it [1]."])
+    p = build_pipeline(settings, embedder=embedder, generator=gen)
+    p.ingest([corpus])
+    history = [("What is the budget for the lighthouse repair?", "18,000 euros [1].")]
+    events = list(p.stream("and who leads it?", history))
+    assert events[0] == Rewritten("and who leads it?", "Who leads the lighthouse repair?")
+    assert "Follow-up question: and who leads it?" in gen.calls[0]["messages"][1]["content"]
+    assert "Who leads the lighthouse repair?" in gen.calls[1]["messages"][-1]["content"]
+    assert not events[-1].answer.abstained
+    views = list(chat_views(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator(
+        ["Who leads the lighthouse repair?", "Ana Kovacs leads it [1]."])), "and who?", history))
+    assert views[-1].reply.startswith("*Answering: Who leads the lighthouse repair?*")
+
+
+def test_model_and_document_text_cannot_inject_html():
+    from generation.types import Answer, AnswerSentence, Source
+    from retrieval.types import Hit
+
+    hit = Hit(1, "<img src=x onerror=alert(1)> 22 miles", "/a<b>.md", "T", "", None, 0, 9, "",
+              0.1, 0.9)
+    answer = Answer("q", "", False, (AnswerSentence("It is <b>22</b> miles.", (1,)),),
+                    (Source(1, hit),))
+    assert "<b>" not in answer_markdown(answer) and "&lt;b&gt;" in answer_markdown(answer)
+    panel = sources_html(answer.sources, {1})
+    assert "<img" not in panel and "&lt;img" in panel and "/a&lt;b&gt;.md" in panel
+
+
+def test_upload_names_are_sanitised_and_sizes_limited(tmp_path):
+    src = tmp_path / "tmp-upload"
+    src.write_text("hello")
+    folder = tmp_path / "index" / "uploads"
+    for hostile in ("../../escape.txt", "/etc/passwd", "..", "a/../../b.md", "..\\x.md"):
+        saved = save_upload(src, hostile, folder, 100)
+        assert saved.parent == folder.resolve() and saved.read_text() == "hello"
+    assert sorted(p.name for p in folder.iterdir()) == ["b.md", "escape.txt", "passwd",
+                                                        "upload", "x.md"]
+    with pytest.raises(UploadError, match=r"big.pdf: .* over the upload limit of"):
+        save_upload(src, "big.pdf", folder, 3)
+    assert not (folder / "big.pdf").exists()
+    assert safe_name("report 2024 (final).pdf") == "report 2024 _final_.pdf"
+
+
+def test_app_ingests_uploads_reports_each_file_and_removes(settings, embedder, tmp_path):
+    app = DocqaApp(build_pipeline(settings, embedder=embedder,
+                                  generator=ScriptedGenerator(["x"])))
+    good = tmp_path / "good.md"
+    good.write_text("# Pumps\n\nThe seal lasts 1,500 hours.\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * (settings.ui.max_upload_mb * 1024 * 1024 + 1))
+    rows, docs = app.ingest_uploads([str(good), str(empty), str(big)])
+    status = {Path(r[0]).name: (r[1], r[2]) for r in rows}
+    assert status["big.txt"][0] == "failed" and "upload limit" in status["big.txt"][1]
+    assert status["good.md"] == ("indexed", "1 chunks")
+    assert status["empty.txt"][0] == "failed"
+    assert [Path(d[0]).name for d in docs] == ["good.md"]
+    assert Path(docs[0][0]).parent == settings.index_dir / "uploads"
+    message, docs = app.remove(docs[0][0])
+    assert message.startswith("Removed 1 file(s)") and docs == []
+
+
+def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, corpus):
+    p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
+    app = DocqaApp(p)
+    g = settings
+    turns = list(app.respond("What is the budget for the lighthouse repair?", [], [],
+                             g.generation.model, g.retrieval.top_k, g.factcheck.policy,
+                             g.generation.temperature))
+    assert len(turns) > 3  # the reply grows in the chat as it streams
+    chat, panel, pairs, cleared = turns[-1]
+    assert [m["role"] for m in chat] == ["user", "assistant"] and cleared == ""
+    assert "[1]</a>" in chat[-1]["content"] and "docqa-src-1" in panel
+    assert pairs == [("What is the budget for the lighthouse repair?",
+                      "The budget is 18,000 euros [1].")]
+    assert app.variant(g.generation.model, g.retrieval.top_k, g.factcheck.policy,
+                       g.generation.temperature) is p  # unchanged settings: the same pipeline
+    other = app.variant(g.generation.model, 2, "flag", g.generation.temperature)
+    assert other is not p and other.generator is p.generator  # same model stays loaded
+    assert other.settings.retrieval.top_k == 2 and other.settings.factcheck.policy == "flag"

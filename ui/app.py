@@ -1,0 +1,261 @@
+"""The Gradio app: widgets wired to the library API, nothing more.
+
+Rendering lives in `ui.chat`, upload safety in `ui.uploads`, and every answer and ingest goes
+through the same `Pipeline` the CLI uses. One lock serialises the model and the index: a
+llama.cpp context answers one prompt at a time, and an ingest must not interleave with a
+question's reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from docqa.config import Settings
+from docqa.pipeline import Pipeline
+from ingest.ingester import FileOutcome
+from ui.chat import chat_views
+from ui.uploads import UploadError, save_upload
+
+log = logging.getLogger(__name__)
+
+UPLOADS = "uploads"
+
+CSS = """
+.docqa-source { border: 1px solid #ddd; border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
+.docqa-source p { display: none; white-space: pre-wrap; margin: 6px 0 0 0; }
+.docqa-source.docqa-active { border-color: #e8a33d; background: #fff8ec; }
+.docqa-source.docqa-active p { display: block; }
+.docqa-source-head { cursor: pointer; }
+.docqa-flag { text-decoration: underline wavy #d9534f; }
+mark { background: #ffe08a; }
+"""
+
+# Citation markers and source headers open the passage in the side panel. A capturing listener
+# on the document survives Gradio re-rendering the chat, and prevents the link from navigating.
+HEAD = """<script>
+document.addEventListener("click", (event) => {
+  const cite = event.target.closest('a[href^="#docqa-src-"]');
+  const head = event.target.closest(".docqa-source-head");
+  if (!cite && !head) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const n = cite ? cite.getAttribute("href").slice("#docqa-src-".length)
+                 : head.parentElement.dataset.src;
+  document.querySelectorAll(".docqa-source").forEach((el) =>
+    el.classList.toggle("docqa-active", el.dataset.src === n));
+  const shown = document.getElementById("docqa-src-" + n);
+  if (shown) shown.scrollIntoView({ block: "nearest" });
+}, true);
+</script>"""
+
+
+class DocqaApp:
+    """The state behind the UI: one base pipeline, and variants for the settings panel."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.lock = threading.Lock()
+        self._variants: dict[tuple, Pipeline] = {}
+
+    @property
+    def settings(self) -> Settings:
+        return self.pipeline.settings
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.settings.index_dir / UPLOADS
+
+    def variant(self, model: str, top_k: int, policy: str, temperature: float) -> Pipeline:
+        """The pipeline for the settings panel's choices; the base one when they are unchanged.
+        Variants share the embedder, the index and, if model and sampling agree, the model."""
+        key = (model.strip() or self.settings.generation.model, int(top_k), policy,
+               float(temperature))
+        if key not in self._variants:
+            s = self.settings
+            settings = s.model_copy(update={
+                "generation": s.generation.model_copy(update={"model": key[0],
+                                                               "temperature": key[3]}),
+                "retrieval": s.retrieval.model_copy(update={"top_k": key[1]}),
+                "factcheck": s.factcheck.model_copy(update={"policy": key[2]}),
+            })
+            self._variants[key] = (self.pipeline if settings == s
+                                   else self.pipeline.reconfigure(settings))
+        return self._variants[key]
+
+    # ---- chat -----------------------------------------------------------------------------
+    def respond(
+        self, message: str, chat: list[dict], pairs: list[tuple[str, str]], model: str,
+        top_k: int, policy: str, temperature: float,
+    ) -> Iterator[tuple[list[dict], str, list[tuple[str, str]], str]]:
+        """Stream one exchange: (chat messages, sources panel, conversation, cleared input)."""
+        message = (message or "").strip()
+        if not message:
+            yield chat, "", pairs, ""
+            return
+        chat = [*chat, {"role": "user", "content": message},
+                {"role": "assistant", "content": "…"}]
+        yield chat, "", pairs, ""
+        try:
+            pipeline = self.variant(model, top_k, policy, temperature)
+            with self.lock:
+                for view in chat_views(pipeline, message, pairs):
+                    chat[-1] = {"role": "assistant", "content": view.reply}
+                    if view.done and view.answer is not None:
+                        pairs = [*pairs, (message, view.answer.text)]
+                    yield chat, view.sources, pairs, ""
+        except Exception as exc:  # shown to the person, not a stack trace in a log only
+            log.exception("answering %r failed", message)
+            chat[-1] = {"role": "assistant", "content": f"Error: {exc}"}
+            yield chat, "", pairs, ""
+
+    # ---- documents ------------------------------------------------------------------------
+    def ingest_uploads(self, files: list[Any] | None, progress: Any = None) -> tuple[list, list]:
+        """Save uploads into the index's upload folder, then ingest them."""
+        rows: list[list[str]] = []
+        saved = []
+        max_bytes = self.settings.ui.max_upload_mb * 1024 * 1024
+        for f in files or []:
+            path = Path(getattr(f, "name", f))
+            shown = getattr(f, "orig_name", None) or path.name
+            try:
+                saved.append(save_upload(path, shown, self.upload_dir, max_bytes))
+            except (UploadError, OSError) as exc:
+                rows.append([shown, "failed", str(exc)])
+        if saved:
+            rows += self._ingest(saved, progress)
+        return rows, self.documents()
+
+    def ingest_path(self, text: str, progress: Any = None) -> tuple[list, list]:
+        """Ingest a file or folder on this machine, as `docqa ingest PATH` would."""
+        if not (text or "").strip():
+            return [["", "failed", "type a file or folder path"]], self.documents()
+        path = Path(text.strip()).expanduser()
+        return self._ingest([path], progress), self.documents()
+
+    def _ingest(self, paths: list[Path], progress: Any) -> list[list[str]]:
+        rows: list[list[str]] = []
+
+        def record(outcome: FileOutcome) -> None:
+            detail = outcome.reason if outcome.status == "failed" else f"{outcome.chunks} chunks"
+            rows.append([outcome.path, outcome.status, detail or ""])
+            if progress is not None:
+                progress((len(rows), None), desc=f"{outcome.status}: {Path(outcome.path).name}")
+
+        with self.lock:
+            self.pipeline.ingest(paths, on_outcome=record)
+        return rows
+
+    def documents(self) -> list[list[Any]]:
+        try:
+            with self.lock:
+                records = self.pipeline.sources()
+        except Exception:  # no index yet: an empty list, not an error page
+            return []
+        return [[r.path, r.format, r.chunks] for r in records]
+
+    def remove(self, path: str) -> tuple[str, list]:
+        if not path:
+            return "Choose a document to remove.", self.documents()
+        with self.lock:
+            removed = self.pipeline.remove(Path(path))
+        message = (f"Removed {len(removed)} file(s), {sum(c for _, c in removed)} chunks."
+                   if removed else f"{path} is not in the index.")
+        return message, self.documents()
+
+
+def build(pipeline: Pipeline):
+    """The Gradio Blocks for `pipeline` (not launched)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    app = DocqaApp(pipeline)
+    g = pipeline.settings
+    with gr.Blocks(title="docqa", analytics_enabled=False) as blocks:
+        gr.Markdown("## docqa — answers from your documents, with sources, or “I don't know”")
+        with gr.Tab("Chat"):
+            pairs = gr.State([])
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(label="Conversation", height=520, elem_id="docqa-chat",
+                                      sanitize_html=True)
+                    question = gr.Textbox(label="Question", placeholder="Ask your documents…",
+                                          elem_id="docqa-question")
+                    with gr.Row():
+                        ask = gr.Button("Ask", variant="primary", elem_id="docqa-ask")
+                        clear = gr.Button("New conversation")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(elem_id="docqa-sources")
+                    with gr.Accordion("Settings", open=False):
+                        model = gr.Textbox(value=g.generation.model, label="Model (name or "
+                                           "GGUF file)")
+                        top_k = gr.Slider(1, 8, value=g.retrieval.top_k, step=1,
+                                          label="Passages given to the model")
+                        policy = gr.Radio(["strict", "flag"], value=g.factcheck.policy,
+                                          label="Unsupported sentences: drop (strict) or "
+                                          "mark (flag)")
+                        temperature = gr.Slider(0.0, 1.5, value=g.generation.temperature,
+                                                step=0.1, label="Temperature")
+            inputs = [question, chat, pairs, model, top_k, policy, temperature]
+            outputs = [chat, sources, pairs, question]
+            ask.click(app.respond, inputs, outputs, concurrency_limit=1)
+            question.submit(app.respond, inputs, outputs, concurrency_limit=1)
+            clear.click(lambda: ([], "", [], ""), None, outputs)
+        with gr.Tab("Documents"):
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(file_count="multiple", label="Upload files to ingest")
+                    upload_button = gr.Button("Ingest uploads", variant="primary")
+                with gr.Column():
+                    folder = gr.Textbox(label="Or a file or folder on this machine")
+                    folder_button = gr.Button("Ingest path")
+            outcome = gr.Dataframe(headers=["file", "status", "detail"], label="Ingest result",
+                                   interactive=False)
+            docs = gr.Dataframe(headers=["file", "format", "chunks"], label="Indexed documents",
+                                value=app.documents, interactive=False)
+            with gr.Row():
+                chosen = gr.Dropdown(label="Remove a document", choices=[],
+                                     allow_custom_value=True)
+                remove_button = gr.Button("Remove", variant="stop")
+            removed = gr.Markdown()
+
+            def ingest_uploads(f, progress=gr.Progress()):  # noqa: B008 - Gradio's injection
+                return app.ingest_uploads(f, progress)
+
+            def ingest_path(p, progress=gr.Progress()):  # noqa: B008
+                return app.ingest_path(p, progress)
+
+            upload_button.click(ingest_uploads, [files], [outcome, docs], concurrency_limit=1)
+            folder_button.click(ingest_path, [folder], [outcome, docs], concurrency_limit=1)
+            remove_button.click(app.remove, [chosen], [removed, docs], concurrency_limit=1)
+            docs.change(lambda rows: gr.Dropdown(choices=[r[0] for r in _rows(rows)]), [docs],
+                        [chosen])
+    blocks.docqa = app  # for tests and callers that want the state behind the widgets
+    return blocks
+
+
+def _rows(table: Any) -> list[list[Any]]:
+    """Gradio hands a Dataframe's value over as a pandas DataFrame or as a list of rows."""
+    if hasattr(table, "values"):
+        return [list(r) for r in table.values.tolist()]
+    return list(table or [])
+
+
+def launch(pipeline: Pipeline, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve the app until interrupted: loopback unless `host` says otherwise, with a login
+    when both `ui.username` and `ui.password` are configured."""
+    ui = pipeline.settings.ui
+    auth = (ui.username, ui.password) if ui.username and ui.password else None
+    if bool(ui.username) != bool(ui.password):
+        raise ValueError("set both ui.username and ui.password, or neither")
+    blocks = build(pipeline)
+    blocks.queue(default_concurrency_limit=1).launch(
+        server_name=host or ui.host, server_port=port or ui.port, auth=auth,
+        max_file_size=f"{ui.max_upload_mb}mb", css=CSS, head=HEAD, show_error=True,
+        quiet=True, footer_links=[],
+    )
