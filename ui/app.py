@@ -141,7 +141,9 @@ class DocqaApp:
         rows: list[list[str]] = []
 
         def record(outcome: FileOutcome) -> None:
-            detail = outcome.reason if outcome.status == "failed" else f"{outcome.chunks} chunks"
+            n = outcome.chunks
+            detail = (outcome.reason if outcome.status == "failed"
+                      else f"{n} chunk{'' if n == 1 else 's'}")
             rows.append([outcome.path, outcome.status, detail or ""])
             if progress is not None:
                 progress((len(rows), None), desc=f"{outcome.status}: {Path(outcome.path).name}")
@@ -209,15 +211,16 @@ def build(pipeline: Pipeline):
         with gr.Tab("Documents"):
             with gr.Row():
                 with gr.Column():
-                    files = gr.File(file_count="multiple", label="Upload files to ingest")
+                    files = gr.File(file_count="multiple", label="Upload files to ingest",
+                                    elem_id="docqa-upload")
                     upload_button = gr.Button("Ingest uploads", variant="primary")
                 with gr.Column():
                     folder = gr.Textbox(label="Or a file or folder on this machine")
                     folder_button = gr.Button("Ingest path")
             outcome = gr.Dataframe(headers=["file", "status", "detail"], label="Ingest result",
-                                   interactive=False)
+                                   interactive=False, elem_id="docqa-outcome")
             docs = gr.Dataframe(headers=["file", "format", "chunks"], label="Indexed documents",
-                                value=app.documents, interactive=False)
+                                interactive=False, elem_id="docqa-documents")
             with gr.Row():
                 chosen = gr.Dropdown(label="Remove a document", choices=[],
                                      allow_custom_value=True)
@@ -235,6 +238,7 @@ def build(pipeline: Pipeline):
             remove_button.click(app.remove, [chosen], [removed, docs], concurrency_limit=1)
             docs.change(lambda rows: gr.Dropdown(choices=[r[0] for r in _rows(rows)]), [docs],
                         [chosen])
+        blocks.load(app.documents, None, [docs])
     blocks.docqa = app  # for tests and callers that want the state behind the widgets
     return blocks
 

@@ -149,3 +149,16 @@ def test_cli_ingest_and_ask_json_with_the_small_model(corpus_dir, tmp_path):
                              env=env, capture_output=True, text=True)
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith("docqa: error: no index at")
+
+
+def test_a_follow_up_is_answered_as_a_standalone_question(pipeline, first_report):
+    from generation.types import Done, Rewritten
+
+    history = [("What budget did the council approve for the tram line?",
+                "The council approved 4.2 million euros for the tram line [1].")]
+    events = list(pipeline.stream("and when should the first ones run?", history))
+    rewritten = [e for e in events if isinstance(e, Rewritten)]
+    assert rewritten and "tram" in rewritten[0].standalone.lower()
+    answer = events[-1].answer
+    assert isinstance(events[-1], Done) and not answer.abstained, answer.abstain_reason
+    assert "2027" in answer.text

@@ -123,7 +123,7 @@ def test_app_ingests_uploads_reports_each_file_and_removes(settings, embedder, t
     rows, docs = app.ingest_uploads([str(good), str(empty), str(big)])
     status = {Path(r[0]).name: (r[1], r[2]) for r in rows}
     assert status["big.txt"][0] == "failed" and "upload limit" in status["big.txt"][1]
-    assert status["good.md"] == ("indexed", "1 chunks")
+    assert status["good.md"] == ("indexed", "1 chunk")
     assert status["empty.txt"][0] == "failed"
     assert [Path(d[0]).name for d in docs] == ["good.md"]
     assert Path(docs[0][0]).parent == settings.index_dir / "uploads"
