@@ -154,14 +154,17 @@ class Pipeline:
 
     def reconfigure(self, settings: Settings) -> Pipeline:
         """A pipeline with new settings that keeps what they did not change loaded: the
-        embedder and index always, the answer model unless its file or sampling changed."""
+        embedder and index always, the answer model unless its file or context changed."""
         if settings.index_dir != self.settings.index_dir or settings.ingest != self.settings.ingest:
             raise ValueError("reconfigure keeps the index and the embedder; build a new pipeline")
         old, new = self.settings.generation, settings.generation
-        same_model = (old.model, old.n_ctx, old.temperature, old.seed) == (
-            new.model, new.n_ctx, new.temperature, new.seed)
-        other = Pipeline(settings, embedder=self.embedder,
-                         generator=self._generator if same_model else None)
+        same_model = (old.model, old.n_ctx) == (new.model, new.n_ctx)
+        generator = self._generator if same_model else None
+        if generator is not None and (old.temperature, old.seed) != (new.temperature, new.seed):
+            if not isinstance(generator, LlamaCppGenerator):
+                raise ValueError("only a llama.cpp generator can change its sampling")
+            generator = generator.with_sampling(new.temperature, new.seed)
+        other = Pipeline(settings, embedder=self.embedder, generator=generator)
         other._store = self._store
         if same_model:
             other._model_path = self._model_path

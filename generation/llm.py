@@ -6,6 +6,7 @@ pays the load once. Grammars are compiled once per distinct grammar text.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -71,6 +72,13 @@ class LlamaCppGenerator:
         self._seed = seed
         self._llm = None
         self._grammars: dict[str, object] = {}
+
+    def with_sampling(self, temperature: float, seed: int) -> LlamaCppGenerator:
+        """The same loaded model with other sampling settings: a temperature change in the UI
+        must not load a second copy of the weights."""
+        other = copy.copy(self)
+        other._temperature, other._seed = temperature, seed
+        return other
 
     def _load(self):
         if self._llm is None:

@@ -24,6 +24,7 @@ from ui.uploads import UploadError, save_upload
 log = logging.getLogger(__name__)
 
 UPLOADS = "uploads"
+MAX_VARIANTS = 4  # settings-panel combinations kept ready; each other model holds ~2 GB
 
 CSS = """
 .docqa-source { border: 1px solid #ddd; border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
@@ -83,6 +84,8 @@ class DocqaApp:
                 "retrieval": s.retrieval.model_copy(update={"top_k": key[1]}),
                 "factcheck": s.factcheck.model_copy(update={"policy": key[2]}),
             })
+            if len(self._variants) >= MAX_VARIANTS:  # forget the oldest choice (and its model)
+                self._variants.pop(next(iter(self._variants)))
             self._variants[key] = (self.pipeline if settings == s
                                    else self.pipeline.reconfigure(settings))
         return self._variants[key]

@@ -48,3 +48,16 @@ def test_reusing_the_evaluated_prefix_gives_the_same_probabilities(index_setting
     # and going back to a prompt that diverges earlier still gives its own answer
     assert warm.choice_probabilities(first, ["yes", "no"]) == pytest.approx(
         cold.choice_probabilities(first, ["yes", "no"]), abs=1e-4)
+
+
+def test_new_sampling_settings_reuse_the_loaded_model(index_settings):
+    from generation.llm import LlamaCppGenerator
+    from generation.models import resolve_model
+
+    loaded = LlamaCppGenerator(resolve_model("smollm2-135m", index_settings.model_cache))
+    loaded.count_tokens("load it")
+    warmer = loaded.with_sampling(0.8, 7)
+    assert warmer._llm is loaded._llm  # one copy of the weights
+    assert (warmer._temperature, loaded._temperature) == (0.8, 0.0)
+    text = warmer.complete([{"role": "user", "content": "Say hi."}], max_tokens=8).text
+    assert isinstance(text, str)
