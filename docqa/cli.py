@@ -280,6 +280,7 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
 
 def _eval_retrieval(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.report import write_summary
     from eval.retrieval import evaluate, load_beir
 
     data = load_beir(args.corpus, args.queries, args.qrels)
@@ -288,33 +289,24 @@ def _eval_retrieval(pipeline: Pipeline, args: argparse.Namespace) -> int:
     text = result.markdown()
     print(text)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "report.md").write_text(f"# docqa eval retrieval\n\n{text}\n",
-                                            encoding="utf-8")
-        (args.out / "summary.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
+        write_summary(args.out, "docqa eval retrieval", text, dataclasses.asdict(result))
     return 0
 
 
 def _eval_detect(pipeline: Pipeline, args: argparse.Namespace) -> int:
-    from eval.detect import load_rows, run, summarize
-    from eval.report import markdown_table, write_jsonl
+    from eval.detect import load_rows, markdown, run, summarize
+    from eval.report import write_summary
     from generation.factcheck import CombinedVerifier
 
     rows = load_rows(args.rows)
     verifier = pipeline.verifier() or CombinedVerifier(pipeline.checks())
     detections = run(rows, verifier, progress=sys.stderr.isatty())
     summary = summarize(detections)
-    columns = [("detector", "detector"), ("rows", "rows"), ("hallucinated", "hallucinated"),
-               ("balanced_accuracy", "balanced accuracy"), ("precision", "precision"),
-               ("recall", "recall"), ("roc_auc", "ROC-AUC")]
-    table = markdown_table(summary, columns)
+    table = markdown(summary)
     print(table)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_jsonl(args.out / "detections.jsonl", [d.to_dict() for d in detections])
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-        (args.out / "report.md").write_text(f"# docqa eval detect\n\n{args.rows}\n\n{table}\n",
-                                            encoding="utf-8")
+        write_summary(args.out, "docqa eval detect", f"{args.rows}\n\n{table}", summary,
+                      ("detections.jsonl", [d.to_dict() for d in detections]))
     return 0
 
 

@@ -19,7 +19,7 @@ from generation.judge import ModelJudge
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
 from generation.rewrite import standalone_question
-from generation.types import Answer, AnswerEvent, Done, Rewritten
+from generation.types import Answer, AnswerEvent, Rewritten, final_answer
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.manifest import Manifest
@@ -137,9 +137,7 @@ class Pipeline:
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer `question`; with `history` (earlier (question, answer) pairs) a follow-up is
         first rewritten into a standalone question."""
-        *_, done = self.stream(question, history)
-        assert isinstance(done, Done)
-        return done.answer
+        return final_answer(self.stream(question, history))
 
     def stream(
         self, question: str, history: Sequence[tuple[str, str]] = ()

@@ -99,3 +99,13 @@ def summarize(detections: Sequence[Detection]) -> list[dict[str, Any]]:
             "precision": precision, "recall": recall, "roc_auc": roc_auc(truth, scores),
         })
     return rows
+
+
+def markdown(summary: Sequence[dict[str, Any]]) -> str:
+    from eval.report import markdown_table
+
+    return markdown_table(summary, [
+        ("detector", "detector"), ("rows", "rows"), ("hallucinated", "hallucinated"),
+        ("balanced_accuracy", "balanced accuracy"), ("precision", "precision"),
+        ("recall", "recall"), ("roc_auc", "ROC-AUC"),
+    ])

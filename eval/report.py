@@ -58,6 +58,24 @@ def write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
                     encoding="utf-8")
 
 
+def write_summary(
+    out: Path,
+    title: str,
+    body: str,
+    summary: Any,
+    rows: tuple[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> Path:
+    """The report folder of `eval retrieval` and `eval detect`: report.md, summary.json and,
+    optionally, one JSONL of per-item rows (`(file name, rows)`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if rows is not None:
+        write_jsonl(out / rows[0], rows[1])
+    path = out / "report.md"
+    path.write_text(f"# {title}\n\n{body}\n", encoding="utf-8")
+    return path
+
+
 def write_qa_report(
     out: Path,
     rows: Sequence[Mapping[str, Any]],

@@ -25,6 +25,7 @@ from generation.types import (
     Retrieved,
     Source,
     Token,
+    final_answer,
 )
 from retrieval.types import Hit, Retriever
 
@@ -64,9 +65,7 @@ class Answerer:
 
     def ask(self, question: str) -> Answer:
         """The answer, once everything is checked; `stream` without the intermediate events."""
-        *_, done = self.stream(question)
-        assert isinstance(done, Done)
-        return done.answer
+        return final_answer(self.stream(question))
 
     def stream(self, question: str) -> Iterator[AnswerEvent]:
         """`Retrieved` (unless the gate abstains), `Token`s as the model writes, then `Done`.

@@ -6,6 +6,7 @@ sentence resolves to a passage with its file, section, page and offsets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -140,3 +141,13 @@ class Done:
 
 
 AnswerEvent = Rewritten | Retrieved | Token | Done
+
+
+def final_answer(events: Iterable[AnswerEvent]) -> Answer:
+    """The answer a stream of events ends with: what `ask` returns, without keeping the tokens."""
+    last = None
+    for last in events:  # noqa: B007 - only the last event matters
+        pass
+    if not isinstance(last, Done):
+        raise RuntimeError(f"an answer stream ended without its answer ({last!r})")
+    return last.answer
