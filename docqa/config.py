@@ -63,6 +63,24 @@ class RetrievalSettings(_Section):
         "similarity to the question is below this. See docs/abstention.md for how the "
         "default was chosen.",
     )
+    lexical_max_rows: int = Field(
+        10_000,
+        description="BM25 scores every chunk holding a query word; in a larger collection the "
+        "query's most common words are left out until the chunks to score fit this bound.",
+    )
+    exact_search_max: int = Field(
+        50_000,
+        description="Up to this many chunks, dense search is exact; above it the vector index "
+        "becomes IVF (rebuilt automatically as the collection grows or shrinks).",
+    )
+    ivf_nprobe: int = Field(
+        32, description="IVF cells scanned per query: higher is slower and closer to exact."
+    )
+    quantize_vectors: bool = Field(
+        True,
+        description="Store IVF vectors as 8-bit codes (a quarter of the memory); candidates are "
+        "re-scored with the exact embeddings either way.",
+    )
 
 
 class GenerationSettings(_Section):

@@ -24,6 +24,7 @@ from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.manifest import Manifest
 from ingest.store import FileRecord, IndexStore
+from ingest.vectors import VectorIndexPolicy
 from retrieval.hybrid import HybridRetriever
 
 log = logging.getLogger(__name__)
@@ -78,15 +79,21 @@ class Pipeline:
             if not create:
                 # Fail before loading the embedder: a missing index should be a fast error.
                 IndexStore.require(self.settings.index_dir)
+            r = self.settings.retrieval
+            policy = VectorIndexPolicy(
+                exact_max=r.exact_search_max, nprobe=r.ivf_nprobe, quantize=r.quantize_vectors
+            )
             self._store = IndexStore.open(
-                self.settings.index_dir, self.manifest(), create=create, check_chunking=create
+                self.settings.index_dir, self.manifest(), create=create, check_chunking=create,
+                policy=policy,
             )
         return self._store
 
     def retriever(self) -> HybridRetriever:
         r = self.settings.retrieval
         return HybridRetriever(
-            self.store(), self.embedder, candidates=r.candidates, rrf_k=r.rrf_k
+            self.store(), self.embedder, candidates=r.candidates, rrf_k=r.rrf_k,
+            lexical_max_rows=r.lexical_max_rows,
         )
 
     def checks(self) -> list[Verifier]:

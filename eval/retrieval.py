@@ -114,6 +114,7 @@ def evaluate(
                 store, pipeline.embedder,
                 candidates=max(settings.retrieval.candidates, depth * CHUNKS_PER_DOCUMENT),
                 rrf_k=settings.retrieval.rrf_k,
+                lexical_max_rows=settings.retrieval.lexical_max_rows,
             )
             rank: dict[str, Callable[[str, int], list[tuple[int, float]]]] = {
                 "dense": retriever.dense, "bm25": retriever.lexical, "fused": retriever.fused,

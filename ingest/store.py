@@ -25,16 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from ingest.errors import IngestError
 from ingest.manifest import Manifest, check_manifest, read_manifest, write_manifest
 from ingest.types import Chunk, Document
+from ingest.vectors import VectorIndex, VectorIndexPolicy
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "index.sqlite3"
+_MAX_CACHED_COUNTS = 50_000  # term → chunk count entries kept between writes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,21 +94,38 @@ class StoredChunk:
 class IndexStore:
     """An open index directory. Use `IndexStore.open`; close it (or use `with`) when done."""
 
-    def __init__(self, directory: Path, conn: sqlite3.Connection, manifest: Manifest) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        conn: sqlite3.Connection,
+        manifest: Manifest,
+        policy: VectorIndexPolicy | None = None,
+    ) -> None:
         self.directory = directory
         self.manifest = manifest
+        self.policy = policy or VectorIndexPolicy()
         self._conn = conn
         self._dirty = False
+        self._counts: dict[str, int] = {}
+        self._counts_generation = -1
         self._vectors = self._load_vectors()
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, directory: Path, expected: Manifest, *, create: bool, check_chunking: bool
-             = False) -> IndexStore:
+    def open(
+        cls,
+        directory: Path,
+        expected: Manifest,
+        *,
+        create: bool,
+        check_chunking: bool = False,
+        policy: VectorIndexPolicy | None = None,
+    ) -> IndexStore:
         """Open (or with `create`, make) the index at `directory`, checking its manifest.
 
         The embedding model and dimension must always match; the chunking settings only when
         `check_chunking` (writers), since reading an index chunked differently is harmless.
+        `policy` lays out the vector index by collection size (see `ingest.vectors`).
         """
         directory = Path(directory)
         db_path = directory / DB_NAME
@@ -122,7 +140,7 @@ class IndexStore:
             write_manifest(conn, expected)
             stored = expected
         check_manifest(directory, stored, expected, check_chunking)
-        return cls(directory, conn, stored)
+        return cls(directory, conn, stored, policy)
 
     @staticmethod
     def require(directory: Path) -> None:
@@ -177,12 +195,20 @@ class IndexStore:
         return out
 
     def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top-k chunk ids by inner product (cosine, as vectors are normalised)."""
-        if self._vectors.ntotal == 0 or k <= 0:
-            return []
-        query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-        scores, ids = self._vectors.search(query, min(k, self._vectors.ntotal))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        """Top-k chunk ids by inner product (cosine, as vectors are normalised).
+
+        An approximate index's candidates are re-scored with the exact embeddings kept in
+        SQLite, so the scores callers see (and the relevance gate compares) are exact.
+        """
+        found = self._vectors.search(vector, k)
+        if self._vectors.exact or not found:
+            return found
+        exact = self.similarities(vector, [i for i, _ in found])
+        return sorted(exact.items(), key=lambda item: item[1], reverse=True)[:k]
+
+    def describe_vectors(self) -> str:
+        """The vector index's layout in words, for `docqa sources` and benchmarks."""
+        return self._vectors.describe()
 
     def similarities(self, vector: np.ndarray, ids: Sequence[int]) -> dict[int, float]:
         """Inner products of `vector` with the stored embeddings of `ids`."""
@@ -198,6 +224,31 @@ class IndexStore:
             )
             out.update((r[0], np.frombuffer(r[1], dtype=np.float32)) for r in rows)
         return out
+
+    @property
+    def size(self) -> int:
+        """Chunks in the index, without a query (the vector index holds one per chunk)."""
+        return self._vectors.ntotal
+
+    def document_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks contain each term (as FTS5 tokenizes it).
+
+        Counting reads a term's whole posting list, so counts are cached until the next
+        write; the terms that are expensive to count are the common ones, and those are the
+        ones that recur across questions.
+        """
+        generation = self._generation()
+        if self._counts_generation != generation:
+            self._counts, self._counts_generation = {}, generation
+        for term in terms:
+            if term not in self._counts:
+                if len(self._counts) >= _MAX_CACHED_COUNTS:
+                    self._counts.clear()
+                row = self._conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
+                ).fetchone()
+                self._counts[term] = int(row[0])
+        return {term: self._counts[term] for term in terms}
 
     def search_text(self, match: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids for an FTS5 MATCH expression, scored by BM25 (higher is better)."""
@@ -263,7 +314,9 @@ class IndexStore:
         generation = self._generation()
         target = self.directory / f"vectors-{generation}.faiss"
         tmp = target.with_suffix(".faiss.tmp")
-        faiss.write_index(self._vectors, str(tmp))
+        if self._vectors.outgrown():
+            self._vectors = self._rebuild_vectors()
+        self._vectors.save(tmp)
         os.replace(tmp, target)
         for stale in self.directory.glob("vectors-*.faiss"):
             if stale != target:
@@ -322,11 +375,9 @@ class IndexStore:
         self, old_ids: list[int], new_ids: list[int], vectors: np.ndarray | None
     ) -> None:
         if old_ids:
-            self._vectors.remove_ids(np.asarray(old_ids, dtype=np.int64))
+            self._vectors.remove(old_ids)
         if new_ids and vectors is not None:
-            self._vectors.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(new_ids, np.int64)
-            )
+            self._vectors.add(np.asarray(new_ids, np.int64), vectors)
         self._dirty = self._dirty or bool(old_ids or new_ids)
 
     def _generation(self) -> int:
@@ -339,26 +390,44 @@ class IndexStore:
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
-    def _load_vectors(self) -> faiss.Index:
+    def _load_vectors(self) -> VectorIndex:
         path = self.directory / f"vectors-{self._generation()}.faiss"
         if path.exists():
-            index = faiss.read_index(str(path))
-            if index.ntotal == self.count_chunks():
+            index = VectorIndex.load(path, self.policy)
+            if index.ntotal != self.count_chunks():
+                log.warning("%s disagrees with the database; rebuilding it", path.name)
+            elif index.outgrown():
+                log.info("%s no longer suits %d vectors; rebuilding it", path.name, index.ntotal)
+            else:
                 return index
-            log.warning("%s disagrees with the database; rebuilding it", path.name)
         return self._rebuild_vectors()
 
-    def _rebuild_vectors(self) -> faiss.Index:
-        """Recreate the FAISS cache from the embeddings SQLite keeps (after a crash)."""
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.manifest.dimension))
-        rows = self._conn.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall()
-        if rows:
-            log.info("rebuilding the vector index from %d stored embeddings", len(rows))
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            index.add_with_ids(vecs.reshape(len(rows), self.manifest.dimension), ids)
+    def _rebuild_vectors(self) -> VectorIndex:
+        """Recreate the FAISS cache from the embeddings SQLite keeps: after a crash, or when
+        the collection has outgrown the index's layout."""
+        n = self.count_chunks()
+        if n:
+            log.info("building the vector index from %d stored embeddings", n)
+        index = VectorIndex.build(
+            self.manifest.dimension, n, self.policy, self._embedding_batches, self._sample
+        )
         self._dirty = True
         return index
+
+    def _embedding_batches(self, size: int = 20_000) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """Every stored embedding in id order, a bounded batch at a time (not all in memory)."""
+        cursor = self._conn.execute("SELECT id, embedding FROM chunks ORDER BY id")
+        while rows := cursor.fetchmany(size):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield ids, vectors.reshape(len(rows), self.manifest.dimension)
+
+    def _sample(self, m: int) -> np.ndarray:
+        """m stored embeddings drawn uniformly without replacement (seeded: reproducible)."""
+        ids = np.asarray(self.chunk_ids(), dtype=np.int64)
+        chosen = np.random.default_rng(0).choice(ids, size=min(m, len(ids)), replace=False)
+        found = self._vectors_of(chosen.tolist())
+        return np.stack([found[int(i)] for i in chosen])
 
 
 def _batches(ids: list[int], size: int = 900) -> Iterable[list[int]]:

@@ -39,16 +39,59 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
 
 
-def fts_query(text: str) -> str:
-    """Turn free text into a safe FTS5 MATCH expression: quoted content words, OR-ed.
+def content_terms(text: str) -> list[str]:
+    """The distinct content words of free text, lower-cased, in order of first appearance.
 
-    Quoting every token means user punctuation can never be parsed as FTS5 syntax.
-
-    >>> fts_query('What is "INT4" quantization, and how?')
-    '"int4" OR "quantization"'
+    >>> content_terms('What is "INT4" quantization, and how? INT4!')
+    ['int4', 'quantization']
     """
     seen: list[str] = []
     for token in _TOKEN.findall(text.lower()):
         if token not in STOPWORDS and len(token) > 1 and token not in seen:
             seen.append(token)
-    return " OR ".join(f'"{t}"' for t in seen)
+    return seen
+
+
+def fts_match(terms: Sequence[str]) -> str:
+    """A safe FTS5 MATCH expression: every term quoted, OR-ed.
+
+    Quoting every token means user punctuation can never be parsed as FTS5 syntax.
+
+    >>> fts_match(["int4", "quantization"])
+    '"int4" OR "quantization"'
+    """
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+def fts_query(text: str) -> str:
+    """`fts_match` of the content words of free text.
+
+    >>> fts_query('What is "INT4" quantization, and how?')
+    '"int4" OR "quantization"'
+    """
+    return fts_match(content_terms(text))
+
+
+def affordable_terms(document_counts: dict[str, int], max_rows: int) -> list[str]:
+    """The rarest terms whose chunks together stay within `max_rows`, rarest first.
+
+    BM25 scores every chunk that matches any query term, so its cost grows with the terms'
+    document frequencies; a word found in a large share of the chunks costs the most and, by
+    its low IDF, moves the ranking least. The rarest term is always kept, even over budget, so
+    a query never becomes empty; terms found nowhere cost nothing and are dropped.
+
+    >>> affordable_terms({"the": 900, "sourdough": 3, "rest": 120, "zzz": 0}, 200)
+    ['sourdough', 'rest']
+    >>> affordable_terms({"common": 900, "usual": 800}, 200)
+    ['usual']
+    """
+    kept: list[str] = []
+    rows = 0
+    for term, count in sorted(document_counts.items(), key=lambda tc: tc[1]):
+        if count == 0:
+            continue
+        if kept and rows + count > max_rows:
+            break
+        kept.append(term)
+        rows += count
+    return kept

@@ -13,7 +13,12 @@ import numpy as np
 
 from ingest.embedding import Embedder
 from ingest.store import IndexStore, StoredChunk
-from retrieval.fusion import fts_query, reciprocal_rank_fusion
+from retrieval.fusion import (
+    affordable_terms,
+    content_terms,
+    fts_match,
+    reciprocal_rank_fusion,
+)
 from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
@@ -23,20 +28,35 @@ class HybridRetriever:
     """`search(query, k)` → the k best passages, best first."""
 
     def __init__(
-        self, store: IndexStore, embedder: Embedder, *, candidates: int = 20, rrf_k: int = 60
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        *,
+        candidates: int = 20,
+        rrf_k: int = 60,
+        lexical_max_rows: int = 10_000,
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._candidates = candidates
         self._rrf_k = rrf_k
+        self._lexical_max_rows = lexical_max_rows
 
     def dense(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by cosine similarity alone."""
         return self._store.search_vectors(self._embedder.embed([query])[0], k)
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Top-k chunk ids by BM25 alone."""
-        return self._store.search_text(fts_query(query), k)
+        """Top-k chunk ids by BM25 alone.
+
+        In a large collection the query's most common words are left out of the match when
+        scoring every chunk that holds them would exceed `lexical_max_rows` (see
+        `affordable_terms`); dense search covers what such words mean.
+        """
+        terms = content_terms(query)
+        if self._store.size > self._lexical_max_rows:
+            terms = affordable_terms(self._store.document_counts(terms), self._lexical_max_rows)
+        return self._store.search_text(fts_match(terms), k)
 
     def fused(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by reciprocal-rank fusion of the two, without loading the chunks."""

@@ -8,7 +8,8 @@ import pytest
 pytestmark = pytest.mark.unit
 
 MODULES = [
-    "ingest.chunking", "retrieval.fusion", "generation.grammar", "generation.prompts",
+    "ingest.chunking", "ingest.vectors", "retrieval.fusion", "generation.grammar",
+    "generation.prompts",
     "generation.claims", "generation.factcheck", "generation.judge", "generation.rewrite",
     "eval.dataset",
     "eval.qa", "eval.metrics", "eval.report", "eval.detect", "eval.baseline",

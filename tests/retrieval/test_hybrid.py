@@ -1,0 +1,54 @@
+"""Hybrid retrieval over a real store with the hash embedder: the lexical cost bound."""
+
+import pytest
+
+from ingest.fakes import HashEmbedder
+from ingest.manifest import Manifest
+from ingest.store import IndexStore
+from ingest.types import Chunk, Document
+from retrieval.hybrid import HybridRetriever
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def store(tmp_path):
+    embedder = HashEmbedder()
+    texts = [f"common filler number {i} about the harbour" for i in range(40)]
+    texts[17] = "common filler about the rare sourdough starter"
+    with IndexStore.open(tmp_path, Manifest(embedder.model_id, embedder.dimension, 224, 1),
+                         create=True) as store:
+        for i, text in enumerate(texts):
+            path = f"/d/{i}.txt"
+            store.replace_file(
+                path, sha256=str(i), size=1, mtime=1.0, fmt="text",
+                documents=[Document(source=path, text=text, format="text", title=path)],
+                chunks=[Chunk(text, path, path, "", None, 0, len(text), 0)],
+                vectors=embedder.embed([text]),
+            )
+        yield store, embedder
+
+
+def test_small_collections_match_every_content_word(store):
+    store, embedder = store
+    retriever = HybridRetriever(store, embedder, lexical_max_rows=1000)
+    found = retriever.lexical("common sourdough", 50)
+    assert len(found) == 40  # "common" matches everything: all scored
+    assert store.get_chunks([found[0][0]])[found[0][0]].source == "/d/17.txt"
+
+
+def test_large_collections_leave_out_the_commonest_words(store):
+    store, embedder = store
+    retriever = HybridRetriever(store, embedder, lexical_max_rows=10)
+    found = retriever.lexical("common harbour sourdough", 50)
+    assert [store.get_chunks([i])[i].source for i, _ in found] == ["/d/17.txt"]
+    assert store.document_counts(["common", "sourdough", "absent"]) == {
+        "common": 40, "sourdough": 1, "absent": 0,
+    }
+
+
+def test_word_counts_follow_writes(store):
+    store, embedder = store
+    assert store.document_counts(["starter"]) == {"starter": 1}
+    store.remove_file("/d/17.txt")
+    assert store.document_counts(["starter"]) == {"starter": 0}
