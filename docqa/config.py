@@ -100,6 +100,12 @@ class GenerationSettings(_Section):
         description="free: the model writes its own cited sentences; extractive: it can only "
         "copy source sentences verbatim (for very small models).",
     )
+    prefix_cache: bool = Field(
+        True,
+        description="Keep the model's evaluated state for the fixed start of the answer and "
+        "rewrite prompts, so a follow-up's rewrite or the judge does not make the next answer "
+        "evaluate the instructions again.",
+    )
     rewrite_followups: bool = Field(
         True,
         description="In a conversation, rewrite a follow-up into a standalone question before "

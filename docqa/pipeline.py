@@ -63,7 +63,7 @@ class Pipeline:
             gen = self.settings.generation
             self._generator = LlamaCppGenerator(
                 self.model_path(), n_ctx=gen.n_ctx, n_threads=gen.n_threads,
-                temperature=gen.temperature, seed=gen.seed,
+                temperature=gen.temperature, seed=gen.seed, prefix_cache=gen.prefix_cache,
             )
         return self._generator
 
@@ -163,7 +163,8 @@ class Pipeline:
         if settings.index_dir != self.settings.index_dir or settings.ingest != self.settings.ingest:
             raise ValueError("reconfigure keeps the index and the embedder; build a new pipeline")
         old, new = self.settings.generation, settings.generation
-        same_model = (old.model, old.n_ctx) == (new.model, new.n_ctx)
+        same_model = (old.model, old.n_ctx, old.prefix_cache) == (new.model, new.n_ctx,
+                                                                new.prefix_cache)
         generator = self._generator if same_model else None
         if generator is not None and (old.temperature, old.seed) != (new.temperature, new.seed):
             if not isinstance(generator, LlamaCppGenerator):

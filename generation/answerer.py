@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from generation.factcheck import Policy, Verifier, apply_policy, check_answer
 from generation.grammar import answer_grammar, extractive_grammar, parse_answer
 from generation.llm import Generator, Piece, PromptTooLongError
-from generation.prompts import build_messages
+from generation.prompts import build_messages, system_prefix
 from generation.types import (
     ABSTENTION,
     Answer,
@@ -59,6 +59,7 @@ class Answerer:
         self._policy = policy
         self._extractive = extractive
         self._repair_citations = repair_citations
+        generator.keep_prefix(system_prefix(max_sentences, extractive=extractive))
 
     def retrieve(self, question: str) -> list[Hit]:
         return self._retriever.search(question, self._top_k)

@@ -14,6 +14,7 @@ class ScriptedGenerator:
     def __init__(self, replies: Iterable[str]) -> None:
         self._replies = list(replies) or [""]
         self.calls: list[dict] = []
+        self.kept_prefixes: list[str] = []
 
     def complete(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
@@ -29,3 +30,6 @@ class ScriptedGenerator:
         text = self.complete(messages, grammar=grammar, max_tokens=max_tokens).text
         words = re.findall(r"\S+\s*", text)
         return iter([Piece(w) for w in words] + [Piece("", "stop")])
+
+    def keep_prefix(self, system_text: str) -> None:
+        self.kept_prefixes.append(system_text)

@@ -2,6 +2,12 @@
 
 The model is loaded lazily and kept for the life of the object, so a UI or an evaluation run
 pays the load once. Grammars are compiled once per distinct grammar text.
+
+Evaluating the prompt is most of the time to the first token on a CPU. llama.cpp already reuses
+the part of the prompt that the previous request shared; `keep_prefix` extends that across
+different requests in between (a follow-up's rewrite, the fact-check's judge): the evaluated
+state of a declared fixed prefix — the answer prompt's instructions — is saved once and
+loaded when the context no longer holds it.
 """
 
 from __future__ import annotations
@@ -52,6 +58,15 @@ class Generator(Protocol):
         `PromptTooLongError` from this call, before any piece, so the caller can shorten it."""
         ...
 
+    def keep_prefix(self, system_text: str) -> None:
+        """Prompts whose system message starts with `system_text` will recur: a generator that
+        can keep their evaluated state should (a hint; ignoring it is correct)."""
+        ...
+
+
+MAX_KEPT_PREFIXES = 4
+_PREFIX_END = "\ue000"  # a private-use character no prompt contains: marks the cut
+
 
 class LlamaCppGenerator:
     """A GGUF model run in-process through llama-cpp-python, on the CPU."""
@@ -64,6 +79,7 @@ class LlamaCppGenerator:
         n_threads: int | None = None,
         temperature: float = 0.0,
         seed: int = 0,
+        prefix_cache: bool = True,
     ) -> None:
         self.model_path = Path(model_path)
         self._n_ctx = n_ctx
@@ -72,6 +88,46 @@ class LlamaCppGenerator:
         self._seed = seed
         self._llm = None
         self._grammars: dict[str, object] = {}
+        self._prefix_cache = prefix_cache
+        self._prefixes: dict[str, tuple[int, ...] | None] = {}  # system text → its tokens
+        self._states: dict[tuple[int, ...], object] = {}  # prefix tokens → llama.cpp state
+
+    def keep_prefix(self, system_text: str) -> None:
+        if (self._prefix_cache and system_text not in self._prefixes
+                and len(self._prefixes) < MAX_KEPT_PREFIXES):
+            self._prefixes[system_text] = None  # tokenized on first use: no model load here
+
+    def _reuse_prefix(self, messages: list[dict]) -> None:
+        """Put a kept prefix's evaluated state in the context if this prompt starts with it and
+        the context does not hold it already; the first time, evaluate and save it."""
+        if not self._prefixes:
+            return
+        llm = self._load()
+        tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
+        for text in self._prefixes:
+            prefix = self._prefix_tokens(text)
+            if not prefix or tuple(tokens[: len(prefix)]) != prefix:
+                continue
+            if _common_prefix(llm._input_ids, tokens) >= len(prefix):
+                return
+            state = self._states.get(prefix)
+            if state is None:
+                llm.reset()
+                llm.eval(list(prefix))
+                self._states[prefix] = llm.save_state()
+            else:
+                llm.load_state(state)
+            return
+
+    def _prefix_tokens(self, text: str) -> tuple[int, ...]:
+        tokens = self._prefixes[text]
+        if tokens is None:
+            prompt = self._chat_prompt([{"role": "system", "content": text + _PREFIX_END}])
+            cut = prompt.split(_PREFIX_END, 1)[0]
+            ids = self._load().tokenize(cut.encode(), add_bos=False, special=True)
+            # The last token may merge with what follows the cut in a real prompt: leave it out.
+            tokens = self._prefixes[text] = tuple(ids[:-1])
+        return tokens
 
     def with_sampling(self, temperature: float, seed: int) -> LlamaCppGenerator:
         """The same loaded model with other sampling settings: a temperature change in the UI
@@ -111,13 +167,8 @@ class LlamaCppGenerator:
         # Reuse the evaluated prefix (the judge puts the passages before the statement, so the
         # sentences of one answer share it); always evaluate at least the last token so the
         # logits belong to this prompt.
-        prefix = 0
-        for cached, token in zip(llm._input_ids, tokens[:-1], strict=False):
-            if cached != token:
-                break
-            prefix += 1
-        llm.n_tokens = prefix
-        llm.eval(tokens[prefix:])
+        llm.n_tokens = _common_prefix(llm._input_ids, tokens[:-1])
+        llm.eval(tokens[llm.n_tokens:])
         # Private API of llama-cpp-python 0.3.x (pinned): the logits of the last prompt token.
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
         scores = []
@@ -178,5 +229,20 @@ class LlamaCppGenerator:
                 f"prompt of ~{prompt_tokens} tokens + {max_tokens} for the answer exceeds the "
                 f"context of {self._n_ctx}"
             )
+        self._reuse_prefix(messages)
         return {"messages": messages, "grammar": self._grammar(grammar) if grammar else None,
                 "max_tokens": max_tokens, "temperature": self._temperature, "seed": self._seed}
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences.
+
+    >>> _common_prefix([1, 2, 3], [1, 2, 4, 5])
+    2
+    """
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -47,6 +47,17 @@ def format_sources(hits: Sequence[Hit]) -> str:
 EXTRACTIVE_RULE = "- Answer by copying, word for word, the source sentences that answer it.\n"
 
 
+def system_prefix(max_sentences: int, *, extractive: bool = False) -> str:
+    """The system message up to the sources: the same for every question, so its evaluated
+    state can be kept (`Generator.keep_prefix`).
+
+    >>> messages = build_messages("q?", [], 3)
+    >>> messages[0]["content"].startswith(system_prefix(3))
+    True
+    """
+    return build_messages("", [], max_sentences, extractive=extractive)[0]["content"]
+
+
 def build_messages(
     question: str, hits: Sequence[Hit], max_sentences: int, *, extractive: bool = False
 ) -> list[dict]:

@@ -54,6 +54,7 @@ def standalone_question(
     question = question.strip()
     if not history:
         return question
+    generator.keep_prefix(REWRITE_SYSTEM)
     reply = generator.complete(rewrite_messages(history, question), grammar=ONE_LINE,
                                max_tokens=96).text.strip().strip('"')
     if not reply or len(reply) > 4 * len(question) + 200:

@@ -1,0 +1,54 @@
+"""The kept prompt prefix on a real model: loaded after an unrelated request, same answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from generation.llm import LlamaCppGenerator, _common_prefix
+from generation.models import resolve_model
+from generation.prompts import build_messages, system_prefix
+from generation.rewrite import REWRITE_SYSTEM, rewrite_messages
+from retrieval.types import Hit
+
+pytestmark = pytest.mark.integration
+
+HITS = [
+    Hit(1, "The Kestrel Bay lighthouse was built in 1887 on the northern breakwater.",
+        "/d/light.md", "Lighthouse", "History", None, 0, 70, "", 0.9),
+    Hit(2, "Its lamp is visible for 22 nautical miles in clear weather.",
+        "/d/light.md", "Lighthouse", "Lamp", None, 70, 130, "", 0.8),
+]
+
+
+@pytest.fixture(scope="module")
+def model_path(index_settings):
+    return resolve_model("smollm2-135m", index_settings.model_cache)
+
+
+def test_kept_prefix_survives_an_unrelated_request_and_changes_nothing(model_path):
+    warm = LlamaCppGenerator(model_path)
+    cold = LlamaCppGenerator(model_path, prefix_cache=False)
+    warm.keep_prefix(system_prefix(6))
+    warm.keep_prefix(REWRITE_SYSTEM)
+    first = build_messages("When was the lighthouse built?", HITS, 6)
+    second = build_messages("How far is the lamp visible?", HITS[::-1], 6)
+
+    warm.complete(first, max_tokens=16)
+    warm.complete(rewrite_messages([("q", "a")], "and then?"), max_tokens=8)
+    llm = warm._load()
+    tokens = llm.tokenize(warm._chat_prompt(second).encode(), add_bos=False, special=True)
+    prefix = warm._prefix_tokens(system_prefix(6))
+    assert len(prefix) > 50  # the instructions, not a token or two
+    assert _common_prefix(llm._input_ids, tokens) < len(prefix)  # the rewrite displaced it
+
+    warm._reuse_prefix(second)
+    assert _common_prefix(llm._input_ids, tokens) >= len(prefix)  # loaded back
+    assert len(warm._states) == 2  # one state per kept prefix, saved once
+    assert warm.complete(second, max_tokens=24).text == cold.complete(second, max_tokens=24).text
+
+
+def test_prompts_without_the_prefix_are_left_alone(model_path):
+    gen = LlamaCppGenerator(model_path)
+    gen.keep_prefix(system_prefix(6))
+    gen.complete([{"role": "user", "content": "Say hi."}], max_tokens=4)
+    assert gen._states == {}
