@@ -1,0 +1,328 @@
+"""Answer latency benchmark: docqa's guarded pipeline against the plain LangChain RAG chain.
+
+    .venv/bin/python bench/answer.py [--corpus DIR | --index DIR] [--questions FILE]
+        [--limit N] [--model NAME] [--systems guarded,plain]
+
+It ingests the corpus (default: the repo's docs/) into a fresh temporary index, or uses an
+existing one with --index, then answers the questions (default: eval/data/docs_qa.jsonl) with
+each system, interleaved question by question so that load from other work on the machine
+falls on every system alike:
+
+- `guarded`: docqa as configured, `Pipeline.answerer(guard=True).stream` (relevance gate,
+  citation grammar, fact-check);
+- `plain`: the `docqa eval qa` baseline, LangChain's `LlamaCpp` RAG chain on the same index and
+  GGUF file (`eval.baseline.PlainRAG`), streamed with `chain.stream`;
+- `guarded-nocache`: `guarded` on a second pipeline with `generation.prefix_cache = false`;
+- `chat`, `chat-nocache`: the same two, but the questions are asked as one conversation, as in
+  the chat UI: from the second on, each is a follow-up that `Pipeline.stream` first rewrites
+  with the model, so TTFT includes the rewrite, and the rewrite displaces the answer prompt's
+  evaluated instructions from llama.cpp's context (what the prefix cache brings back).
+
+Each system first answers one throwaway question that reaches its model, so model loading,
+grammar compilation and the first retrieval are not in the figures. Per question it records
+time to first token (TTFT), total time, and the stages: retrieve, prompt evaluation (sources
+shown → first token: prompt evaluation plus the first sampled token), generation (first → last
+token) and fact-check (last token → final answer; guarded only). It prints p50/p95 of TTFT and
+total, p50 of each stage, and the guarded/plain ratios of total and TTFT p50 against the goals
+(guarded total ≤ 1.3× plain, TTFT ≤ 1.5 s). A question the relevance gate abstains on never
+reaches the model: it counts in the totals but has no TTFT or model stages. All figures come
+from the same run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore", message=".*langchain-community.* is being sunset")
+
+from docqa.config import GenerationSettings, Settings  # noqa: E402
+from docqa.pipeline import Pipeline, build_pipeline  # noqa: E402
+from eval.dataset import load_questions  # noqa: E402
+from eval.metrics import percentile  # noqa: E402
+from eval.systems import build_systems  # noqa: E402
+from generation.prompts import build_messages  # noqa: E402
+from generation.types import Done, Retrieved, Source, Token  # noqa: E402
+
+GOAL_TOTAL_RATIO = 1.3
+GOAL_TTFT_S = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One answered question. Stage times are None where the question never reached the
+    model (gate abstention) or the system has no such stage."""
+
+    total_s: float
+    retrieve_s: float
+    gated: bool = False
+    ttft_s: float | None = None
+    prompt_eval_s: float | None = None
+    generation_s: float | None = None
+    factcheck_s: float | None = None
+    prompt_tokens: int | None = None
+    abstained: bool = False
+
+
+Run = Callable[[str], Sample]
+Factory = Callable[[Pipeline, ExitStack], Run]
+
+
+# ---- the systems -------------------------------------------------------------------------------
+def guarded(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
+    """docqa's answerer; with `chat`, every question after the first is asked as a follow-up in
+    one conversation, as in the chat UI, so the rewrite runs before each answer."""
+    answerer = pipeline.answerer(guard=True)
+    history: list[tuple[str, str]] = []
+
+    def events(question: str):
+        return pipeline.stream(question, history) if chat else answerer.stream(question)
+    gen = pipeline.settings.generation
+    count_tokens = getattr(pipeline.generator, "count_tokens", None)
+
+    def prompt_tokens(question: str, sources: tuple[Source, ...]) -> int | None:
+        if count_tokens is None:
+            return None
+        messages = build_messages(question, [s.hit for s in sources], gen.max_sentences,
+                                  extractive=gen.mode == "extractive")
+        return sum(count_tokens(m["content"]) for m in messages)
+
+    def run(question: str) -> Sample:
+        retrieved = first = last = None
+        sources: tuple[Source, ...] = ()
+        answer = None
+        start = done = time.perf_counter()
+        for event in events(question):
+            now = time.perf_counter()
+            if isinstance(event, Retrieved):
+                retrieved, sources = now, event.sources
+            elif isinstance(event, Token):
+                first = first or now
+                last = now
+            elif isinstance(event, Done):
+                done, answer = now, event.answer
+        assert answer is not None, "an answer stream ends with Done"
+        history.append((question, answer.text))
+        retrieve = answer.timings["retrieve_s"]
+        if retrieved is None:  # the relevance gate abstained before the model
+            return Sample(done - start, retrieve, gated=True, abstained=True)
+        # counted after the clock stopped; `build_messages` is what the answerer sends
+        tokens = prompt_tokens(question.strip(), sources)
+        if first is None or last is None:  # reached the model, which wrote nothing
+            return Sample(done - start, retrieve, prompt_tokens=tokens, abstained=True)
+        return Sample(
+            done - start, retrieve, ttft_s=first - start, prompt_eval_s=first - retrieved,
+            generation_s=last - first, factcheck_s=done - last, prompt_tokens=tokens,
+            abstained=answer.abstained,
+        )
+
+    return run
+
+
+def require_prefix_cache() -> None:
+    if "prefix_cache" not in GenerationSettings.model_fields:
+        raise SystemExit("guarded-nocache needs the generation.prefix_cache setting, which "
+                         "docqa/config.py does not have yet")
+
+
+def guarded_nocache(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
+    require_prefix_cache()
+    data = pipeline.settings.model_dump()
+    data["generation"]["prefix_cache"] = False
+    # A pipeline of its own, so the generator is a fresh one built from these settings
+    # (`Pipeline.reconfigure` would keep the loaded one); the embedder is shared.
+    other = build_pipeline(Settings.model_validate(data), embedder=pipeline.embedder)
+    stack.callback(other.close)
+    return guarded(other, stack, chat=chat)
+
+
+def plain(pipeline: Pipeline, stack: ExitStack) -> Run:
+    from eval.baseline import RAG_PROMPT, PlainRAG, says_no_answer
+
+    system = build_systems(pipeline, ["plain"])[0]
+    assert isinstance(system, PlainRAG)
+    chain = system.chain()
+    llm = next((s for s in chain.steps if hasattr(s, "get_num_tokens")), None)
+
+    def run(question: str) -> Sample:
+        first = last = None
+        text = []
+        start = time.perf_counter()
+        for chunk in chain.stream(question):
+            if chunk:
+                last = time.perf_counter()
+                first = first or last
+                text.append(chunk)
+        done = time.perf_counter()
+        hits, retrieve = system.last_retrieval
+        tokens = None
+        if llm is not None:  # the string LangChain hands LlamaCpp: "Human: " + the filled prompt
+            context = "\n\n".join(h.text for h in hits)
+            tokens = llm.get_num_tokens(
+                "Human: " + RAG_PROMPT.format(question=question, context=context)
+            )
+        abstained = says_no_answer("".join(text).strip())
+        if first is None or last is None:
+            return Sample(done - start, retrieve, prompt_tokens=tokens, abstained=abstained)
+        return Sample(
+            done - start, retrieve, ttft_s=first - start,
+            prompt_eval_s=first - start - retrieve, generation_s=last - first,
+            prompt_tokens=tokens, abstained=abstained,
+        )
+
+    return run
+
+
+SYSTEMS: dict[str, Factory] = {
+    "guarded": guarded,
+    "guarded-nocache": guarded_nocache,
+    "chat": lambda pipeline, stack: guarded(pipeline, stack, chat=True),
+    "chat-nocache": lambda pipeline, stack: guarded_nocache(pipeline, stack, chat=True),
+    "plain": plain,
+}
+
+
+# ---- running -----------------------------------------------------------------------------------
+def warm_up(name: str, run: Run, candidates: Sequence[str]) -> None:
+    """Answer and discard one question that reaches the model (not a gate abstention), so
+    model load is not in the figures."""
+    for question in candidates[:5]:
+        if not run(question).gated:
+            return
+    print(f"warning: no warm-up question reached the {name} model; its load time is in the "
+          "first measured question")
+
+
+def p(values: Sequence[float | None], q: float) -> float | None:
+    return percentile([v for v in values if v is not None], q)
+
+
+def fmt(value: float | None, unit: str = "s") -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if unit == "tok" else f"{value:.2f}"
+
+
+def report(results: dict[str, list[Sample]]) -> None:
+    columns = ("system", "model/all", "gated", "abstained", "TTFT p50", "TTFT p95",
+               "total p50", "total p95", "retrieve", "prompt eval", "generation", "fact-check",
+               "prompt tok")
+    rows = []
+    for name, samples in results.items():
+        ttft = [s.ttft_s for s in samples]
+        total = [s.total_s for s in samples]
+        rows.append((
+            name, f"{sum(not s.gated for s in samples)}/{len(samples)}",
+            str(sum(s.gated for s in samples)), str(sum(s.abstained for s in samples)),
+            fmt(p(ttft, 50)), fmt(p(ttft, 95)), fmt(p(total, 50)), fmt(p(total, 95)),
+            fmt(p([s.retrieve_s for s in samples], 50)),
+            fmt(p([s.prompt_eval_s for s in samples], 50)),
+            fmt(p([s.generation_s for s in samples], 50)),
+            fmt(p([s.factcheck_s for s in samples], 50)),
+            fmt(p([s.prompt_tokens for s in samples], 50), "tok"),
+        ))
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+
+    def line(cells: Sequence[str]) -> str:  # the system name left-aligned, figures right
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    print(line(columns))
+    print(line(["-" * w for w in widths]))
+    for r in rows:
+        print(line(r))
+    print(
+        "\nSeconds; stage columns (retrieve … fact-check) and prompt tokens are p50s. model/all: "
+        "questions that reached the\nmodel. Gate abstentions (gated) are in total and retrieve "
+        "but not in TTFT or the model stages, which\nhave no tokens. abstained: every abstention "
+        "(gate, model or fact-check; for plain, a reply that declines).\nPrompt eval = sources "
+        "ready → first token (prompt evaluation + first sampled token); fact-check = last\n"
+        "token → final answer. Prompt tokens: message contents without the chat template "
+        "(guarded), the\nstring LangChain passes to LlamaCpp (plain)."
+    )
+
+    base = results.get("plain")
+    for name, samples in results.items():
+        if not name.startswith("guarded"):
+            continue
+        total, ttft = p([s.total_s for s in samples], 50), p([s.ttft_s for s in samples], 50)
+        print()
+        if base is not None:
+            base_total = p([s.total_s for s in base], 50)
+            base_ttft = p([s.ttft_s for s in base], 50)
+            total_ratio = total / base_total if total and base_total else None
+            ttft_ratio = ttft / base_ttft if ttft and base_ttft else None
+            print(f"{name}/plain total p50: {fmt(total_ratio)}×   TTFT p50: {fmt(ttft_ratio)}×")
+            met = total_ratio is not None and total_ratio <= GOAL_TOTAL_RATIO
+            print(f"goal {name} total ≤ {GOAL_TOTAL_RATIO}× plain (p50): "
+                  f"{'met' if met else 'not met'} ({fmt(total_ratio)}×)")
+        met = ttft is not None and ttft <= GOAL_TTFT_S
+        print(f"goal {name} TTFT ≤ {GOAL_TTFT_S} s (p50): {'met' if met else 'not met'} "
+              f"({fmt(ttft)} s; p95 {fmt(p([s.ttft_s for s in samples], 95))} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT / "docs")
+    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "data" / "docs_qa.jsonl")
+    parser.add_argument("--index", type=Path, help="an existing index (no ingest)")
+    parser.add_argument("--limit", type=int, help="only the first N questions")
+    parser.add_argument("--model", help="generation.model, e.g. qwen2.5-coder-0.5b")
+    parser.add_argument("--systems", default="guarded,plain",
+                        help=f"comma list of {', '.join(SYSTEMS)}")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.systems.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SYSTEMS]
+    if unknown or not names:
+        parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    if "guarded-nocache" in names:
+        require_prefix_cache()  # before the ingest, not after it
+
+    every = [q.question for q in load_questions(args.questions)]
+    questions = every[: args.limit] if args.limit else every
+    # Warm up on questions outside the measured set where there are any, else on the last
+    # measured ones, so the first measured prompt is not already in llama.cpp's cache.
+    warm_candidates = every[len(questions):] + questions[::-1]
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        overrides: dict[str, Any] = {
+            "index_dir": str(args.index or Path(tmp) / "index"), "generation.model": args.model,
+        }
+        pipeline = build_pipeline(Settings.load(env={}, overrides=overrides))
+        stack.callback(pipeline.close)
+        if args.index is None:
+            started = time.perf_counter()
+            ingested = pipeline.ingest([args.corpus])
+            print(f"ingested {args.corpus}: {ingested.count('indexed')} files in "
+                  f"{time.perf_counter() - started:.1f} s")
+        gen = pipeline.settings.generation
+        print(f"model {gen.model}, {gen.n_threads or os.cpu_count()} threads, "
+              f"max_tokens {gen.max_tokens}; {len(questions)} questions from {args.questions}")
+
+        runs = {name: SYSTEMS[name](pipeline, stack) for name in names}
+        for name, run in runs.items():
+            warm_up(name, run, warm_candidates)
+        results: dict[str, list[Sample]] = {name: [] for name in names}
+        for i, question in enumerate(questions, 1):
+            for name, run in runs.items():
+                results[name].append(run(question))
+            if sys.stderr.isatty():
+                print(f"\r{i}/{len(questions)} questions", end="", file=sys.stderr, flush=True)
+        print()
+        report(results)  # before the pipelines close, so a failing close loses no figures
+
+
+if __name__ == "__main__":
+    main()
