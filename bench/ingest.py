@@ -7,7 +7,9 @@ ingests them into a fresh temporary index with the real embedder and prints file
 chunks/s, then embeds exactly the same chunk texts with the bare encoder in one call and prints
 the ratio of end-to-end ingest throughput to the encoder's (1.0: ingest costs nothing beyond
 embedding). Finally it re-ingests the unchanged corpus and prints that time and its ratio to the
-first ingest. All figures come from the same run on the same machine.
+first ingest, and the process's peak memory (RSS): once the model is loaded, after the first
+ingest (the difference is what ingest itself added) and at the end. All figures come from the
+same run on the same machine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -48,6 +51,12 @@ def generate_corpus(root: Path, files: int, seed: int = 0) -> None:
         (root / f"doc{i:04d}.md").write_text("".join(parts))
 
 
+def peak_rss_mib() -> float:
+    """The process's peak resident set so far; Linux reports ru_maxrss in KiB (macOS: bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path)
@@ -63,10 +72,12 @@ def main() -> None:
         pipeline = build_pipeline(settings)
         embedder = pipeline.embedder
         embedder.embed(["warm-up"])  # model load is not ingest throughput
+        loaded_mib = peak_rss_mib()
 
         start = time.perf_counter()
         report = pipeline.ingest([corpus])
         first_s = time.perf_counter() - start
+        ingested_mib = peak_rss_mib()
         files = report.count("indexed")
 
         store = pipeline.store()
@@ -97,6 +108,11 @@ def main() -> None:
     print(
         f"unchanged re-ingest: {reingest_s:.3f} s ({again.count('unchanged')} skipped) = "
         f"{reingest_s / first_s:.2%} of the first ingest"
+    )
+    print(
+        f"peak RSS: {loaded_mib:.0f} MiB with the model loaded, {ingested_mib:.0f} MiB after "
+        f"ingest (+{ingested_mib - loaded_mib:.0f} MiB for ingest), {peak_rss_mib():.0f} MiB "
+        "at the end"
     )
 
 

@@ -8,11 +8,13 @@ is cosine similarity everywhere downstream.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -59,17 +61,29 @@ def resolve_embedding_model(name: str) -> Path:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model loaded lazily from a local folder, on the CPU."""
+    """A sentence-transformers model loaded lazily from a local folder, on the CPU.
+
+    `count_tokens` may run on one thread while `embed` runs on another (the ingester chunks the
+    next files while it embeds): it uses its own copy of the tokenizer, because a fast
+    tokenizer raises "Already borrowed" when one thread calls it while another call changes
+    its truncation or padding, which every `encode` does.
+    """
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, *, batch_size: int = 64) -> None:
         self.model_id = model if model == DEFAULT_EMBEDDING_MODEL else Path(model).name
         self._name = model
         self._batch_size = batch_size
         self._model = None
+        self._counting_tokenizer: Any = None  # a copy of the model's, for count_tokens only
         self._dimension: int | None = None
+        self._load_lock = threading.Lock()  # two threads' first calls must not load it twice
 
     def _load(self):
-        if self._model is None:
+        if self._model is not None:
+            return self._model
+        with self._load_lock:
+            if self._model is not None:
+                return self._model
             # Refuse network access even if the folder is incomplete: fail loudly, offline.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -80,7 +94,9 @@ class SentenceTransformerEmbedder:
 
             path = resolve_embedding_model(self._name)
             log.info("loading embedding model from %s", path)
-            self._model = SentenceTransformer(str(path), device="cpu")
+            model = SentenceTransformer(str(path), device="cpu")
+            self._counting_tokenizer = copy.deepcopy(model.tokenizer)
+            self._model = model  # last: other threads take a set model as fully loaded
         return self._model
 
     @property
@@ -98,13 +114,17 @@ class SentenceTransformerEmbedder:
         return int(self._load().max_seq_length)
 
     def count_tokens(self, text: str) -> int:
-        tokenizer = self._load().tokenizer
-        ids = tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)
+        self._load()
+        ids = self._counting_tokenizer(
+            text, add_special_tokens=True, truncation=False, verbose=False
+        )
         return len(ids["input_ids"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        # encode sorts the texts by length before it batches them (and restores their order),
+        # so one call over many texts pads little: the ingester pools chunks for that reason.
         vectors = self._load().encode(
             list(texts),
             batch_size=self._batch_size,

@@ -3,8 +3,14 @@
 Bookkeeping is by file: an unchanged file (same size and mtime, or else the same sha256) is
 skipped without parsing or embedding; a changed one is replaced in one transaction; a file
 that disappeared from a folder being ingested is removed. A bad file becomes a `FileOutcome`
-with a one-line reason and the batch goes on. Chunks from several small files are embedded
-together so the encoder sees full batches.
+with a one-line reason and the batch goes on.
+
+Embedding dominates ingest time, and an encoder batch costs as much as its longest text times
+its size. So chunks from many files are pooled (several encoder batches' worth) and embedded in
+one call, which the embedder sorts by length: the batches it forms hold texts of similar length
+and little padding. Reading, hashing, parsing and chunking the next files runs in one
+background thread meanwhile; every index access stays on the calling thread, because the SQLite
+connection must not be shared between threads.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import hashlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,12 +32,22 @@ from ingest.chunking import chunk_document, embedding_text
 from ingest.embedding import Embedder
 from ingest.errors import IngestError
 from ingest.loaders import documents_from_bytes, iter_files, read_checked
-from ingest.store import IndexStore
+from ingest.store import FileRecord, IndexStore
 from ingest.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
 Status = Literal["indexed", "updated", "unchanged", "removed", "failed"]
+
+# How many encoder batches' worth of chunks are pooled before one embed call, by default. The
+# pool sorts by length only within itself; 8 batches gets most of a whole-corpus sort's saving
+# while a pool's texts and vectors stay a few megabytes.
+POOL_BATCHES = 8
+# Bounds on the files read and parsed ahead of the one being stored: enough to keep the parser
+# busy for a whole embed call, yet a bounded amount of memory (one file always goes ahead,
+# whatever its size, or a file over the bound could never be read).
+LOOKAHEAD_FILES = 256
+LOOKAHEAD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +83,16 @@ class IngestReport:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A file that the size+mtime check could not skip, as the main thread saw it."""
+
+    path: Path
+    size: int
+    mtime: float
+    known: FileRecord | None
+
+
 @dataclass(slots=True)
 class _Pending:
     path: str
@@ -78,7 +106,13 @@ class _Pending:
 
 
 class Ingester:
-    """Ingests paths into an open `IndexStore` with one embedder and one chunking setting."""
+    """Ingests paths into an open `IndexStore` with one embedder and one chunking setting.
+
+    `pool_chunks` (default `POOL_BATCHES` × `batch_size`) is how many chunks gather before one
+    embed call: a bound, give or take the chunks of the file that fills the pool, since a
+    file's chunks are never split between calls (each file is stored whole, in one
+    transaction, once all of its vectors exist).
+    """
 
     def __init__(
         self,
@@ -89,18 +123,22 @@ class Ingester:
         overlap_sentences: int,
         max_file_bytes: int,
         batch_size: int = 64,
+        pool_chunks: int | None = None,
     ) -> None:
         if chunk_tokens > embedder.max_tokens:
             raise ValueError(
                 f"chunk_tokens={chunk_tokens} exceeds the embedder's input limit of "
                 f"{embedder.max_tokens} tokens: chunk tails would be silently truncated"
             )
+        pool = POOL_BATCHES * batch_size if pool_chunks is None else pool_chunks
+        if pool < 1:
+            raise ValueError(f"pool_chunks must be at least 1, not {pool}")
         self._store = store
         self._embedder = embedder
         self._chunk_tokens = chunk_tokens
         self._overlap = overlap_sentences
         self._max_bytes = max_file_bytes
-        self._batch_size = batch_size
+        self._pool = pool
 
     def ingest(
         self,
@@ -111,25 +149,20 @@ class Ingester:
     ) -> IngestReport:
         started = time.perf_counter()
         outcomes: list[FileOutcome] = []
-
-        def record(outcome: FileOutcome) -> None:
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
-
         roots = [Path(os.path.abspath(p)) for p in paths]
         files = list(iter_files(roots))
-        pending: list[_Pending] = []
         with tqdm(total=len(files), unit="file", disable=not progress, desc="ingest") as bar:
-            for path in files:
-                item = self._prepare(path, record)
-                if item is not None:
-                    pending.append(item)
-                if sum(len(p.chunks) for p in pending) >= self._batch_size:
-                    self._commit(pending, record)
-                    pending = []
-                bar.update(1)
-            self._commit(pending, record)
+
+            def record(outcome: FileOutcome) -> None:
+                outcomes.append(outcome)
+                # A file counts as done when its outcome is final (stored, skipped or failed),
+                # not when it was parsed: pooled files still wait for their vectors.
+                if outcome.status != "removed":
+                    bar.update(1)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+
+            self._ingest_files(files, record)
         seen = {str(p) for p in files}
         for root in roots:
             if root.is_dir():
@@ -139,31 +172,89 @@ class Ingester:
         self._store.flush()
         return IngestReport(tuple(outcomes), time.perf_counter() - started)
 
-    def _prepare(self, path: Path, record: Callable[[FileOutcome], None]) -> _Pending | None:
-        """Decide whether `path` needs work; parse and chunk it if so."""
+    def _ingest_files(self, files: list[Path], record: Callable[[FileOutcome], None]) -> None:
+        """Screen files here, parse them on a worker thread, embed and store them here.
+
+        Results are taken in file order and every outcome is recorded on this thread at a point
+        that does not depend on the worker's timing, so the report's order is deterministic.
+        """
+        queue = iter(files)
+        ahead: deque[tuple[_Job, Future[_Pending | FileOutcome]]] = deque()
+        ahead_bytes = 0
+        pending: list[_Pending] = []
+        pooled = 0
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docqa-ingest")
+        try:
+            while True:
+                # Top up the look-ahead before the next (maybe long) embed call, so the worker
+                # has files to parse while this thread waits for the encoder.
+                while len(ahead) < LOOKAHEAD_FILES and (not ahead or ahead_bytes < LOOKAHEAD_BYTES):
+                    path = next(queue, None)
+                    if path is None:
+                        break
+                    job = self._screen(path, record)
+                    if job is not None:
+                        ahead.append((job, worker.submit(self._parse, job)))
+                        ahead_bytes += job.size
+                if not ahead:
+                    break
+                job, future = ahead.popleft()
+                ahead_bytes -= job.size
+                result = future.result()
+                if isinstance(result, FileOutcome):
+                    if result.status == "unchanged":  # same content, new mtime: remember it
+                        self._store.touch_file(result.path, size=job.size, mtime=job.mtime)
+                    record(result)
+                    continue
+                pending.append(result)
+                pooled += len(result.chunks)
+                if pooled >= self._pool:
+                    self._commit(pending, record)
+                    pending, pooled = [], 0
+            self._commit(pending, record)
+        finally:
+            # On an error here, files not yet started are not parsed for nothing.
+            worker.shutdown(wait=True, cancel_futures=True)
+
+    def _screen(self, path: Path, record: Callable[[FileOutcome], None]) -> _Job | None:
+        """Skip `path` by size and mtime if the index has it so; else say what the index knows.
+
+        Runs on the calling thread: it reads the index.
+        """
         key = str(path)
         try:
             stat = path.stat()
             known = self._store.file_record(key)
-            if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
-                record(FileOutcome(key, "unchanged", known.chunks))
-                return None
-            data = read_checked(path, self._max_bytes)
-            sha = hashlib.sha256(data).hexdigest()
-            if known and known.sha256 == sha:
-                self._store.touch_file(key, size=stat.st_size, mtime=stat.st_mtime)
-                record(FileOutcome(key, "unchanged", known.chunks))
-                return None
-            fmt, documents = documents_from_bytes(data, path)
-            chunks = self._chunk(documents)
         except (IngestError, OSError) as exc:
             record(FileOutcome(key, "failed", reason=_reason(exc)))
             return None
-        except Exception as exc:  # a parser library bug must not end the batch
-            log.debug("unexpected error on %s", key, exc_info=True)
-            record(FileOutcome(key, "failed", reason=f"{type(exc).__name__}: {exc}"))
+        if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
+            record(FileOutcome(key, "unchanged", known.chunks))
             return None
-        return _Pending(key, sha, stat.st_size, stat.st_mtime, fmt, known is not None,
+        return _Job(path, stat.st_size, stat.st_mtime, known)
+
+    def _parse(self, job: _Job) -> _Pending | FileOutcome:
+        """Read, hash, parse and chunk one file, or say why not; runs on the worker thread.
+
+        It must not touch the index (the SQLite connection belongs to the calling thread): a
+        file whose hash matches comes back as an "unchanged" outcome and the caller records
+        its new mtime. Every error becomes a "failed" outcome, so one bad file (or a parser
+        library bug) does not end the batch.
+        """
+        key = str(job.path)
+        try:
+            data = read_checked(job.path, self._max_bytes)
+            sha = hashlib.sha256(data).hexdigest()
+            if job.known and job.known.sha256 == sha:
+                return FileOutcome(key, "unchanged", job.known.chunks)
+            fmt, documents = documents_from_bytes(data, job.path)
+            chunks = self._chunk(documents)
+        except (IngestError, OSError) as exc:
+            return FileOutcome(key, "failed", reason=_reason(exc))
+        except Exception as exc:
+            log.debug("unexpected error on %s", key, exc_info=True)
+            return FileOutcome(key, "failed", reason=f"{type(exc).__name__}: {exc}")
+        return _Pending(key, sha, job.size, job.mtime, fmt, job.known is not None,
                         documents, chunks)
 
     def _chunk(self, documents: list[Document]) -> list[Chunk]:
@@ -177,7 +268,11 @@ class Ingester:
         return chunks
 
     def _commit(self, pending: list[_Pending], record: Callable[[FileOutcome], None]) -> None:
-        """Embed the pending files' chunks in one batch, then store each file atomically."""
+        """Embed the pooled files' chunks in one call, then store each file atomically.
+
+        One call over the whole pool lets the embedder sort its texts by length, so each
+        encoder batch pads little.
+        """
         if not pending:
             return
         texts = [embedding_text(c) for item in pending for c in item.chunks]
