@@ -121,7 +121,14 @@ class VectorIndex:
             return []
         depth = k if self.exact else k * self.policy.refine
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-        scores, ids = self._index.search(query, min(depth, self.ntotal))
+        # One query is faster on one thread: FAISS's OpenMP split of a single query cost twice
+        # the time of a single thread at 10k–100k vectors on 2 cores (bench/retrieval.py).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self._index.search(query, min(depth, self.ntotal))
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     # ---- writing -------------------------------------------------------------------------
