@@ -18,7 +18,7 @@ from generation.factcheck import ClaimCheck, CombinedVerifier, EmbeddingSupport,
 from generation.judge import ModelJudge
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
-from generation.rewrite import standalone_question
+from generation.rewrite import REWRITE_SYSTEM, standalone_question
 from generation.types import Answer, AnswerEvent, Rewritten, final_answer
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
@@ -156,6 +156,16 @@ class Pipeline:
                 yield Rewritten(question.strip(), standalone)
             question = standalone
         yield from self.answerer().stream(question)
+
+    def warm_up(self) -> None:
+        """Load both models and evaluate the prompts' fixed instructions ahead of the first
+        question (seconds on a CPU), for a server that can do it while nobody waits."""
+        self.embedder.embed(["warm-up"])
+        self.answerer()  # declares the answer prompt's fixed prefix to the generator
+        if self.settings.generation.rewrite_followups:
+            self.generator.keep_prefix(REWRITE_SYSTEM)
+        if isinstance(self.generator, LlamaCppGenerator):
+            self.generator.prepare()
 
     def reconfigure(self, settings: Settings) -> Pipeline:
         """A pipeline with new settings that keeps what they did not change loaded: the

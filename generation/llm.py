@@ -108,16 +108,26 @@ class LlamaCppGenerator:
             prefix = self._prefix_tokens(text)
             if not prefix or tuple(tokens[: len(prefix)]) != prefix:
                 continue
-            if _common_prefix(llm._input_ids, tokens) >= len(prefix):
-                return
-            state = self._states.get(prefix)
-            if state is None:
-                llm.reset()
-                llm.eval(list(prefix))
-                self._states[prefix] = llm.save_state()
-            else:
-                llm.load_state(state)
+            if _common_prefix(llm._input_ids, tokens) < len(prefix):
+                llm.load_state(self._state(prefix))
             return
+
+    def prepare(self) -> None:
+        """Load the model and evaluate every kept prefix now, so that the first question does
+        not pay for either (the chat UI calls this while the page loads)."""
+        for text in self._prefixes:
+            if prefix := self._prefix_tokens(text):
+                self._state(prefix)
+
+    def _state(self, prefix: tuple[int, ...]):
+        """The saved state of `prefix`, evaluated the first time (which leaves it in the
+        context, as loading it would)."""
+        if prefix not in self._states:
+            llm = self._load()
+            llm.reset()
+            llm.eval(list(prefix))
+            self._states[prefix] = llm.save_state()
+        return self._states[prefix]
 
     def _prefix_tokens(self, text: str) -> tuple[int, ...]:
         tokens = self._prefixes[text]

@@ -71,6 +71,15 @@ class DocqaApp:
     def upload_dir(self) -> Path:
         return self.settings.index_dir / UPLOADS
 
+    def warm_up(self) -> None:
+        """Load the models while the page loads; the first question waits on the lock rather
+        than loading them a second time. A failure here is the first question's to report."""
+        with self.lock:
+            try:
+                self.pipeline.warm_up()
+            except Exception:
+                log.warning("warming up the models failed", exc_info=True)
+
     def variant(self, model: str, top_k: int, policy: str, temperature: float) -> Pipeline:
         """The pipeline for the settings panel's choices; the base one when they are unchanged.
         Variants share the embedder, the index and, if model and sampling agree, the model."""
@@ -173,12 +182,15 @@ class DocqaApp:
         return message, self.documents()
 
 
-def build(pipeline: Pipeline):
-    """The Gradio Blocks for `pipeline` (not launched)."""
+def build(pipeline: Pipeline, *, warm: bool = False):
+    """The Gradio Blocks for `pipeline` (not launched); with `warm`, the models load in the
+    background at once instead of at the first question."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
     app = DocqaApp(pipeline)
+    if warm:
+        threading.Thread(target=app.warm_up, name="docqa-warm-up", daemon=True).start()
     g = pipeline.settings
     with gr.Blocks(title="docqa", analytics_enabled=False) as blocks:
         gr.Markdown("## docqa — answers from your documents, with sources, or “I don't know”")
@@ -260,7 +272,7 @@ def launch(pipeline: Pipeline, *, host: str | None = None, port: int | None = No
     auth = (ui.username, ui.password) if ui.username and ui.password else None
     if bool(ui.username) != bool(ui.password):
         raise ValueError("set both ui.username and ui.password, or neither")
-    blocks = build(pipeline)
+    blocks = build(pipeline, warm=True)
     blocks.queue(default_concurrency_limit=1).launch(
         server_name=host or ui.host, server_port=port or ui.port, auth=auth,
         max_file_size=f"{ui.max_upload_mb}mb", css=CSS, head=HEAD, show_error=True,

@@ -31,3 +31,17 @@ def test_retrieval_fuses_dense_and_lexical_hits(settings, embedder, corpus):
     assert hits[0].dense_score is not None and hits[0].lexical_score is not None
     assert all(h.dense_score is not None for h in hits)
     pipe.close()
+
+
+def test_warm_up_declares_the_fixed_prompt_prefixes(settings, embedder, corpus):
+    from generation.prompts import system_prefix
+    from generation.rewrite import REWRITE_SYSTEM
+
+    gen = ScriptedGenerator([])
+    pipe = build_pipeline(settings, embedder=embedder, generator=gen)
+    pipe.ingest([corpus])
+    pipe.warm_up()
+    assert gen.kept_prefixes == [system_prefix(settings.generation.max_sentences),
+                                 REWRITE_SYSTEM]
+    assert gen.calls == []  # warming up answers nothing
+    pipe.close()

@@ -52,3 +52,14 @@ def test_prompts_without_the_prefix_are_left_alone(model_path):
     gen.keep_prefix(system_prefix(6))
     gen.complete([{"role": "user", "content": "Say hi."}], max_tokens=4)
     assert gen._states == {}
+
+
+def test_prepare_evaluates_kept_prefixes_ahead_of_the_first_question(model_path):
+    gen = LlamaCppGenerator(model_path)
+    gen.keep_prefix(system_prefix(6))
+    gen.prepare()
+    assert len(gen._states) == 1
+    question = build_messages("When was the lighthouse built?", HITS, 6)
+    cold = LlamaCppGenerator(model_path, prefix_cache=False)
+    assert gen.complete(question, max_tokens=24).text == cold.complete(question,
+                                                                       max_tokens=24).text
