@@ -108,7 +108,7 @@ class LlamaCppGenerator:
             prefix = self._prefix_tokens(text)
             if not prefix or tuple(tokens[: len(prefix)]) != prefix:
                 continue
-            if _common_prefix(llm._input_ids, tokens) < len(prefix):
+            if llm.longest_token_prefix(llm._input_ids, tokens) < len(prefix):
                 llm.load_state(self._state(prefix))
             return
 
@@ -177,7 +177,7 @@ class LlamaCppGenerator:
         # Reuse the evaluated prefix (the judge puts the passages before the statement, so the
         # sentences of one answer share it); always evaluate at least the last token so the
         # logits belong to this prompt.
-        llm.n_tokens = _common_prefix(llm._input_ids, tokens[:-1])
+        llm.n_tokens = llm.longest_token_prefix(llm._input_ids, tokens[:-1])
         llm.eval(tokens[llm.n_tokens:])
         # Private API of llama-cpp-python 0.3.x (pinned): the logits of the last prompt token.
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
@@ -242,17 +242,3 @@ class LlamaCppGenerator:
         self._reuse_prefix(messages)
         return {"messages": messages, "grammar": self._grammar(grammar) if grammar else None,
                 "max_tokens": max_tokens, "temperature": self._temperature, "seed": self._seed}
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix of two token sequences.
-
-    >>> _common_prefix([1, 2, 3], [1, 2, 4, 5])
-    2
-    """
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.unit
 
 MODULES = [
     "ingest.chunking", "ingest.vectors", "retrieval.fusion", "generation.grammar",
-    "generation.prompts", "generation.llm",
+    "generation.prompts",
     "generation.claims", "generation.factcheck", "generation.judge", "generation.rewrite",
     "eval.dataset",
     "eval.qa", "eval.metrics", "eval.report", "eval.detect", "eval.baseline",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation.llm import LlamaCppGenerator, _common_prefix
+from generation.llm import LlamaCppGenerator
 from generation.models import resolve_model
 from generation.prompts import build_messages, system_prefix
 from generation.rewrite import REWRITE_SYSTEM, rewrite_messages
@@ -39,10 +39,11 @@ def test_kept_prefix_survives_an_unrelated_request_and_changes_nothing(model_pat
     tokens = llm.tokenize(warm._chat_prompt(second).encode(), add_bos=False, special=True)
     prefix = warm._prefix_tokens(system_prefix(6))
     assert len(prefix) > 50  # the instructions, not a token or two
-    assert _common_prefix(llm._input_ids, tokens) < len(prefix)  # the rewrite displaced it
+    # the rewrite displaced it
+    assert llm.longest_token_prefix(llm._input_ids, tokens) < len(prefix)
 
     warm._reuse_prefix(second)
-    assert _common_prefix(llm._input_ids, tokens) >= len(prefix)  # loaded back
+    assert llm.longest_token_prefix(llm._input_ids, tokens) >= len(prefix)  # loaded back
     assert len(warm._states) == 2  # one state per kept prefix, saved once
     assert warm.complete(second, max_tokens=24).text == cold.complete(second, max_tokens=24).text
 
