@@ -192,8 +192,10 @@ class Pipeline:
     def remove(self, path: Path) -> list[tuple[str, int]]:
         """Remove a file, or every indexed file under a folder; returns (path, chunks) pairs."""
         store = self.store()
-        removed = [(p, store.remove_file(p)) for p in store.paths_under(os.path.abspath(path))]
-        store.flush()
+        with store.writing():
+            removed = [(p, store.remove_file(p))
+                       for p in store.paths_under(os.path.abspath(path))]
+            store.flush()
         return removed
 
     def close(self) -> None:

@@ -149,6 +149,17 @@ class Ingester:
         progress: bool = False,
         on_outcome: Callable[[FileOutcome], None] | None = None,
     ) -> IngestReport:
+        """Ingest files and folders, holding the index's writer lock throughout: a second
+        ingest into the same index, from any process, is refused (`IndexBusyError`)."""
+        with self._store.writing():
+            return self._ingest(paths, progress, on_outcome)
+
+    def _ingest(
+        self,
+        paths: Sequence[Path],
+        progress: bool,
+        on_outcome: Callable[[FileOutcome], None] | None,
+    ) -> IngestReport:
         started = time.perf_counter()
         outcomes: list[FileOutcome] = []
         roots = [Path(os.path.abspath(p)) for p in paths]

@@ -15,12 +15,14 @@ Not here: parsing, chunking, embedding — this module stores what it is given.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from ingest.vectors import VectorIndex, VectorIndexPolicy
 log = logging.getLogger(__name__)
 
 DB_NAME = "index.sqlite3"
+LOCK_NAME = "write.lock"
 _MAX_CACHED_COUNTS = 50_000  # term → chunk count entries kept between writes
 
 _SCHEMA = """
@@ -61,6 +64,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts
 
 class IndexNotFoundError(IngestError):
     """Asked to read an index that does not exist yet."""
+
+
+class IndexBusyError(IngestError):
+    """Another writer holds the index: two ingests must never interleave."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,7 @@ class IndexStore:
         self._dirty = False
         self._counts: dict[str, int] = {}
         self._counts_generation = -1
+        self._loaded_generation = self._generation()
         self._vectors = self._load_vectors()
 
     # ---- opening -------------------------------------------------------------------------
@@ -159,6 +167,33 @@ class IndexStore:
         self._conn.close()
 
     # ---- reading -------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read as of one moment: every query inside sees the same committed state, even while
+        another process is ingesting (SQLite's WAL keeps a read transaction's snapshot), so a
+        question never pairs a chunk with another version of its file. On entry, a vector
+        file another process has finished writing since is taken up. Nests as a no-op.
+        """
+        if self._conn.in_transaction:
+            yield
+            return
+        self._conn.execute("BEGIN")
+        try:
+            self._follow_writer()
+            yield
+        finally:
+            self._conn.execute("COMMIT")  # a read transaction: nothing to keep or lose
+
+    def _follow_writer(self) -> None:
+        generation = self._generation()
+        if generation == self._loaded_generation or self._dirty:
+            return
+        path = self.directory / f"vectors-{generation}.faiss"
+        if path.exists():  # else the writer is mid-ingest: keep the last complete vectors
+            index = VectorIndex.load(path, self.policy)
+            if index.ntotal == self.count_chunks():
+                self._vectors, self._loaded_generation = index, generation
+
     def file_record(self, path: str) -> FileRecord | None:
         rows = self._file_rows("WHERE f.path = ?", (path,))
         return rows[0] if rows else None
@@ -262,6 +297,31 @@ class IndexStore:
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     # ---- writing -------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the index's writer lock for a batch of changes (an ingest, a removal).
+
+        An advisory `flock` on `write.lock`, so two processes (or two stores in one process)
+        never interleave their changes; it refuses at once with the holder's pid rather than
+        waiting behind an ingest that may take an hour. The kernel drops the lock when its
+        holder dies, even by SIGKILL, so a crash never leaves the index locked.
+        """
+        fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                raise IndexBusyError(
+                    f"{self.directory} is being changed by another docqa process"
+                    f"{f' (pid {holder})' if holder else ''}; try again when it has finished"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
     def replace_file(
         self,
         path: str,
@@ -322,6 +382,7 @@ class IndexStore:
             if stale != target:
                 stale.unlink(missing_ok=True)
         self._dirty = False
+        self._loaded_generation = generation
 
     # ---- internals -----------------------------------------------------------------------
     def _file_rows(self, where: str, params: tuple[Any, ...]) -> list[FileRecord]:

@@ -44,7 +44,9 @@ class HybridRetriever:
 
     def dense(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by cosine similarity alone."""
-        return self._store.search_vectors(self._embedder.embed([query])[0], k)
+        vector = self._embedder.embed([query])[0]
+        with self._store.snapshot():
+            return self._store.search_vectors(vector, k)
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by BM25 alone.
@@ -54,19 +56,22 @@ class HybridRetriever:
         `affordable_terms`); dense search covers what such words mean.
         """
         terms = content_terms(query)
-        if self._store.size > self._lexical_max_rows:
-            terms = affordable_terms(self._store.document_counts(terms), self._lexical_max_rows)
-        return self._store.search_text(fts_match(terms), k)
+        with self._store.snapshot():
+            if self._store.size > self._lexical_max_rows:
+                counts = self._store.document_counts(terms)
+                terms = affordable_terms(counts, self._lexical_max_rows)
+            return self._store.search_text(fts_match(terms), k)
 
     def fused(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by reciprocal-rank fusion of the two, without loading the chunks."""
         return self._fuse(query, k)[0]
 
     def search(self, query: str, k: int) -> list[Hit]:
-        fused, dense_scores, lexical_scores, vector = self._fuse(query, k)
-        missing = [i for i, _ in fused if i not in dense_scores]
-        dense_scores.update(self._store.similarities(vector, missing))
-        chunks = self._store.get_chunks(i for i, _ in fused)
+        with self._store.snapshot():  # one committed state, while another process ingests
+            fused, dense_scores, lexical_scores, vector = self._fuse(query, k)
+            missing = [i for i, _ in fused if i not in dense_scores]
+            dense_scores.update(self._store.similarities(vector, missing))
+            chunks = self._store.get_chunks(i for i, _ in fused)
         return [
             _hit(chunks[i], score, dense_scores.get(i), lexical_scores.get(i))
             for i, score in fused
@@ -78,8 +83,9 @@ class HybridRetriever:
     ) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float], np.ndarray]:
         depth = max(k, self._candidates)
         vector = self._embedder.embed([query])[0]
-        dense = self._store.search_vectors(vector, depth)
-        lexical = self.lexical(query, depth)
+        with self._store.snapshot():
+            dense = self._store.search_vectors(vector, depth)
+            lexical = self.lexical(query, depth)
         fused = reciprocal_rank_fusion(
             [[i for i, _ in dense], [i for i, _ in lexical]], k=self._rrf_k
         )[:k]

@@ -1,0 +1,32 @@
+"""Ingest a folder into an index with the hash embedder: the process the crash test kills.
+
+    python ingest_worker.py CORPUS INDEX [--hold]
+
+Prints "ready" once its imports are done, so the test's kill lands inside the ingest. With
+`--hold` it then keeps the index's writer lock until killed, printing "locked".
+"""
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from docqa.config import Settings  # noqa: E402
+from docqa.pipeline import build_pipeline  # noqa: E402
+from generation.fakes import ScriptedGenerator  # noqa: E402
+from ingest.fakes import HashEmbedder  # noqa: E402
+
+corpus, index = Path(sys.argv[1]), sys.argv[2]
+pipeline = build_pipeline(
+    Settings.load(env={}, overrides={"index_dir": index}),
+    embedder=HashEmbedder(), generator=ScriptedGenerator([]),
+)
+print("ready", flush=True)
+pipeline.ingest([corpus])
+if sys.argv[3:] == ["--hold"]:
+    with pipeline.store().writing():
+        print("locked", flush=True)
+        time.sleep(600)
+pipeline.close()
+print("done", flush=True)
