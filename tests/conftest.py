@@ -1,7 +1,10 @@
-"""Shared fixtures: fake models for unit tests, settings pointing at a temporary index."""
+"""Shared fixtures: fake models for unit tests, settings pointing at a temporary index, and
+one sample of every supported format (PDF and DOCX generated rather than committed, so the
+binary fixtures stay in step with the libraries that write them and can be read as code)."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -48,3 +51,65 @@ def corpus(tmp_path: Path) -> Path:
         "<p>The sourdough rests for 36 hours before baking.</p></body></html>"
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def formats_dir() -> Path:
+    return FIXTURES / "formats"
+
+
+@pytest.fixture(scope="session")
+def pdf_bytes() -> bytes:
+    """Two pages with distinct text and a metadata title."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    pdf.setTitle("Attention Report")
+    pdf.setAuthor("Jane Example")
+    pdf.drawString(72, 760, "Page one talks about self-attention.")
+    pdf.drawString(72, 740, "Queries, keys and values.")
+    pdf.showPage()
+    pdf.drawString(72, 760, "Page two covers positional encoding.")
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def blank_pdf_bytes() -> bytes:
+    """A page with nothing extractable, like a scan without OCR."""
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.rect(100, 100, 200, 200)
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def docx_bytes() -> bytes:
+    """Title, nested headings, a bullet list and a table, in that order."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Transformers", level=0)
+    document.add_paragraph("An introduction to the architecture.")
+    document.add_heading("2. Architecture", level=1)
+    document.add_heading("Encoder", level=2)
+    document.add_paragraph("The encoder stacks self-attention layers.")
+    document.add_paragraph("Multi-head attention", style="List Bullet")
+    document.add_paragraph("Feed-forward network", style="List Bullet")
+    table = document.add_table(rows=2, cols=3)
+    for cell, value in zip(table.rows[0].cells, ("Layer", "Heads", "Width"), strict=True):
+        cell.text = value
+    for cell, value in zip(table.rows[1].cells, ("6", "8", "512"), strict=True):
+        cell.text = value
+    document.add_heading("Decoder", level=2)
+    document.add_paragraph("The decoder adds cross-attention.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()

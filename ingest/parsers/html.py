@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
 from ingest.decode import decode_text
@@ -46,6 +47,10 @@ _DECLARED_CHARSET = re.compile(
     rb"""(?:<meta[^>]*?charset\s*=\s*["']?|<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9_.:-]+)""",
     re.I,
 )
+
+# Content the sniffer called HTML is parsed as HTML, even when it looks like broken XML (a
+# damaged feed, say); bs4's many-line advice about that is noise in a user's terminal.
+warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 
 def parse(data: bytes, source: str) -> list[Document]:
