@@ -120,6 +120,11 @@ class UiSettings(_Section):
     username: str | None = Field(None, description="With password: require this login.")
     password: str | None = None
     max_upload_mb: int = Field(50, description="Uploads larger than this are refused.")
+    ingest_roots: list[str] = Field(
+        default_factory=list,
+        description="Folders the chat's 'Ingest path' box may read (symlinks resolved). Empty: "
+        "the box is off, so a chat user cannot make docqa read other files on this machine.",
+    )
 
 
 class FactCheckSettings(_Section):

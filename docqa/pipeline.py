@@ -131,13 +131,16 @@ class Pipeline:
         *,
         progress: bool = False,
         on_outcome: Callable[[FileOutcome], None] | None = None,
+        within: Sequence[Path] | None = None,
     ) -> IngestReport:
-        """Ingest files and folders incrementally; see `ingest.ingester.Ingester`."""
+        """Ingest files and folders incrementally; see `ingest.ingester.Ingester`. With
+        `within`, files whose real path lies outside those folders fail unread."""
         ing = self.settings.ingest
         ingester = Ingester(
             self.store(create=True), self.embedder, chunk_tokens=ing.chunk_tokens,
             overlap_sentences=ing.chunk_overlap_sentences,
             max_file_bytes=ing.max_file_mb * 1024 * 1024, batch_size=ing.embed_batch_size,
+            within=within,
         )
         return ingester.ingest(paths, progress=progress, on_outcome=on_outcome)
 

@@ -126,6 +126,7 @@ class Ingester:
         max_file_bytes: int,
         batch_size: int = 64,
         pool_chunks: int | None = None,
+        within: Sequence[Path] | None = None,
     ) -> None:
         if chunk_tokens > embedder.max_tokens:
             raise ValueError(
@@ -141,6 +142,9 @@ class Ingester:
         self._overlap = overlap_sentences
         self._max_bytes = max_file_bytes
         self._pool = pool
+        # Folders a caller on someone else's behalf (the chat UI) may read: files whose real
+        # path, symlinks resolved, lies outside them fail instead of being read.
+        self._within = None if within is None else [Path(os.path.realpath(r)) for r in within]
 
     def ingest(
         self,
@@ -235,6 +239,9 @@ class Ingester:
         Runs on the calling thread: it reads the index.
         """
         key = str(path)
+        if self._within is not None and not _inside(path, self._within):
+            record(FileOutcome(key, "failed", reason="outside the folders allowed here"))
+            return None
         try:
             stat = path.stat()
             known = self._store.file_record(key)
@@ -299,6 +306,11 @@ class Ingester:
             )
             offset += n
             record(FileOutcome(item.path, "updated" if item.replacing else "indexed", n))
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    real = Path(os.path.realpath(path))
+    return any(real.is_relative_to(root) for root in roots)
 
 
 def _reason(exc: BaseException) -> str:

@@ -139,17 +139,24 @@ class DocqaApp:
             except (UploadError, OSError) as exc:
                 rows.append([shown, "failed", str(exc)])
         if saved:
-            rows += self._ingest(saved, progress)
+            rows += self._ingest(saved, progress, [self.upload_dir])
         return rows, self.documents()
 
     def ingest_path(self, text: str, progress: Any = None) -> tuple[list, list]:
-        """Ingest a file or folder on this machine, as `docqa ingest PATH` would."""
+        """Ingest a file or folder on this machine, as `docqa ingest PATH` would, if it lies
+        in one of `ui.ingest_roots`: whoever reaches the chat must not make docqa read (and
+        then quote) any file the server can read."""
         if not (text or "").strip():
             return [["", "failed", "type a file or folder path"]], self.documents()
+        roots = [Path(r).expanduser() for r in self.settings.ui.ingest_roots]
+        if not roots:
+            reason = "ingesting a path from the chat is off: list the folders it may read in " \
+                     "ui.ingest_roots, or use `docqa ingest`"
+            return [[text.strip(), "failed", reason]], self.documents()
         path = Path(text.strip()).expanduser()
-        return self._ingest([path], progress), self.documents()
+        return self._ingest([path], progress, roots), self.documents()
 
-    def _ingest(self, paths: list[Path], progress: Any) -> list[list[str]]:
+    def _ingest(self, paths: list[Path], progress: Any, within: list[Path]) -> list[list[str]]:
         rows: list[list[str]] = []
 
         def record(outcome: FileOutcome) -> None:
@@ -161,7 +168,7 @@ class DocqaApp:
                 progress((len(rows), None), desc=f"{outcome.status}: {Path(outcome.path).name}")
 
         with self.lock:
-            self.pipeline.ingest(paths, on_outcome=record)
+            self.pipeline.ingest(paths, on_outcome=record, within=within)
         return rows
 
     def documents(self) -> list[list[Any]]:
