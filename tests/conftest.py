@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 
 from docqa.config import Settings
+from ingest.embedding import SentenceTransformerEmbedder
 from ingest.fakes import HashEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    """The default embedding model, loaded on first use and shared by the whole session."""
+    return SentenceTransformerEmbedder()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures on the real models: the real embedder, the GGUF answer models, a built index.
+"""Fixtures on the real models: the GGUF answer models, a built index (the real embedder is
+in tests/conftest.py, shared with tests/reliability).
 
 Everything heavy is module- or session-scoped: the suite loads each model once.
 """
@@ -11,14 +12,8 @@ from pathlib import Path
 import pytest
 
 from docqa.config import Settings
-from ingest.embedding import SentenceTransformerEmbedder
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "corpus"
-
-
-@pytest.fixture(scope="session")
-def real_embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder()
 
 
 def make_pdf(path: Path, pages: list[str]) -> None:
