@@ -78,8 +78,8 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         return {}, text
     block, rest = "\n".join(lines[1:end]), "\n".join(lines[end + 1:])
     try:
-        loaded = yaml.safe_load(block)
-    except yaml.YAMLError as exc:
+        loaded = yaml.load(block, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader
+    except Exception as exc:  # YAML's constructors raise what they like on hostile input
         if not any(_YAML_KEY.match(line) for line in lines[1:end]):
             return {}, text  # a thematic break, not front matter
         logger.warning("ignoring front matter that is not valid YAML: %s", str(exc).split("\n")[0])
@@ -87,6 +87,17 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(loaded, dict):
         return ({}, rest) if loaded is None else ({}, text)
     return jsonable(loaded), rest
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML that keeps dates as written: an impossible one ("2026-21-10", found by the
+    fuzzer) stays text instead of failing the file, and metadata shows what the author wrote."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _closing_line(lines: list[str]) -> int | None:

@@ -103,6 +103,15 @@ def test_broken_front_matter_is_ignored(front: bytes) -> None:
     assert doc.title == "post"
 
 
+def test_front_matter_dates_stay_as_written_even_impossible_ones() -> None:
+    # found by tests/reliability's fuzzer: YAML's date type raised ValueError on month 21
+    front = b"---\ntitle: Log\ndate: 2026-21-10\nupdated: 2024-03-05\nbad: !!timestamp x\n---\n"
+    [doc] = parse(front + b"Body.\n", "log.md", "markdown")
+    assert doc.text == "Body." and doc.metadata == {}  # an explicit bad tag: all ignored
+    [doc] = parse(front.replace(b"bad: !!timestamp x\n", b"") + b"Body.\n", "log.md", "markdown")
+    assert doc.metadata == {"title": "Log", "date": "2026-21-10", "updated": "2024-03-05"}
+
+
 def test_markdown_starting_with_rule_is_not_front_matter() -> None:
     [doc] = parse(b"---\n\nJust a rule, then text.\n", "x.md", "markdown")
     assert doc.text == "Just a rule, then text."

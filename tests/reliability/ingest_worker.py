@@ -1,9 +1,11 @@
 """Ingest a folder into an index with the hash embedder: the process the crash test kills.
 
-    python ingest_worker.py CORPUS INDEX [--hold]
+    python ingest_worker.py CORPUS INDEX [--hold | --real]
 
-Prints "ready" once its imports are done, so the test's kill lands inside the ingest. With
-`--hold` it then keeps the index's writer lock until killed, printing "locked".
+Prints "ready" once its imports are done and a line per file as its outcome is final, so the
+test can time its kill to land anywhere inside the ingest. With
+`--hold` it then keeps the index's writer lock until killed, printing "locked"; with `--real`
+it embeds with the default model instead of the hash embedder.
 """
 
 import sys
@@ -18,12 +20,13 @@ from generation.fakes import ScriptedGenerator  # noqa: E402
 from ingest.fakes import HashEmbedder  # noqa: E402
 
 corpus, index = Path(sys.argv[1]), sys.argv[2]
+real = sys.argv[3:] == ["--real"]
 pipeline = build_pipeline(
     Settings.load(env={}, overrides={"index_dir": index}),
-    embedder=HashEmbedder(), generator=ScriptedGenerator([]),
+    embedder=None if real else HashEmbedder(), generator=ScriptedGenerator([]),
 )
 print("ready", flush=True)
-pipeline.ingest([corpus])
+pipeline.ingest([corpus], on_outcome=lambda outcome: print(outcome.status, flush=True))
 if sys.argv[3:] == ["--hold"]:
     with pipeline.store().writing():
         print("locked", flush=True)
