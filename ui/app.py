@@ -150,8 +150,8 @@ class DocqaApp:
             return [["", "failed", "type a file or folder path"]], self.documents()
         roots = [Path(r).expanduser() for r in self.settings.ui.ingest_roots]
         if not roots:
-            reason = "ingesting a path from the chat is off: list the folders it may read in " \
-                     "ui.ingest_roots, or use `docqa ingest`"
+            reason = ("ingesting a path from the chat is off: list the folders it may read in "
+                      "ui.ingest_roots, or use `docqa ingest`")
             return [[text.strip(), "failed", reason]], self.documents()
         path = Path(text.strip()).expanduser()
         return self._ingest([path], progress, roots), self.documents()
