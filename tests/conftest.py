@@ -72,7 +72,7 @@ def pdf_bytes() -> bytes:
     from reportlab.pdfgen import canvas
 
     buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4)
+    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1)  # the same bytes on every run
     pdf.setTitle("Attention Report")
     pdf.setAuthor("Jane Example")
     pdf.drawString(72, 760, "Page one talks about self-attention.")
