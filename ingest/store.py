@@ -188,11 +188,9 @@ class IndexStore:
         generation = self._generation()
         if generation == self._loaded_generation or self._dirty:
             return
-        path = self.directory / f"vectors-{generation}.faiss"
-        if path.exists():  # else the writer is mid-ingest: keep the last complete vectors
-            index = VectorIndex.load(path, self.policy)
-            if index.ntotal == self.count_chunks():
-                self._vectors, self._loaded_generation = index, generation
+        # No file yet: the writer is mid-ingest, so keep the last complete vectors.
+        if (index := self._read_vectors(generation)) is not None:
+            self._vectors, self._loaded_generation = index, generation
 
     def file_record(self, path: str) -> FileRecord | None:
         rows = self._file_rows("WHERE f.path = ?", (path,))
@@ -242,7 +240,7 @@ class IndexStore:
         return sorted(exact.items(), key=lambda item: item[1], reverse=True)[:k]
 
     def describe_vectors(self) -> str:
-        """The vector index's layout in words, for `docqa sources` and benchmarks."""
+        """The vector index's layout in words, for tests and benchmarks."""
         return self._vectors.describe()
 
     def similarities(self, vector: np.ndarray, ids: Sequence[int]) -> dict[int, float]:
@@ -452,16 +450,23 @@ class IndexStore:
         )
 
     def _load_vectors(self) -> VectorIndex:
-        path = self.directory / f"vectors-{self._generation()}.faiss"
-        if path.exists():
-            index = VectorIndex.load(path, self.policy)
-            if index.ntotal != self.count_chunks():
-                log.warning("%s disagrees with the database; rebuilding it", path.name)
-            elif index.outgrown():
-                log.info("%s no longer suits %d vectors; rebuilding it", path.name, index.ntotal)
-            else:
-                return index
+        index = self._read_vectors(self._generation())
+        if index is not None and not index.outgrown():
+            return index
+        if index is not None:
+            log.info("the vector file no longer suits %d vectors; rebuilding it", index.ntotal)
         return self._rebuild_vectors()
+
+    def _read_vectors(self, generation: int) -> VectorIndex | None:
+        """The vector file written for `generation`, if it exists and holds every chunk."""
+        path = self.directory / f"vectors-{generation}.faiss"
+        if not path.exists():
+            return None
+        index = VectorIndex.load(path, self.policy)
+        if index.ntotal != self.count_chunks():
+            log.warning("%s disagrees with the database; not using it", path.name)
+            return None
+        return index
 
     def _rebuild_vectors(self) -> VectorIndex:
         """Recreate the FAISS cache from the embeddings SQLite keeps: after a crash, or when

@@ -81,25 +81,25 @@ class VectorIndex:
 
     def __init__(self, index: faiss.Index, policy: VectorIndexPolicy, *,
                  path: Path | None = None) -> None:
-        self._index = index
         self.policy = policy
         self._mapped_from = path  # set while `index` is a read-only memory map of this file
+        self._adopt(index)
+
+    def _adopt(self, index: faiss.Index) -> None:
+        """Make `index` the one searched, with the policy's nprobe (FAISS does not save it)."""
+        self._index = index
         ivf = _ivf(index)
         if ivf is not None:
-            ivf.nprobe = min(policy.nprobe, ivf.nlist)
+            ivf.nprobe = min(self.policy.nprobe, ivf.nlist)
 
     @property
     def ntotal(self) -> int:
         return int(self._index.ntotal)
 
     @property
-    def kind(self) -> str:
-        return "flat" if _ivf(self._index) is None else "ivf"
-
-    @property
     def exact(self) -> bool:
         """Whether scores are exact inner products (no re-scoring needed)."""
-        return self.kind == "flat"
+        return _ivf(self._index) is None
 
     def outgrown(self) -> bool:
         """Whether the collection has grown or shrunk past what this layout suits."""
@@ -146,11 +146,8 @@ class VectorIndex:
     def _writable(self) -> faiss.Index:
         if self._mapped_from is not None:
             log.debug("loading %s into memory before changing it", self._mapped_from.name)
-            self._index = faiss.read_index(str(self._mapped_from))
+            self._adopt(faiss.read_index(str(self._mapped_from)))
             self._mapped_from = None
-            ivf = _ivf(self._index)
-            if ivf is not None:
-                ivf.nprobe = min(self.policy.nprobe, ivf.nlist)
         return self._index
 
     # ---- making --------------------------------------------------------------------------
