@@ -32,7 +32,7 @@ from ingest.chunking import chunk_document, embedding_text
 from ingest.embedding import Embedder
 from ingest.errors import IngestError
 from ingest.loaders import documents_from_bytes, iter_files, read_checked
-from ingest.store import FileRecord, IndexStore
+from ingest.store import FileRecord, Store
 from ingest.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class _Pending:
 
 
 class Ingester:
-    """Ingests paths into an open `IndexStore` with one embedder and one chunking setting.
+    """Ingests paths into an open `Store` with one embedder and one chunking setting.
 
     `pool_chunks` (default `POOL_BATCHES` × `batch_size`) is how many chunks gather before one
     embed call: a bound, give or take the chunks of the file that fills the pool, since a
@@ -118,7 +118,7 @@ class Ingester:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder,
         *,
         chunk_tokens: int,

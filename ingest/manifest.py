@@ -29,7 +29,11 @@ class Manifest:
 
 
 def read_manifest(conn: sqlite3.Connection) -> Manifest | None:
-    values = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
+    return manifest_from_rows(dict(conn.execute("SELECT key, value FROM manifest").fetchall()))
+
+
+def manifest_from_rows(values: dict[str, str]) -> Manifest | None:
+    """The manifest in a store's key/value rows, or None when the store is new."""
     if "embedding_model" not in values:
         return None
     return Manifest(
@@ -44,19 +48,27 @@ def read_manifest(conn: sqlite3.Connection) -> Manifest | None:
 def write_manifest(conn: sqlite3.Connection, manifest: Manifest) -> None:
     with conn:
         conn.executemany(
-            "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
-            [
-                ("embedding_model", manifest.embedding_model),
-                ("dimension", str(manifest.dimension)),
-                ("chunk_tokens", str(manifest.chunk_tokens)),
-                ("chunk_overlap", str(manifest.chunk_overlap)),
-                ("schema_version", str(manifest.schema_version)),
-                ("generation", "0"),
-            ],
+            "INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)", manifest_rows(manifest)
         )
 
 
-def check_manifest(directory: Path, stored: Manifest, expected: Manifest, chunking: bool) -> None:
+def manifest_rows(manifest: Manifest) -> list[tuple[str, str]]:
+    """The key/value rows a new store keeps (its write generation starts at 0)."""
+    return [
+        ("embedding_model", manifest.embedding_model),
+        ("dimension", str(manifest.dimension)),
+        ("chunk_tokens", str(manifest.chunk_tokens)),
+        ("chunk_overlap", str(manifest.chunk_overlap)),
+        ("schema_version", str(manifest.schema_version)),
+        ("generation", "0"),
+    ]
+
+
+def check_manifest(
+    directory: Path | str, stored: Manifest, expected: Manifest, chunking: bool
+) -> None:
+    """Raise `IndexMismatchError` unless `stored` can be read (or, with `chunking`, written)
+    with `expected`'s settings; `directory` names the index in the message."""
     if stored.schema_version != expected.schema_version:
         raise IndexMismatchError(
             f"index at {directory} has schema version {stored.schema_version}; this docqa "

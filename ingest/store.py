@@ -22,10 +22,10 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -96,6 +96,42 @@ class StoredChunk:
     end: int
     url: str
     doc_key: str
+
+
+class Store(Protocol):
+    """What ingest and retrieval need of an index, whatever holds it.
+
+    Two implementations: `IndexStore` (SQLite + FAISS in a folder, the default) and
+    `ingest.pgstore.PostgresStore` (PostgreSQL + pgvector, for a collection shared by a team).
+    Chunk ids are the store's own; scores are inner products (dense) and the store's text
+    ranking, higher is better (lexical).
+    """
+
+    manifest: Manifest
+
+    def close(self) -> None: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...
+    def file_record(self, path: str) -> FileRecord | None: ...
+    def files(self) -> list[FileRecord]: ...
+    def paths_under(self, root: str) -> list[str]: ...
+    def count_chunks(self) -> int: ...
+    def chunk_ids(self) -> list[int]: ...
+    def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]: ...
+    def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def describe_vectors(self) -> str: ...
+    def similarities(self, vector: np.ndarray, ids: Sequence[int]) -> dict[int, float]: ...
+    @property
+    def size(self) -> int: ...
+    def document_counts(self, terms: Sequence[str]) -> dict[str, int]: ...
+    def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]: ...
+    def writing(self) -> AbstractContextManager[None]: ...
+    def replace_file(
+        self, path: str, *, sha256: str, size: int, mtime: float, fmt: str,
+        documents: Sequence[Document], chunks: Sequence[Chunk], vectors: np.ndarray,
+    ) -> None: ...
+    def touch_file(self, path: str, *, size: int, mtime: float) -> None: ...
+    def remove_file(self, path: str) -> int: ...
+    def flush(self) -> None: ...
 
 
 class IndexStore:
@@ -282,6 +318,11 @@ class IndexStore:
                 ).fetchone()
                 self._counts[term] = int(row[0])
         return {term: self._counts[term] for term in terms}
+
+    def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Top-k chunk ids holding any of `terms`, by BM25. Every term is quoted, so user
+        punctuation can never be parsed as FTS5 syntax."""
+        return self.search_text(" OR ".join('"' + t.replace('"', '""') + '"' for t in terms), k)
 
     def search_text(self, match: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids for an FTS5 MATCH expression, scored by BM25 (higher is better)."""

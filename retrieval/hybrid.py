@@ -1,4 +1,4 @@
-"""Hybrid retrieval over an `IndexStore`: dense and BM25 candidates, fused by RRF.
+"""Hybrid retrieval over a `Store`: dense and BM25 candidates, fused by RRF.
 
 Dense search finds paraphrases; BM25 finds rare exact terms (model names, numbers, acronyms)
 that a 384-d sentence embedding blurs. Fusing ranks rather than scores avoids calibrating two
@@ -12,11 +12,10 @@ import logging
 import numpy as np
 
 from ingest.embedding import Embedder
-from ingest.store import IndexStore, StoredChunk
+from ingest.store import Store, StoredChunk
 from retrieval.fusion import (
     affordable_terms,
     content_terms,
-    fts_match,
     reciprocal_rank_fusion,
 )
 from retrieval.types import Hit
@@ -29,7 +28,7 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: IndexStore,
+        store: Store,
         embedder: Embedder,
         *,
         candidates: int = 20,
@@ -60,7 +59,7 @@ class HybridRetriever:
             if self._store.size > self._lexical_max_rows:
                 counts = self._store.document_counts(terms)
                 terms = affordable_terms(counts, self._lexical_max_rows)
-            return self._store.search_text(fts_match(terms), k)
+            return self._store.search_terms(terms, k)
 
     def fused(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by reciprocal-rank fusion of the two, without loading the chunks."""

@@ -4,8 +4,11 @@ binary fixtures stay in step with the libraries that write them and can be read 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,11 +16,88 @@ import pytest
 from docqa.config import Settings
 from ingest.embedding import SentenceTransformerEmbedder
 from ingest.fakes import HashEmbedder
+from ingest.manifest import Manifest
+from ingest.store import IndexStore, Store
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+PG_ENV = "DOCQA_TEST_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of its own on the server named by $DOCQA_TEST_POSTGRES, with pgvector,
+    dropped after the session; its DSN. `scripts/postgres.sh start` prints a server's DSN.
+
+    Without the variable the PostgreSQL tests are skipped on a developer's machine, but fail
+    in CI (`CI` set), where `.ci/run` starts the server: a skipped backend is not a tested one.
+    """
+    server = os.environ.get(PG_ENV)
+    if not server:
+        message = f"{PG_ENV} is not set: export {PG_ENV}=\"$(scripts/postgres.sh start)\""
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"docqa_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = make_conninfo(server, dbname=name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION vector")
+    yield dsn
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["faiss", "postgres"])
+def backend(request) -> str:
+    """Run a test on both index back-ends: the same behaviour is asked of each."""
+    return request.param
+
+
+@pytest.fixture
+def store_settings(backend: str, request, tmp_path: Path) -> dict[str, str]:
+    """Settings overrides that put a test's index on `backend`: a folder under tmp_path, or a
+    fresh schema in the session's test database."""
+    if backend == "faiss":
+        return {"index_dir": str(tmp_path / "index")}
+    dsn = request.getfixturevalue("pg_database")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    return {"index_dir": str(tmp_path / "index"), "store.backend": "postgres",
+            "store.postgres_dsn": dsn, "store.postgres_schema": schema}
+
+
+@pytest.fixture
+def open_store(store_settings: dict[str, str]) -> Iterator[Callable[..., Store]]:
+    """`open_store(manifest, create=..., check_chunking=...)` on the test's back-end; every
+    store it opened is closed at the end."""
+    opened: list[Store] = []
+
+    def open_(manifest: Manifest, *, create: bool, check_chunking: bool = False) -> Store:
+        if "store.backend" in store_settings:
+            from ingest.pgstore import PostgresStore
+
+            store: Store = PostgresStore.open(
+                store_settings["store.postgres_dsn"], store_settings["store.postgres_schema"],
+                manifest, create=create, check_chunking=check_chunking,
+            )
+        else:
+            store = IndexStore.open(Path(store_settings["index_dir"]), manifest, create=create,
+                                    check_chunking=check_chunking)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        with contextlib.suppress(Exception):  # already closed by the test
+            store.close()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ import pytest
 
 from ingest.fakes import HashEmbedder
 from ingest.manifest import Manifest
-from ingest.store import IndexStore
 from ingest.types import Chunk, Document
 from retrieval.hybrid import HybridRetriever
 
@@ -12,21 +11,21 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(open_store):
+    """The same 40 chunks on each index back-end."""
     embedder = HashEmbedder()
     texts = [f"common filler number {i} about the harbour" for i in range(40)]
     texts[17] = "common filler about the rare sourdough starter"
-    with IndexStore.open(tmp_path, Manifest(embedder.model_id, embedder.dimension, 224, 1),
-                         create=True) as store:
-        for i, text in enumerate(texts):
-            path = f"/d/{i}.txt"
-            store.replace_file(
-                path, sha256=str(i), size=1, mtime=1.0, fmt="text",
-                documents=[Document(source=path, text=text, format="text", title=path)],
-                chunks=[Chunk(text, path, path, "", None, 0, len(text), 0)],
-                vectors=embedder.embed([text]),
-            )
-        yield store, embedder
+    store = open_store(Manifest(embedder.model_id, embedder.dimension, 224, 1), create=True)
+    for i, text in enumerate(texts):
+        path = f"/d/{i}.txt"
+        store.replace_file(
+            path, sha256=str(i), size=1, mtime=1.0, fmt="text",
+            documents=[Document(source=path, text=text, format="text", title=path)],
+            chunks=[Chunk(text, path, path, "", None, 0, len(text), 0)],
+            vectors=embedder.embed([text]),
+        )
+    return store, embedder
 
 
 def test_small_collections_match_every_content_word(store):

@@ -1,0 +1,478 @@
+"""The index in PostgreSQL: pgvector for dense search, PostgreSQL full-text search for lexical.
+
+For a collection that a team shares, or one that outgrows a laptop: the usual PostgreSQL tools
+back it up, replicate it and scale it out. One schema holds one index (the `docqa` schema by
+default), with the same tables as the SQLite store — manifest, files, documents, chunks —
+and the same guarantees:
+
+- every file is replaced in one transaction, so a killed ingest leaves each document fully
+  present or absent;
+- the manifest is checked on every open (`IndexMismatchError` for another embedder);
+- one writer at a time (`pg_try_advisory_lock`, dropped by the server when the writer's
+  connection dies), refused at once with the holder's pid;
+- a question reads one committed state (`REPEATABLE READ`), even while another process ingests.
+
+There is no vector file to keep in step: the embeddings live in a `vector` column with an HNSW
+index (inner product), so `flush` has nothing to do. The lexical side is `ts_rank` over a
+generated `tsvector` column with a GIN index, PostgreSQL's ranking rather than BM25: the two
+order the same matches slightly differently (see docs/backends.md for the measured effect).
+
+Not here: parsing, chunking, embedding — this module stores what it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ingest.errors import IngestError
+from ingest.manifest import Manifest, check_manifest, manifest_from_rows, manifest_rows
+from ingest.store import FileRecord, IndexBusyError, IndexNotFoundError, StoredChunk
+from ingest.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+TEXT_CONFIG = "english"  # PostgreSQL's Snowball stemmer + stop words: the SQLite side's porter
+_LOCK_CLASS = 0x646F6371  # "docq": the advisory-lock namespace of docqa writers
+_HNSW_MAX_EF = 1000  # pgvector's upper bound on hnsw.ef_search
+_MAX_CACHED_COUNTS = 50_000
+
+
+class StoreUnavailableError(IngestError):
+    """The database cannot be reached or lacks what the store needs (pgvector)."""
+
+
+def _schema_sql(dimension: int) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size BIGINT NOT NULL,
+    mtime DOUBLE PRECISION NOT NULL, format TEXT NOT NULL,
+    ingested_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id BIGSERIAL PRIMARY KEY,
+    path TEXT NOT NULL REFERENCES files(path) ON DELETE CASCADE,
+    key TEXT NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL, format TEXT NOT NULL,
+    metadata JSONB NOT NULL);
+CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
+CREATE TABLE IF NOT EXISTS chunks (
+    id BIGSERIAL PRIMARY KEY,
+    document_id BIGINT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL, text TEXT NOT NULL, section TEXT NOT NULL, heading TEXT NOT NULL,
+    page INTEGER, start_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL,
+    embedding vector({dimension}) NOT NULL,
+    tsv tsvector GENERATED ALWAYS AS (to_tsvector('{TEXT_CONFIG}', text || ' ' || heading))
+        STORED);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE INDEX IF NOT EXISTS chunks_tsv ON chunks USING gin (tsv);
+CREATE INDEX IF NOT EXISTS chunks_embedding ON chunks USING hnsw (embedding vector_ip_ops);
+"""
+
+
+# The lexical query: each term through plainto_tsquery (so no user text is parsed as tsquery
+# syntax), the non-empty ones OR-ed.
+_TERMS_QUERY = f"""
+(SELECT coalesce(string_agg(q, ' | '), '')::tsquery FROM (
+    SELECT plainto_tsquery('{TEXT_CONFIG}', t)::text AS q FROM unnest(%s::text[]) AS t) AS s
+ WHERE q <> '')
+"""
+
+
+class PostgresStore:
+    """An index in one PostgreSQL schema. Use `PostgresStore.open`; close it when done."""
+
+    def __init__(self, conn: Any, schema: str, manifest: Manifest, ef_search: int) -> None:
+        self._conn = conn
+        self.schema = schema
+        self.manifest = manifest
+        self._ef_search = ef_search
+        self._lock_key = zlib.crc32(schema.encode()) & 0x7FFFFFFF
+        self._counts: dict[str, int] = {}
+        self._counts_generation = -1
+        self._size: tuple[int, int] = (-1, 0)  # (generation, chunks)
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        dsn: str,
+        schema: str,
+        expected: Manifest,
+        *,
+        create: bool,
+        check_chunking: bool = False,
+        ef_search: int = 100,
+    ) -> PostgresStore:
+        """Open (or with `create`, make) the index in `schema`, checking its manifest.
+
+        Creating needs the `vector` extension, or the right to create it in the database.
+        """
+        conn = _connect(dsn)
+        try:
+            location = _describe(conn, schema)
+            if create:
+                _create(conn, schema, expected.dimension)
+            elif not _exists(conn, schema):
+                raise IndexNotFoundError(
+                    f"no index in {location}: run `docqa ingest PATH` first"
+                )
+            _use(conn, schema)
+            rows = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
+            stored = manifest_from_rows(rows)
+            if stored is None:
+                if not create:
+                    raise IndexNotFoundError(f"{location} is not a docqa index")
+                with conn.transaction():
+                    conn.cursor().executemany(
+                        "INSERT INTO manifest(key, value) VALUES (%s, %s) "
+                        "ON CONFLICT (key) DO NOTHING",
+                        manifest_rows(expected),
+                    )
+                stored = manifest_from_rows(
+                    dict(conn.execute("SELECT key, value FROM manifest").fetchall())
+                )
+                assert stored is not None
+            check_manifest(location, stored, expected, check_chunking)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, schema, stored, ef_search)
+
+    @staticmethod
+    def require(dsn: str, schema: str) -> None:
+        """Raise `IndexNotFoundError` unless `schema` holds an index (cheap: no model needed)."""
+        conn = _connect(dsn)
+        try:
+            if not _exists(conn, schema):
+                raise IndexNotFoundError(
+                    f"no index in {_describe(conn, schema)}: run `docqa ingest PATH` first"
+                )
+        finally:
+            conn.close()
+
+    @staticmethod
+    def drop(dsn: str, schema: str) -> None:
+        """Delete the index in `schema` and everything in it (a temporary evaluation index)."""
+        from psycopg import sql
+
+        conn = _connect(dsn)
+        try:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(schema)))
+        finally:
+            conn.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ---- reading -------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read as of one moment (a read-only REPEATABLE READ transaction), so a question never
+        pairs a chunk with another version of its file while someone ingests. Nests as a
+        no-op, and inside a write it reads the writer's own state."""
+        from psycopg.pq import TransactionStatus
+
+        if self._conn.info.transaction_status != TransactionStatus.IDLE:
+            yield
+            return
+        with self._conn.transaction():
+            self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+
+    def file_record(self, path: str) -> FileRecord | None:
+        rows = self._file_rows("WHERE f.path = %s", (path,))
+        return rows[0] if rows else None
+
+    def files(self) -> list[FileRecord]:
+        return self._file_rows("", ())
+
+    def paths_under(self, root: str) -> list[str]:
+        """Indexed paths equal to `root` or inside it (by path prefix, not by string prefix)."""
+        prefix = root.rstrip(os.sep) + os.sep
+        rows = self._conn.execute(
+            "SELECT path FROM files WHERE path = %s OR left(path, %s) = %s ORDER BY path",
+            (root, len(prefix), prefix),
+        )
+        return [r[0] for r in rows]
+
+    def count_chunks(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
+
+    def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
+        rows = self._conn.execute(
+            "SELECT c.id, c.text, d.path, d.title, c.section, c.page, c.start_offset, "
+            "c.end_offset, d.url, d.key FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE c.id = ANY(%s)",
+            (list(ids),),
+        )
+        return {r[0]: StoredChunk(*r) for r in rows}
+
+    def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-k chunk ids by inner product (cosine, as vectors are normalised).
+
+        HNSW returns at most `hnsw.ef_search` rows, so the search list is widened to `k`;
+        past pgvector's bound of 1,000 the index scan is made iterative. The scores are the
+        exact inner products of the rows found.
+        """
+        if k <= 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        with self.snapshot():
+            ef = min(max(self._ef_search, k), _HNSW_MAX_EF)
+            self._conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+            if k > _HNSW_MAX_EF:
+                self._conn.execute(
+                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            rows = self._conn.execute(
+                "SELECT id, -(embedding <#> %s) AS score FROM chunks "
+                "ORDER BY embedding <#> %s LIMIT %s",
+                (query, query, k),
+            ).fetchall()
+        return sorted(((int(i), float(s)) for i, s in rows), key=lambda r: r[1], reverse=True)
+
+    def describe_vectors(self) -> str:
+        return f"pgvector HNSW (inner product), ef_search {self._ef_search}, in {self.schema}"
+
+    def similarities(self, vector: np.ndarray, ids: Sequence[int]) -> dict[int, float]:
+        """Inner products of `vector` with the stored embeddings of `ids`."""
+        if not ids:
+            return {}
+        query = np.asarray(vector, dtype=np.float32)
+        rows = self._conn.execute(
+            "SELECT id, -(embedding <#> %s) FROM chunks WHERE id = ANY(%s)", (query, list(ids))
+        )
+        return {int(i): float(s) for i, s in rows}
+
+    @property
+    def size(self) -> int:
+        """Chunks in the index, counted once per write generation."""
+        generation = self._generation()
+        if self._size[0] != generation:
+            self._size = (generation, self.count_chunks())
+        return self._size[1]
+
+    def document_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks match each term (as PostgreSQL's text search parses it), cached
+        until the next write: the expensive terms are the common ones, which recur."""
+        generation = self._generation()
+        if self._counts_generation != generation:
+            self._counts, self._counts_generation = {}, generation
+        for term in terms:
+            if term not in self._counts:
+                if len(self._counts) >= _MAX_CACHED_COUNTS:
+                    self._counts.clear()
+                row = self._conn.execute(
+                    f"SELECT count(*) FROM chunks WHERE tsv @@ {_TERMS_QUERY}", ([term],)
+                ).fetchone()
+                self._counts[term] = int(row[0])
+        return {term: self._counts[term] for term in terms}
+
+    def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Top-k chunk ids holding any of `terms`, by `ts_rank` (length-normalised)."""
+        if not terms or k <= 0:
+            return []
+        rows = self._conn.execute(
+            f"SELECT c.id, ts_rank(c.tsv, q.q, 1) AS score FROM chunks c, {_TERMS_QUERY} AS q(q) "
+            "WHERE c.tsv @@ q.q ORDER BY score DESC, c.id LIMIT %s",
+            (list(terms), k),
+        )
+        return [(int(i), float(s)) for i, s in rows]
+
+    # ---- writing -------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the index's writer lock for a batch of changes (an ingest, a removal).
+
+        A session advisory lock: two writers, from any machine, never interleave; it refuses
+        at once rather than wait behind an ingest that may take an hour, and the server drops
+        it when the holder's connection dies, so a crash never leaves the index locked.
+        """
+        got = self._conn.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_CLASS, self._lock_key)
+        ).fetchone()[0]
+        if not got:
+            holder = self._conn.execute(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                "AND l.classid = %s AND l.objid = %s AND l.objsubid = 2",
+                (_LOCK_CLASS, self._lock_key),
+            ).fetchone()
+            who = f" ({holder[0].removeprefix('docqa ')})" if holder and holder[0] else ""
+            raise IndexBusyError(
+                f"{_describe(self._conn, self.schema)} is being changed by another docqa "
+                f"process{who}; try again when it has finished"
+            )
+        try:
+            yield
+        finally:
+            if not self._conn.closed:
+                self._conn.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, self._lock_key))
+
+    def replace_file(
+        self,
+        path: str,
+        *,
+        sha256: str,
+        size: int,
+        mtime: float,
+        fmt: str,
+        documents: Sequence[Document],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+    ) -> None:
+        """Atomically swap everything stored for `path` for the given documents and chunks."""
+        import json
+
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        with self._conn.transaction():
+            self._conn.execute("DELETE FROM files WHERE path = %s", (path,))
+            self._conn.execute(
+                "INSERT INTO files(path, sha256, size, mtime, format, ingested_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (path, sha256, size, mtime, fmt, time.time()),
+            )
+            doc_ids: dict[str, int] = {}
+            for doc in documents:
+                metadata = json.dumps(doc.metadata, default=str).replace("\\u0000", "\\ufffd")
+                doc_ids[doc.key] = self._conn.execute(
+                    "INSERT INTO documents(path, key, title, url, format, metadata) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                    (path, doc.key, _text(doc.title), doc.url, doc.format, metadata),
+                ).fetchone()[0]
+            rows = [
+                (doc_ids[c.doc_key], c.ordinal, _text(c.text), _text(c.section),
+                 _text(c.section or c.title), c.page, c.start, c.end,
+                 np.asarray(v, dtype=np.float32))
+                for c, v in zip(chunks, vectors, strict=True)
+            ]
+            self._conn.cursor().executemany(
+                "INSERT INTO chunks(document_id, ordinal, text, section, heading, page, "
+                "start_offset, end_offset, embedding) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+            self._bump_generation()
+
+    def touch_file(self, path: str, *, size: int, mtime: float) -> None:
+        """Record a new mtime for a file whose content hash did not change."""
+        with self._conn.transaction():
+            self._conn.execute(
+                "UPDATE files SET size = %s, mtime = %s WHERE path = %s", (size, mtime, path)
+            )
+
+    def remove_file(self, path: str) -> int:
+        """Delete a file and everything derived from it; returns the number of chunks removed."""
+        with self._conn.transaction():
+            removed = self._conn.execute(
+                "SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "WHERE d.path = %s",
+                (path,),
+            ).fetchone()[0]
+            deleted = self._conn.execute("DELETE FROM files WHERE path = %s", (path,)).rowcount
+            if deleted:
+                self._bump_generation()
+        return int(removed)
+
+    def flush(self) -> None:
+        """Nothing to do: every change is committed with its file."""
+
+    # ---- internals -----------------------------------------------------------------------
+    def _file_rows(self, where: str, params: tuple[Any, ...]) -> list[FileRecord]:
+        rows = self._conn.execute(
+            "SELECT f.path, f.sha256, f.size, f.mtime, f.format, "
+            "(SELECT count(*) FROM documents d WHERE d.path = f.path), "
+            "(SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+            " WHERE d.path = f.path), f.ingested_at "
+            f"FROM files f {where} ORDER BY f.path",
+            params,
+        )
+        return [FileRecord(*r) for r in rows]
+
+    def _generation(self) -> int:
+        row = self._conn.execute("SELECT value FROM manifest WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump_generation(self) -> None:
+        self._conn.execute(
+            "UPDATE manifest SET value = (value::bigint + 1)::text WHERE key = 'generation'"
+        )
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; the replacement character keeps offsets true."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _connect(dsn: str) -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise StoreUnavailableError(
+            "the PostgreSQL store needs psycopg and pgvector: pip install 'docqa[postgres]'"
+        ) from exc
+    try:
+        return psycopg.connect(
+            dsn, autocommit=True, application_name=f"docqa pid {os.getpid()}", connect_timeout=10
+        )
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnavailableError(f"cannot connect to PostgreSQL: {reason}") from exc
+
+
+def _describe(conn: Any, schema: str) -> str:
+    """Where an index lives, for messages: never the password."""
+    info = conn.info
+    return f"PostgreSQL schema {schema!r} in {info.dbname} on {info.host}:{info.port}"
+
+
+def _exists(conn: Any, schema: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".manifest',)).fetchone()
+    return row[0] is not None
+
+
+def _create(conn: Any, schema: str, dimension: int) -> None:
+    """Create the extension, schema and tables if missing; serialised across processes."""
+    import psycopg
+    from psycopg import sql
+
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_CLASS,))
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(
+                f"cannot use pgvector in {conn.info.dbname}: {str(exc).strip()}; install "
+                "pgvector on the server (scripts/postgres.sh install) or ask its administrator"
+                " to `CREATE EXTENSION vector`"
+            ) from exc
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        _use(conn, schema)
+        conn.execute(_schema_sql(dimension))
+
+
+def _use(conn: Any, schema: str) -> None:
+    from pgvector.psycopg import register_vector
+    from psycopg import sql
+
+    # The extension's types live in the schema it was created in (public by default).
+    conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+    register_vector(conn)
