@@ -19,13 +19,14 @@ from docqa.config import ConfigError, Settings
 from docqa.pipeline import Pipeline, build_pipeline
 from generation.answerer import render
 from generation.models import ModelError
+from generation.server import ServerError
 from generation.types import Answer
 from ingest.errors import IngestError
 from ingest.ingester import FileOutcome
 
 log = logging.getLogger("docqa")
 
-USER_ERRORS = (IngestError, ModelError, ConfigError, ValueError, OSError)
+USER_ERRORS = (IngestError, ModelError, ServerError, ConfigError, ValueError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,7 +265,7 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     measured_by = {"judge": "the answer model as a yes/no judge", "none": "not measured"}
     context = {
         "questions": str(args.questions),
-        "index": str(settings.index_dir),
+        "index": settings.index_location,
         "model": f"{g.model} (mode {g.mode}, temperature {g.temperature})",
         "retrieval": f"top {r.top_k} passages, min_relevance {r.min_relevance}",
         "guard": f"policy {fc.policy}, min_similarity {fc.min_similarity}, "
@@ -315,7 +316,8 @@ def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
     settings = pipeline.settings
     host = args.host or settings.ui.host
-    print(f"docqa: serving {settings.index_dir} on http://{host}:{args.port or settings.ui.port}"
+    port = args.port or settings.ui.port
+    print(f"docqa: serving {settings.index_location} on http://{host}:{port}"
           + ("" if host in ("127.0.0.1", "localhost", "::1") else
              " — reachable from other machines"), file=sys.stderr)
     launch(pipeline, host=args.host, port=args.port)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 APP_NAME = "docqa"
 
@@ -83,6 +83,36 @@ class RetrievalSettings(_Section):
     )
 
 
+class StoreSettings(_Section):
+    backend: Literal["faiss", "postgres"] = Field(
+        "faiss",
+        description="faiss: SQLite + FAISS files in `index_dir`, for one person on one "
+        "machine; postgres: PostgreSQL + pgvector, for a collection a team shares.",
+    )
+    postgres_dsn: str | None = Field(
+        None,
+        description="libpq connection string or URL of the PostgreSQL database, e.g. "
+        "'postgresql://docqa@db.example:5432/docs'. Keep the password in ~/.pgpass or "
+        "PGPASSWORD rather than here.",
+    )
+    postgres_schema: str = Field(
+        "docqa",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="The schema that holds this index; one database can hold several.",
+    )
+    hnsw_ef_search: int = Field(
+        100,
+        description="pgvector HNSW search list per query (widened to the number of hits asked "
+        "for): higher is slower and closer to exact.",
+    )
+
+    @model_validator(mode="after")
+    def _needs_dsn(self) -> StoreSettings:
+        if self.backend == "postgres" and not self.postgres_dsn:
+            raise ValueError("store.backend = 'postgres' needs store.postgres_dsn")
+        return self
+
+
 class GenerationSettings(_Section):
     model: str = Field(
         "qwen2.5-coder-1.5b",
@@ -111,6 +141,43 @@ class GenerationSettings(_Section):
         description="In a conversation, rewrite a follow-up into a standalone question before "
         "retrieval (one short extra model call).",
     )
+    backend: Literal["llama_cpp", "server"] = Field(
+        "llama_cpp",
+        description="llama_cpp: run the GGUF model in this process; server: send the prompts "
+        "to an OpenAI-compatible chat-completions server (llama.cpp, vLLM, …) at server_url.",
+    )
+    server_url: str | None = Field(
+        None,
+        description="With backend 'server': the API's base URL, up to and including /v1, "
+        "e.g. 'http://127.0.0.1:8080/v1'.",
+    )
+    server_model: str | None = Field(
+        None, description="The name the server knows the model by; defaults to `model`."
+    )
+    server_api_key: str | None = Field(
+        None,
+        repr=False,  # settings get logged; the key must not be
+        description="Sent as 'Authorization: Bearer …' when set; prefer "
+        "DOCQA_GENERATION__SERVER_API_KEY to keep it out of files.",
+    )
+    server_grammar: Literal["grammar", "guided_grammar", "none"] = Field(
+        "grammar",
+        description="How the citation grammar reaches the server: 'grammar' (llama.cpp), "
+        "'guided_grammar' (vLLM), or 'none' for a server without grammar support (answers "
+        "are then parsed and fact-checked as the model writes them, so more abstain).",
+    )
+    server_timeout_s: float = Field(
+        300.0,
+        description="Seconds to wait for the server to connect or send more; a non-streamed "
+        "reply arrives whole, so this bounds a whole answer on a slow server.",
+    )
+
+    @model_validator(mode="after")
+    def _server_needs_url(self) -> GenerationSettings:
+        if self.backend == "server" and not self.server_url:
+            raise ValueError("generation.backend = 'server' needs generation.server_url "
+                             "(e.g. 'http://127.0.0.1:8080/v1')")
+        return self
 
 
 class UiSettings(_Section):
@@ -159,9 +226,17 @@ class Settings(_Section):
     model_cache: Path = Field(default_factory=default_model_cache)
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    store: StoreSettings = StoreSettings()
     generation: GenerationSettings = GenerationSettings()
     factcheck: FactCheckSettings = FactCheckSettings()
     ui: UiSettings = UiSettings()
+
+    @property
+    def index_location(self) -> str:
+        """Where the index lives, in words for messages (never a password)."""
+        if self.store.backend == "postgres":
+            return f"PostgreSQL schema {self.store.postgres_schema!r}"
+        return str(self.index_dir)
 
     @field_validator("index_dir", "model_cache", mode="after")
     @classmethod

@@ -19,11 +19,12 @@ from generation.judge import ModelJudge
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
 from generation.rewrite import REWRITE_SYSTEM, standalone_question
+from generation.server import ServerGenerator
 from generation.types import Answer, AnswerEvent, Rewritten, final_answer
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.manifest import Manifest
-from ingest.store import FileRecord, IndexStore
+from ingest.store import FileRecord, IndexStore, Store
 from ingest.vectors import VectorIndexPolicy
 from retrieval.hybrid import HybridRetriever
 
@@ -46,7 +47,7 @@ class Pipeline:
         )
         self._generator = generator
         self._model_path: Path | None = None
-        self._store: IndexStore | None = None
+        self._store: Store | None = None
 
     # ---- stages, built on first use --------------------------------------------------------
     def model_path(self) -> Path:
@@ -61,6 +62,13 @@ class Pipeline:
     def generator(self) -> Generator:
         if self._generator is None:
             gen = self.settings.generation
+            if gen.backend == "server":  # no GGUF file needed here: the server has the model
+                self._generator = ServerGenerator(
+                    gen.server_url or "", gen.server_model or gen.model,
+                    api_key=gen.server_api_key, grammar_field=gen.server_grammar,
+                    timeout_s=gen.server_timeout_s, temperature=gen.temperature, seed=gen.seed,
+                )
+                return self._generator
             self._generator = LlamaCppGenerator(
                 self.model_path(), n_ctx=gen.n_ctx, n_threads=gen.n_threads,
                 temperature=gen.temperature, seed=gen.seed, prefix_cache=gen.prefix_cache,
@@ -74,8 +82,21 @@ class Pipeline:
             chunk_tokens=ing.chunk_tokens, chunk_overlap=ing.chunk_overlap_sentences,
         )
 
-    def store(self, *, create: bool = False) -> IndexStore:
+    def store(self, *, create: bool = False) -> Store:
+        """The configured index: a folder (SQLite + FAISS) or a PostgreSQL schema."""
         if self._store is None:
+            st = self.settings.store
+            if st.backend == "postgres":
+                from ingest.pgstore import PostgresStore
+
+                assert st.postgres_dsn is not None  # the settings validate it
+                if not create:
+                    PostgresStore.require(st.postgres_dsn, st.postgres_schema)
+                self._store = PostgresStore.open(
+                    st.postgres_dsn, st.postgres_schema, self.manifest(), create=create,
+                    check_chunking=create, ef_search=st.hnsw_ef_search,
+                )
+                return self._store
             if not create:
                 # Fail before loading the embedder: a missing index should be a fast error.
                 IndexStore.require(self.settings.index_dir)
@@ -172,16 +193,22 @@ class Pipeline:
 
     def reconfigure(self, settings: Settings) -> Pipeline:
         """A pipeline with new settings that keeps what they did not change loaded: the
-        embedder and index always, the answer model unless its file or context changed."""
-        if settings.index_dir != self.settings.index_dir or settings.ingest != self.settings.ingest:
+        embedder and index always, the answer model unless its file or context changed (or,
+        for a server, its backend, address, model name, key or grammar field)."""
+        if (settings.index_dir, settings.ingest, settings.store) != (
+            self.settings.index_dir, self.settings.ingest, self.settings.store
+        ):
             raise ValueError("reconfigure keeps the index and the embedder; build a new pipeline")
         old, new = self.settings.generation, settings.generation
         same_model = (old.model, old.n_ctx, old.prefix_cache) == (new.model, new.n_ctx,
                                                                 new.prefix_cache)
+        server = ("backend", "server_url", "server_model", "server_api_key", "server_grammar",
+                  "server_timeout_s")
+        same_model = same_model and all(getattr(old, f) == getattr(new, f) for f in server)
         generator = self._generator if same_model else None
         if generator is not None and (old.temperature, old.seed) != (new.temperature, new.seed):
-            if not isinstance(generator, LlamaCppGenerator):
-                raise ValueError("only a llama.cpp generator can change its sampling")
+            if not isinstance(generator, LlamaCppGenerator | ServerGenerator):
+                raise ValueError("only a llama.cpp or server generator can change its sampling")
             generator = generator.with_sampling(new.temperature, new.seed)
         other = Pipeline(settings, embedder=self.embedder, generator=generator)
         other._store = self._store
@@ -202,6 +229,8 @@ class Pipeline:
         return removed
 
     def close(self) -> None:
+        if (close := getattr(self._generator, "close", None)) is not None:
+            close()  # a server generator's connections
         if self._store is not None:
             self._store.close()
             self._store = None

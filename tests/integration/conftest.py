@@ -7,6 +7,7 @@ Everything heavy is module- or session-scoped: the suite loads each model once.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,58 @@ def corpus_dir(tmp_path_factory) -> Path:
 def index_settings(tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("index")
     return Settings.load(env={}, overrides={"index_dir": str(root)})
+
+
+SERVER_MODEL = "smollm2-135m"
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on the small model, for the whole session;
+    yields its base URL ("http://127.0.0.1:PORT/v1")."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from generation.models import resolve_model
+
+    model = resolve_model(SERVER_MODEL, Settings.load(env={}).model_cache)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+               "--n_threads", "2", "--model_alias", SERVER_MODEL]
+    url = f"http://127.0.0.1:{port}/v1"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n"
+                            f"{_tail(log_path)}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server not ready after 60 s:\n{_tail(log_path)}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,4 +1,5 @@
-"""Extractive mode on the real small model: every answer sentence is copied from its source."""
+"""Extractive mode on the real small model, in-process and behind a server: every answer
+sentence is copied from its source."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from docqa.pipeline import build_pipeline
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def pipeline(index_settings, real_embedder, corpus_dir):
+@pytest.fixture(scope="module", params=["llama_cpp", "server"])
+def pipeline(request, index_settings, real_embedder, corpus_dir):
+    """The small model in-process, then the same model behind llama-cpp-python's server."""
+    generation = {"model": "smollm2-135m", "mode": "extractive", "backend": request.param}
+    if request.param == "server":
+        generation["server_url"] = request.getfixturevalue("llama_server")
     settings = index_settings.model_copy(update={
-        "generation": index_settings.generation.model_copy(
-            update={"model": "smollm2-135m", "mode": "extractive"}),
+        "generation": index_settings.generation.model_copy(update=generation),
         "factcheck": index_settings.factcheck.model_copy(update={"policy": "flag"}),
     })
     pipe = build_pipeline(settings, embedder=real_embedder)
