@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,7 @@ def evaluate(
         folder = Path(tmp) / "corpus"
         folder.mkdir()
         by_path = _write_corpus(data.corpus, folder)
-        local = settings.model_copy(update={"index_dir": Path(tmp) / "index"})
+        local = _temporary_index(settings, Path(tmp) / "index")
         pipeline = build_pipeline(local, embedder=embedder)
         try:
             report = pipeline.ingest([folder], progress=progress)
@@ -127,9 +128,27 @@ def evaluate(
             ]
         finally:
             pipeline.close()
+            _drop_index(local)
     failed = [f"{by_path.get(o.path, o.path)}: {o.reason}" for o in report.failed]
     return RetrievalResult(rows, len(data.corpus), chunks, failed, report.elapsed_s,
                            len(judged))
+
+
+def _temporary_index(settings: Settings, folder: Path) -> Settings:
+    """Settings for a throwaway index on the configured back-end: a folder, or a schema of
+    its own in the configured PostgreSQL database (so the two back-ends can be compared)."""
+    store = settings.store
+    if store.backend == "postgres":
+        schema = f"docqa_eval_{uuid.uuid4().hex[:12]}"
+        store = store.model_copy(update={"postgres_schema": schema})
+    return settings.model_copy(update={"index_dir": folder, "store": store})
+
+
+def _drop_index(settings: Settings) -> None:
+    if settings.store.backend == "postgres" and settings.store.postgres_dsn:
+        from ingest.pgstore import PostgresStore
+
+        PostgresStore.drop(settings.store.postgres_dsn, settings.store.postgres_schema)
 
 
 def _score_method(

@@ -227,19 +227,19 @@ class PostgresStore:
     def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by inner product (cosine, as vectors are normalised).
 
-        HNSW returns at most `hnsw.ef_search` rows, so the search list is widened to `k`;
-        past pgvector's bound of 1,000 the index scan is made iterative. The scores are the
-        exact inner products of the rows found.
+        One HNSW scan returns at most `hnsw.ef_search` rows, and fewer where the graph has
+        dead or unreachable entries (after deletions), so the search list is widened to `k`
+        and the scan is iterative (pgvector ≥ 0.8): it goes on until it has `k` rows, in
+        order. The scores are the exact inner products of the rows found.
         """
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32)
         with self.snapshot():
             ef = min(max(self._ef_search, k), _HNSW_MAX_EF)
-            self._conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            if k > _HNSW_MAX_EF:
-                self._conn.execute(
-                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            self._conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true), "
+                "set_config('hnsw.iterative_scan', 'strict_order', true)", (str(ef),))
             rows = self._conn.execute(
                 "SELECT id, -(embedding <#> %s) AS score FROM chunks "
                 "ORDER BY embedding <#> %s LIMIT %s",

@@ -2,12 +2,16 @@
 
     python ingest_worker.py CORPUS INDEX [--hold | --real]
 
+INDEX is the index folder; `DOCQA_STORE__*` variables in the environment put the index on
+another back-end (PostgreSQL), as they would for docqa itself.
+
 Prints "ready" once its imports are done and a line per file as its outcome is final, so the
 test can time its kill to land anywhere inside the ingest. With
 `--hold` it then keeps the index's writer lock until killed, printing "locked"; with `--real`
 it embeds with the default model instead of the hash embedder.
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +26,8 @@ from ingest.fakes import HashEmbedder  # noqa: E402
 corpus, index = Path(sys.argv[1]), sys.argv[2]
 real = sys.argv[3:] == ["--real"]
 pipeline = build_pipeline(
-    Settings.load(env={}, overrides={"index_dir": index}),
+    Settings.load(env={k: v for k, v in os.environ.items() if k.startswith("DOCQA_STORE__")},
+                  overrides={"index_dir": index}),
     embedder=None if real else HashEmbedder(), generator=ScriptedGenerator([]),
 )
 print("ready", flush=True)

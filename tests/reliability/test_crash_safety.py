@@ -12,6 +12,7 @@ whose hash it records.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -27,6 +28,7 @@ from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from ingest.fakes import HashEmbedder
+from ingest.store import IndexStore
 
 pytestmark = pytest.mark.reliability
 
@@ -46,8 +48,9 @@ def text(name: str, version: int) -> str:
     return f"# {name} v{version}\n\n" + "\n\n".join(sections) + "\n"
 
 
-def pipeline_for(index: Path):
-    settings = Settings.load(env={}, overrides={"index_dir": str(index)})
+def pipeline_for(index: Path, store: dict[str, str] | None = None):
+    """A pipeline on the hash embedder; `store` holds `store.*` overrides (another back-end)."""
+    settings = Settings.load(env={}, overrides={**(store or {}), "index_dir": str(index)})
     return build_pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(
         ["The record notes it [1]."]))
 
@@ -65,23 +68,28 @@ def expected_chunks(tmp: Path, contents: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def check_consistent(index: Path, expected: dict[str, int]) -> int:
-    pipe = pipeline_for(index)
+def check_consistent(index: Path, expected: dict[str, int],
+                     store_overrides: dict[str, str] | None = None) -> int:
+    pipe = pipeline_for(index, store_overrides)
     store = pipe.store()
     chunks = store.count_chunks()
-    assert store.size == chunks, "FAISS and SQLite disagree"
+    assert store.size == chunks, "the vector index and the chunks disagree"
     if chunks:
         everything = store.search_vectors(np.ones(HashEmbedder().dimension, np.float32), chunks)
         assert sorted(i for i, _ in everything) == store.chunk_ids()
-    fts = store._conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
-    assert fts == chunks, "the full-text index and the chunks disagree"
+    if isinstance(store, IndexStore):  # PostgreSQL's tsvector is a column of the chunk row
+        fts = store._conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        assert fts == chunks, "the full-text index and the chunks disagree"
     for record in pipe.sources():
         assert record.documents >= 1 and record.chunks == expected[record.sha256], record.path
     pipe.close()
     return chunks
 
 
-def test_killed_ingests_leave_every_document_whole(tmp_path):
+def test_killed_ingests_leave_every_document_whole(tmp_path, backend, store_settings):
+    store = {k: v for k, v in store_settings.items() if k.startswith("store.")}
+    env = {**os.environ, **{"DOCQA_" + k.upper().replace(".", "__"): v for k, v in store.items()}}
+    rounds = ROUNDS if backend == "faiss" else ROUNDS // 2
     rng = random.Random(7)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
@@ -97,7 +105,7 @@ def test_killed_ingests_leave_every_document_whole(tmp_path):
         write(name)
 
     killed = 0
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for name in rng.sample(sorted(versions), 20):  # edit half the files
             versions[name] += 1
             write(name)
@@ -109,7 +117,7 @@ def test_killed_ingests_leave_every_document_whole(tmp_path):
         write(new)
 
         child = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index)],
-                                 stdout=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, text=True, env=env)
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         for _ in range(rng.randrange(0, 22)):  # files stored before the kill
             if not child.stdout.readline():
@@ -118,18 +126,19 @@ def test_killed_ingests_leave_every_document_whole(tmp_path):
         child.send_signal(signal.SIGKILL)
         child.wait()
         killed += child.returncode == -signal.SIGKILL
-        check_consistent(index, expected_chunks(tmp_path, seen))
+        check_consistent(index, expected_chunks(tmp_path, seen), store)
 
-    print(f"{killed} of {ROUNDS} ingests killed by SIGKILL; the index stayed consistent")
-    assert killed >= ROUNDS * 3 // 4, f"only {killed} of {ROUNDS} ingests were killed mid-way"
-    pipe = pipeline_for(index)  # a full ingest afterwards completes the index
+    print(f"{killed} of {rounds} ingests on {backend} killed by SIGKILL; the index stayed "
+          "consistent")
+    assert killed >= rounds * 3 // 4, f"only {killed} of {rounds} ingests were killed mid-way"
+    pipe = pipeline_for(index, store)  # a full ingest afterwards completes the index
     report = pipe.ingest([corpus])
     assert not report.failed
     assert {Path(r.path).name for r in pipe.sources()} == set(versions)
     answer = pipe.ask("What does the doc03 record note?")
     assert not answer.abstained and answer.sources
     pipe.close()
-    check_consistent(index, expected_chunks(tmp_path, seen))
+    check_consistent(index, expected_chunks(tmp_path, seen), store)
 
 
 @pytest.mark.integration
