@@ -13,6 +13,10 @@ falls on every system alike:
 - `plain`: the `docqa eval qa` baseline, LangChain's `LlamaCpp` RAG chain on the same index and
   GGUF file (`eval.baseline.PlainRAG`), streamed with `chain.stream`;
 - `guarded-nocache`: `guarded` on a second pipeline with `generation.prefix_cache = false`;
+- `guarded-server`: `guarded` with `generation.backend = "server"`: the same prompts, grammar and
+  fact-check, the tokens from the OpenAI-compatible server at --server-url (start one on the
+  same GGUF file, e.g. `python -m llama_cpp.server --model FILE --n_ctx 4096`), so the
+  difference to `guarded` is what the HTTP hop costs;
 - `chat`, `chat-nocache`: the same two, but the questions are asked as one conversation, as in
   the chat UI: from the second on, each is a follow-up that `Pipeline.stream` first rewrites
   with the model, so TTFT includes the rewrite, and the rewrite displaces the answer prompt's
@@ -148,6 +152,16 @@ def guarded_nocache(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False)
     return guarded(other, stack, chat=chat)
 
 
+def guarded_server(pipeline: Pipeline, stack: ExitStack, *, url: str | None = None) -> Run:
+    if not url:
+        raise SystemExit("guarded-server needs --server-url")
+    data = pipeline.settings.model_dump()
+    data["generation"].update(backend="server", server_url=url)
+    other = build_pipeline(Settings.model_validate(data), embedder=pipeline.embedder)
+    stack.callback(other.close)
+    return guarded(other, stack)
+
+
 def plain(pipeline: Pipeline, stack: ExitStack) -> Run:
     from eval.baseline import RAG_PROMPT, PlainRAG, says_no_answer
 
@@ -188,6 +202,7 @@ def plain(pipeline: Pipeline, stack: ExitStack) -> Run:
 SYSTEMS: dict[str, Factory] = {
     "guarded": guarded,
     "guarded-nocache": guarded_nocache,
+    "guarded-server": guarded_server,
     "chat": lambda pipeline, stack: guarded(pipeline, stack, chat=True),
     "chat-nocache": lambda pipeline, stack: guarded_nocache(pipeline, stack, chat=True),
     "plain": plain,
@@ -282,6 +297,8 @@ def main() -> None:
     parser.add_argument("--model", help="generation.model, e.g. qwen2.5-coder-0.5b")
     parser.add_argument("--systems", default="guarded,plain",
                         help=f"comma list of {', '.join(SYSTEMS)}")
+    parser.add_argument("--server-url", help="for guarded-server: the server's base URL, "
+                        "e.g. http://127.0.0.1:8080/v1")
     args = parser.parse_args()
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     unknown = [n for n in names if n not in SYSTEMS]
@@ -311,7 +328,9 @@ def main() -> None:
         print(f"model {gen.model}, {gen.n_threads or os.cpu_count()} threads, "
               f"max_tokens {gen.max_tokens}; {len(questions)} questions from {args.questions}")
 
-        runs = {name: SYSTEMS[name](pipeline, stack) for name in names}
+        runs = {name: (guarded_server(pipeline, stack, url=args.server_url)
+                       if name == "guarded-server" else SYSTEMS[name](pipeline, stack))
+                for name in names}
         for name, run in runs.items():
             warm_up(name, run, warm_candidates)
         results: dict[str, list[Sample]] = {name: [] for name in names}
