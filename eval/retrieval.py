@@ -161,11 +161,13 @@ def _score_method(
     chunk_depth: int,
     progress: bool,
 ) -> dict[str, Any]:
-    """Mean metrics and query latency of one ranking method over the judged queries."""
+    """Mean metrics and query latency of one ranking method over the judged queries, and
+    each query's metrics."""
     depth = max(ks)
     scores: dict[str, list[float]] = {"ndcg@10": [], "mrr": []}
     scores.update({f"recall@{k}": [] for k in ks})
     seconds = []
+    per_query: dict[str, dict[str, float]] = {}
     for qid in tqdm(judged, desc=method, unit="query", disable=not progress):
         started = time.perf_counter()
         ranked = rank(data.queries[qid], chunk_depth)
@@ -176,11 +178,13 @@ def _score_method(
         scores["mrr"].append(reciprocal_rank(docs, relevant))
         for k in ks:
             scores[f"recall@{k}"].append(recall_at_k(docs, relevant, k))
+        per_query[qid] = {name: values[-1] for name, values in scores.items()}
     row: dict[str, Any] = {"method": method}
     row.update({name: sum(v) / len(v) if v else None for name, v in scores.items()})
     row["query_p50_ms"] = _ms(percentile(seconds, 50))
     row["query_p95_ms"] = _ms(percentile(seconds, 95))
     row["queries_per_s"] = len(seconds) / sum(seconds) if sum(seconds) else None
+    row["per_query"] = per_query  # for paired comparisons (eval.compare_retrieval)
     return row
 
 

@@ -13,9 +13,9 @@ and the same guarantees:
 - a question reads one committed state (`REPEATABLE READ`), even while another process ingests.
 
 There is no vector file to keep in step: the embeddings live in a `vector` column with an HNSW
-index (inner product), so `flush` has nothing to do. The lexical side is `ts_rank` over a
-generated `tsvector` column with a GIN index, PostgreSQL's ranking rather than BM25: the two
-order the same matches slightly differently (see docs/backends.md for the measured effect).
+index (inner product), so `flush` has nothing to do. The lexical side is PostgreSQL's
+full-text search — a generated `tsvector` column with a GIN index finds the chunks — scored by
+the same BM25 as SQLite FTS5, computed from the term frequencies the tsvector keeps.
 
 Not here: parsing, chunking, embedding — this module stores what it is given.
 """
@@ -23,7 +23,9 @@ Not here: parsing, chunking, embedding — this module stores what it is given.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +45,8 @@ TEXT_CONFIG = "english"  # PostgreSQL's Snowball stemmer + stop words: the SQLit
 _LOCK_CLASS = 0x646F6371  # "docq": the advisory-lock namespace of docqa writers
 _HNSW_MAX_EF = 1000  # pgvector's upper bound on hnsw.ef_search
 _MAX_CACHED_COUNTS = 50_000
+BM25_K1, BM25_B = 1.2, 0.75  # SQLite FTS5's bm25() constants, so both stores rank alike
+_WORD = re.compile(r"\w+")
 
 
 class StoreUnavailableError(IngestError):
@@ -67,7 +71,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     document_id BIGINT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     ordinal INTEGER NOT NULL, text TEXT NOT NULL, section TEXT NOT NULL, heading TEXT NOT NULL,
     page INTEGER, start_offset INTEGER NOT NULL, end_offset INTEGER NOT NULL,
-    embedding vector({dimension}) NOT NULL,
+    tokens INTEGER NOT NULL, embedding vector({dimension}) NOT NULL,
     tsv tsvector GENERATED ALWAYS AS (to_tsvector('{TEXT_CONFIG}', text || ' ' || heading))
         STORED);
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
@@ -96,7 +100,8 @@ class PostgresStore:
         self._lock_key = zlib.crc32(schema.encode()) & 0x7FFFFFFF
         self._counts: dict[str, int] = {}
         self._counts_generation = -1
-        self._size: tuple[int, int] = (-1, 0)  # (generation, chunks)
+        self._stats: tuple[int, int, float] = (-1, 0, 0.0)  # generation, chunks, mean tokens
+        self._lexeme_counts: dict[str, int] = {}
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -263,10 +268,17 @@ class PostgresStore:
     @property
     def size(self) -> int:
         """Chunks in the index, counted once per write generation."""
+        return self._collection_stats()[0]
+
+    def _collection_stats(self) -> tuple[int, float]:
+        """(chunks, mean tokens per chunk), read once per write generation."""
         generation = self._generation()
-        if self._size[0] != generation:
-            self._size = (generation, self.count_chunks())
-        return self._size[1]
+        if self._stats[0] != generation:
+            n, mean = self._conn.execute(
+                "SELECT count(*), coalesce(avg(tokens), 0) FROM chunks").fetchone()
+            self._stats = (generation, int(n), float(mean))
+            self._lexeme_counts = {}
+        return self._stats[1], self._stats[2]
 
     def document_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks match each term (as PostgreSQL's text search parses it), cached
@@ -285,15 +297,51 @@ class PostgresStore:
         return {term: self._counts[term] for term in terms}
 
     def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """Top-k chunk ids holding any of `terms`, by `ts_rank` (length-normalised)."""
+        """Top-k chunk ids holding any of `terms`, by BM25.
+
+        PostgreSQL's full-text search finds the chunks (the GIN index) and gives each stemmed
+        term's frequency in a chunk (its positions in the tsvector); the score is the same
+        Okapi BM25 as SQLite FTS5's `bm25()`, so the two stores rank alike. PostgreSQL's own
+        `ts_rank` is not BM25: it ranked keyword hits differently enough to move the fused
+        results (docs/backends.md).
+        """
         if not terms or k <= 0:
             return []
-        rows = self._conn.execute(
-            f"SELECT c.id, ts_rank(c.tsv, q.q, 1) AS score FROM chunks c, {_TERMS_QUERY} AS q(q) "
-            "WHERE c.tsv @@ q.q ORDER BY score DESC, c.id LIMIT %s",
-            (list(terms), k),
-        )
-        return [(int(i), float(s)) for i, s in rows]
+        with self.snapshot():  # the statistics and the scores from one state
+            n, mean_tokens = self._collection_stats()
+            lexemes = [r[0] for r in self._conn.execute(
+                "SELECT DISTINCT lexeme FROM unnest(%s::text[]) AS t, "
+                f"unnest(tsvector_to_array(to_tsvector('{TEXT_CONFIG}', t))) AS lexeme",
+                (list(terms),),
+            )]
+            if not lexemes or not n:
+                return []
+            idf = [_idf(n, self._lexeme_count(x)) for x in lexemes]
+            rows = self._conn.execute(
+                "SELECT c.id, sum(w.idf * (u.tf * (%(k1)s + 1)) / (u.tf + %(k1)s * "
+                "(1 - %(b)s + %(b)s * c.tokens / %(avgdl)s))) AS score "
+                f"FROM chunks c, {_TERMS_QUERY.replace('%s', '%(terms)s')} AS q(q), "
+                "LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf "
+                "         FROM unnest(c.tsv)) AS u "
+                "JOIN unnest(%(lexemes)s::text[], %(idf)s::float8[]) AS w(lexeme, idf) "
+                "  ON w.lexeme = u.lexeme "
+                "WHERE c.tsv @@ q.q GROUP BY c.id ORDER BY score DESC, c.id LIMIT %(k)s",
+                {"k1": BM25_K1, "b": BM25_B, "avgdl": max(mean_tokens, 1.0),
+                 "terms": list(terms), "lexemes": lexemes, "idf": idf, "k": k},
+            )
+            return [(int(i), float(s)) for i, s in rows]
+
+    def _lexeme_count(self, lexeme: str) -> int:
+        """Chunks holding a stemmed term, cached until the next write (with the stats)."""
+        if lexeme not in self._lexeme_counts:
+            if len(self._lexeme_counts) >= _MAX_CACHED_COUNTS:
+                self._lexeme_counts.clear()
+            row = self._conn.execute(
+                "SELECT count(*) FROM chunks WHERE tsv @@ plainto_tsquery('simple', %s)",
+                (lexeme,),
+            ).fetchone()
+            self._lexeme_counts[lexeme] = int(row[0])
+        return self._lexeme_counts[lexeme]
 
     # ---- writing -------------------------------------------------------------------------
     @contextmanager
@@ -361,13 +409,14 @@ class PostgresStore:
             rows = [
                 (doc_ids[c.doc_key], c.ordinal, _text(c.text), _text(c.section),
                  _text(c.section or c.title), c.page, c.start, c.end,
+                 len(_WORD.findall(c.text)) + len(_WORD.findall(c.section or c.title)),
                  np.asarray(v, dtype=np.float32))
                 for c, v in zip(chunks, vectors, strict=True)
             ]
             self._conn.cursor().executemany(
                 "INSERT INTO chunks(document_id, ordinal, text, section, heading, page, "
-                "start_offset, end_offset, embedding) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "start_offset, end_offset, tokens, embedding) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 rows,
             )
             self._bump_generation()
@@ -415,6 +464,12 @@ class PostgresStore:
         self._conn.execute(
             "UPDATE manifest SET value = (value::bigint + 1)::text WHERE key = 'generation'"
         )
+
+
+def _idf(chunks: int, holding: int) -> float:
+    """FTS5's BM25 idf: ln((N − n + 0.5) / (n + 0.5)), floored at 1e-6 so that a term in more
+    than half the chunks still counts a little rather than negatively."""
+    return max(math.log((chunks - holding + 0.5) / (holding + 0.5)), 1e-6)
 
 
 def _text(value: str) -> str:

@@ -13,7 +13,7 @@ MODULES = [
     "generation.claims", "generation.factcheck", "generation.judge", "generation.rewrite",
     "eval.dataset",
     "eval.qa", "eval.metrics", "eval.report", "eval.detect", "eval.baseline",
-    "eval.detect_rows",
+    "eval.detect_rows", "eval.beir_from_qa",
 ]
 
 

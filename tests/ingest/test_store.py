@@ -137,3 +137,27 @@ def test_a_snapshot_does_not_see_a_later_commit(open_store):
         assert reader.count_chunks() == 1
         assert reader.file_record("/b") is None
     assert reader.count_chunks() == 2
+
+
+def test_postgres_ranks_keywords_by_the_same_bm25_as_sqlite(tmp_path, pg_database):
+    from ingest.pgstore import PostgresStore
+
+    texts = ["alpha beta", "alpha alpha gamma delta", "gamma", "beta beta beta alpha",
+             "delta epsilon zeta eta theta alpha", "iota"]
+    sqlite = IndexStore.open(tmp_path, MANIFEST, create=True)
+    postgres = PostgresStore.open(pg_database, "bm25_parity", MANIFEST, create=True)
+    for store in (sqlite, postgres):
+        for i, text in enumerate(texts):
+            put(store, f"/d{i}", [text], seed=i)
+    try:
+        for query in (["alpha"], ["beta", "gamma"], ["alpha", "delta", "iota"]):
+            expected = sqlite.search_terms(query, 10)
+            found = postgres.search_terms(query, 10)
+            assert [s for _, s in found] == pytest.approx([s for _, s in expected], rel=1e-6)
+            texts_of = {i: c.text for i, c in postgres.get_chunks(i for i, _ in found).items()}
+            expected_texts = {i: c.text for i, c in sqlite.get_chunks(i for i, _ in expected)
+                              .items()}
+            assert [texts_of[i] for i, _ in found] == [expected_texts[i] for i, _ in expected]
+    finally:
+        sqlite.close()
+        postgres.close()
