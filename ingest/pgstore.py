@@ -36,7 +36,7 @@ import numpy as np
 
 from ingest.errors import IngestError
 from ingest.manifest import Manifest, check_manifest, manifest_from_rows, manifest_rows
-from ingest.store import FileRecord, IndexBusyError, IndexNotFoundError, StoredChunk
+from ingest.store import Catalogue, IndexBusyError, IndexNotFoundError, StoredChunk
 from ingest.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ _TERMS_QUERY = f"""
 """
 
 
-class PostgresStore:
+class PostgresStore(Catalogue):
     """An index in one PostgreSQL schema. Use `PostgresStore.open`; close it when done."""
 
     def __init__(self, conn: Any, schema: str, manifest: Manifest, ef_search: int) -> None:
@@ -183,6 +183,9 @@ class PostgresStore:
     def close(self) -> None:
         self._conn.close()
 
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s")  # psycopg's placeholders
+
     # ---- reading -------------------------------------------------------------------------
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -197,28 +200,6 @@ class PostgresStore:
         with self._conn.transaction():
             self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
-
-    def file_record(self, path: str) -> FileRecord | None:
-        rows = self._file_rows("WHERE f.path = %s", (path,))
-        return rows[0] if rows else None
-
-    def files(self) -> list[FileRecord]:
-        return self._file_rows("", ())
-
-    def paths_under(self, root: str) -> list[str]:
-        """Indexed paths equal to `root` or inside it (by path prefix, not by string prefix)."""
-        prefix = root.rstrip(os.sep) + os.sep
-        rows = self._conn.execute(
-            "SELECT path FROM files WHERE path = %s OR left(path, %s) = %s ORDER BY path",
-            (root, len(prefix), prefix),
-        )
-        return [r[0] for r in rows]
-
-    def count_chunks(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
-
-    def chunk_ids(self) -> list[int]:
-        return [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
 
     def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
         rows = self._conn.execute(
@@ -445,21 +426,6 @@ class PostgresStore:
         """Nothing to do: every change is committed with its file."""
 
     # ---- internals -----------------------------------------------------------------------
-    def _file_rows(self, where: str, params: tuple[Any, ...]) -> list[FileRecord]:
-        rows = self._conn.execute(
-            "SELECT f.path, f.sha256, f.size, f.mtime, f.format, "
-            "(SELECT count(*) FROM documents d WHERE d.path = f.path), "
-            "(SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
-            " WHERE d.path = f.path), f.ingested_at "
-            f"FROM files f {where} ORDER BY f.path",
-            params,
-        )
-        return [FileRecord(*r) for r in rows]
-
-    def _generation(self) -> int:
-        row = self._conn.execute("SELECT value FROM manifest WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
-
     def _bump_generation(self) -> None:
         self._conn.execute(
             "UPDATE manifest SET value = (value::bigint + 1)::text WHERE key = 'generation'"

@@ -134,7 +134,61 @@ class Store(Protocol):
     def flush(self) -> None: ...
 
 
-class IndexStore:
+class Catalogue:
+    """The reads on files and chunks that both stores answer with the same SQL.
+
+    Written with `?` placeholders; a store whose driver wants another style (psycopg's `%s`)
+    rewrites them in `_sql`. Kept to queries that are standard SQL, so that both dialects run
+    them unchanged.
+    """
+
+    _conn: Any
+
+    def _sql(self, query: str) -> str:
+        return query
+
+    def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self._conn.execute(self._sql(query), tuple(params)).fetchall())
+
+    def file_record(self, path: str) -> FileRecord | None:
+        rows = self._file_rows("WHERE f.path = ?", (path,))
+        return rows[0] if rows else None
+
+    def files(self) -> list[FileRecord]:
+        return self._file_rows("", ())
+
+    def paths_under(self, root: str) -> list[str]:
+        """Indexed paths equal to `root` or inside it (by path prefix, not by string prefix)."""
+        prefix = root.rstrip(os.sep) + os.sep
+        rows = self._rows(
+            "SELECT path FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
+            (root, len(prefix), prefix),
+        )
+        return [r[0] for r in rows]
+
+    def count_chunks(self) -> int:
+        return int(self._rows("SELECT count(*) FROM chunks")[0][0])
+
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self._rows("SELECT id FROM chunks ORDER BY id")]
+
+    def _file_rows(self, where: str, params: tuple[Any, ...]) -> list[FileRecord]:
+        rows = self._rows(
+            "SELECT f.path, f.sha256, f.size, f.mtime, f.format, "
+            "(SELECT count(*) FROM documents d WHERE d.path = f.path), "
+            "(SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
+            " WHERE d.path = f.path), f.ingested_at "
+            f"FROM files f {where} ORDER BY f.path",
+            params,
+        )
+        return [FileRecord(*r) for r in rows]
+
+    def _generation(self) -> int:
+        rows = self._rows("SELECT value FROM manifest WHERE key = 'generation'")
+        return int(rows[0][0]) if rows else 0
+
+
+class IndexStore(Catalogue):
     """An open index directory. Use `IndexStore.open`; close it (or use `with`) when done."""
 
     def __init__(
@@ -227,28 +281,6 @@ class IndexStore:
         # No file yet: the writer is mid-ingest, so keep the last complete vectors.
         if (index := self._read_vectors(generation)) is not None:
             self._vectors, self._loaded_generation = index, generation
-
-    def file_record(self, path: str) -> FileRecord | None:
-        rows = self._file_rows("WHERE f.path = ?", (path,))
-        return rows[0] if rows else None
-
-    def files(self) -> list[FileRecord]:
-        return self._file_rows("", ())
-
-    def paths_under(self, root: str) -> list[str]:
-        """Indexed paths equal to `root` or inside it (by path prefix, not by string prefix)."""
-        prefix = root.rstrip(os.sep) + os.sep
-        rows = self._conn.execute(
-            "SELECT path FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
-            (root, len(prefix), prefix),
-        )
-        return [r[0] for r in rows]
-
-    def count_chunks(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
-
-    def chunk_ids(self) -> list[int]:
-        return [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
 
     def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
         out: dict[int, StoredChunk] = {}
@@ -424,17 +456,6 @@ class IndexStore:
         self._loaded_generation = generation
 
     # ---- internals -----------------------------------------------------------------------
-    def _file_rows(self, where: str, params: tuple[Any, ...]) -> list[FileRecord]:
-        rows = self._conn.execute(
-            "SELECT f.path, f.sha256, f.size, f.mtime, f.format, "
-            "(SELECT count(*) FROM documents d WHERE d.path = f.path), "
-            "(SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
-            " WHERE d.path = f.path), f.ingested_at "
-            f"FROM files f {where} ORDER BY f.path",
-            params,
-        )
-        return [FileRecord(*r) for r in rows]
-
     def _delete_file_rows(self, path: str) -> list[int]:
         ids = [
             r[0]
@@ -479,10 +500,6 @@ class IndexStore:
         if new_ids and vectors is not None:
             self._vectors.add(np.asarray(new_ids, np.int64), vectors)
         self._dirty = self._dirty or bool(old_ids or new_ids)
-
-    def _generation(self) -> int:
-        row = self._conn.execute("SELECT value FROM manifest WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
 
     def _bump_generation(self) -> None:
         self._conn.execute(
