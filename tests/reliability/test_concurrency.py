@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import signal
 import subprocess
@@ -23,9 +24,17 @@ pytestmark = pytest.mark.reliability
 WORKER = Path(__file__).with_name("ingest_worker.py")
 
 
-def pipeline_for(index: Path):
-    settings = Settings.load(env={}, overrides={"index_dir": str(index)})
+def pipeline_for(index: Path, store: dict[str, str]):
+    settings = Settings.load(env={}, overrides={**store, "index_dir": str(index)})
     return build_pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator([]))
+
+
+@pytest.fixture
+def on_backend(store_settings) -> tuple[dict[str, str], dict[str, str]]:
+    """(`store.*` overrides, the environment for a worker process) for the test's back-end."""
+    store = {k: v for k, v in store_settings.items() if k.startswith("store.")}
+    env = {**os.environ, **{"DOCQA_" + k.upper().replace(".", "__"): v for k, v in store.items()}}
+    return store, env
 
 
 def write_corpus(corpus: Path, version: int, files: int) -> dict[str, int]:
@@ -55,40 +64,42 @@ def test_two_stores_in_one_process_do_not_both_write(tmp_path):
         pass  # released when its holder let go
 
 
-def test_an_ingest_while_another_process_writes_is_refused_then_proceeds(tmp_path):
+def test_an_ingest_while_another_process_writes_is_refused_then_proceeds(tmp_path, on_backend):
+    store, env = on_backend
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     write_corpus(corpus, 0, 3)
     holder = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index), "--hold"],
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert holder.stdout is not None
         lines = iter(holder.stdout.readline, "")  # "ready", a line per file, then "locked"
         assert "locked" in (line.strip() for line in lines)
-        pipe = pipeline_for(index)
+        pipe = pipeline_for(index, store)
         with pytest.raises(IndexBusyError, match=rf"\(pid {holder.pid}\)"):
             pipe.ingest([corpus])
         with pytest.raises(IndexBusyError):
             pipe.remove(corpus)
     finally:
-        holder.send_signal(signal.SIGKILL)  # the kernel drops a dead holder's lock
+        holder.send_signal(signal.SIGKILL)  # the kernel (or PostgreSQL) drops a dead holder's lock
         holder.wait()
     write_corpus(corpus, 1, 3)
     assert pipe.ingest([corpus]).count("updated") == 3
     pipe.close()
 
 
-def test_questions_during_an_ingest_see_whole_file_versions(tmp_path):
+def test_questions_during_an_ingest_see_whole_file_versions(tmp_path, on_backend):
+    store_overrides, env = on_backend
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     versions = write_corpus(corpus, 0, 120)
-    reader = pipeline_for(index)
+    reader = pipeline_for(index, store_overrides)
     reader.ingest([corpus])
     store, retriever = reader.store(), reader.retriever()
     versions |= write_corpus(corpus, 1, 120)
 
     writer = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index)],
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, env=env)
     asked, seen_versions = 0, set()
     while writer.poll() is None or asked < 5:
         with store.snapshot():
