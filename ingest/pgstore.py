@@ -98,8 +98,6 @@ class PostgresStore(Catalogue):
         self.manifest = manifest
         self._ef_search = ef_search
         self._lock_key = zlib.crc32(schema.encode()) & 0x7FFFFFFF
-        self._counts: dict[str, int] = {}
-        self._counts_generation = -1
         self._stats: tuple[int, int, float] = (-1, 0, 0.0)  # generation, chunks, mean tokens
         self._lexeme_counts: dict[str, int] = {}
 
@@ -262,20 +260,32 @@ class PostgresStore(Catalogue):
         return self._stats[1], self._stats[2]
 
     def document_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many chunks match each term (as PostgreSQL's text search parses it), cached
-        until the next write: the expensive terms are the common ones, which recur."""
-        generation = self._generation()
-        if self._counts_generation != generation:
-            self._counts, self._counts_generation = {}, generation
+        """How many chunks match each term (as PostgreSQL's text search parses it), from the
+        per-stem counts BM25 uses, cached until the next write: the expensive terms are the
+        common ones, which recur. A stop word matches nothing."""
+        self._collection_stats()  # a new write generation empties the counts
+        stems = self._stems(terms)
+        counts = {}
         for term in terms:
-            if term not in self._counts:
-                if len(self._counts) >= _MAX_CACHED_COUNTS:
-                    self._counts.clear()
-                row = self._conn.execute(
-                    f"SELECT count(*) FROM chunks WHERE tsv @@ {_TERMS_QUERY}", ([term],)
-                ).fetchone()
-                self._counts[term] = int(row[0])
-        return {term: self._counts[term] for term in terms}
+            if len(stems[term]) <= 1:
+                counts[term] = sum(self._lexeme_count(x) for x in stems[term])
+            else:  # a term the parser splits ("e-mail"): chunks holding all of its parts
+                counts[term] = int(self._conn.execute(
+                    f"SELECT count(*) FROM chunks WHERE tsv @@ plainto_tsquery('{TEXT_CONFIG}',"
+                    " %s)", (term,)).fetchone()[0])
+        return counts
+
+    def _stems(self, terms: Sequence[str]) -> dict[str, list[str]]:
+        """Each term's lexemes, as the tsvector column holds them (none for a stop word)."""
+        stems: dict[str, list[str]] = {term: [] for term in terms}
+        rows = self._conn.execute(
+            "SELECT t, lexeme FROM unnest(%s::text[]) AS t, "
+            f"unnest(tsvector_to_array(to_tsvector('{TEXT_CONFIG}', t))) AS lexeme",
+            (list(terms),),
+        )
+        for term, lexeme in rows:
+            stems[term].append(lexeme)
+        return stems
 
     def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids holding any of `terms`, by BM25.
@@ -290,11 +300,7 @@ class PostgresStore(Catalogue):
             return []
         with self.snapshot():  # the statistics and the scores from one state
             n, mean_tokens = self._collection_stats()
-            lexemes = [r[0] for r in self._conn.execute(
-                "SELECT DISTINCT lexeme FROM unnest(%s::text[]) AS t, "
-                f"unnest(tsvector_to_array(to_tsvector('{TEXT_CONFIG}', t))) AS lexeme",
-                (list(terms),),
-            )]
+            lexemes = list(dict.fromkeys(x for xs in self._stems(terms).values() for x in xs))
             if not lexemes or not n:
                 return []
             idf = [_idf(n, self._lexeme_count(x)) for x in lexemes]

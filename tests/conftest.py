@@ -75,6 +75,15 @@ def store_settings(backend: str, request, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def on_backend(store_settings: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(the `store.*` overrides, the environment for a docqa process) on the test's back-end:
+    for tests that run ingests in subprocesses."""
+    store = {k: v for k, v in store_settings.items() if k.startswith("store.")}
+    env = {**os.environ, **{"DOCQA_" + k.upper().replace(".", "__"): v for k, v in store.items()}}
+    return store, env
+
+
+@pytest.fixture
 def open_store(store_settings: dict[str, str]) -> Iterator[Callable[..., Store]]:
     """`open_store(manifest, create=..., check_chunking=...)` on the test's back-end; every
     store it opened is closed at the end."""

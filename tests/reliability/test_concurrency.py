@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import signal
 import subprocess
@@ -27,14 +26,6 @@ WORKER = Path(__file__).with_name("ingest_worker.py")
 def pipeline_for(index: Path, store: dict[str, str]):
     settings = Settings.load(env={}, overrides={**store, "index_dir": str(index)})
     return build_pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator([]))
-
-
-@pytest.fixture
-def on_backend(store_settings) -> tuple[dict[str, str], dict[str, str]]:
-    """(`store.*` overrides, the environment for a worker process) for the test's back-end."""
-    store = {k: v for k, v in store_settings.items() if k.startswith("store.")}
-    env = {**os.environ, **{"DOCQA_" + k.upper().replace(".", "__"): v for k, v in store.items()}}
-    return store, env
 
 
 def write_corpus(corpus: Path, version: int, files: int) -> dict[str, int]:

@@ -12,7 +12,6 @@ whose hash it records.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -86,9 +85,8 @@ def check_consistent(index: Path, expected: dict[str, int],
     return chunks
 
 
-def test_killed_ingests_leave_every_document_whole(tmp_path, backend, store_settings):
-    store = {k: v for k, v in store_settings.items() if k.startswith("store.")}
-    env = {**os.environ, **{"DOCQA_" + k.upper().replace(".", "__"): v for k, v in store.items()}}
+def test_killed_ingests_leave_every_document_whole(tmp_path, backend, on_backend):
+    store, env = on_backend
     rounds = ROUNDS if backend == "faiss" else ROUNDS // 2
     rng = random.Random(7)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
