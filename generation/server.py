@@ -52,6 +52,8 @@ class ServerError(RuntimeError):
 
 
 _END = object()  # the stream's "data: [DONE]"
+# A connection closed ("Server disconnected") or reset (ECONNRESET) under a request or stream.
+_DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class ServerGenerator:
@@ -203,11 +205,12 @@ class ServerGenerator:
         try:
             try:
                 response = self._client.send(request, stream=stream)
-            except httpx.RemoteProtocolError:
-                # A kept-alive connection the server closed as the request went out (llama-cpp-
-                # python's does after a failed stream): nothing was answered, so send it once
-                # more, on a new connection.
-                log.debug("%s: connection closed by the server; sending again", self._url)
+            except _DROPPED_CONNECTION:
+                # A kept-alive connection the server closed or reset as the request went out
+                # (llama-cpp-python's does after a failed stream): nothing was answered, so
+                # send it once more, on a new connection. A chat completion changes nothing on
+                # the server, so sending it twice is safe.
+                log.debug("%s: connection dropped by the server; sending again", self._url)
                 response = self._client.send(request, stream=stream)
         except httpx.TimeoutException as exc:
             raise ServerError(f"{self._url}: no answer within {self._timeout_s:g} s "
@@ -253,7 +256,7 @@ class ServerGenerator:
                         raise PromptTooLongError(f"{self._url}: {message}")
                     raise ServerError(f"{self._url} reported an error mid-stream: {message}")
                 return event
-        except httpx.RemoteProtocolError as exc:
+        except _DROPPED_CONNECTION as exc:
             if first:
                 return None
             raise ServerError(f"{self._url} closed the stream early: {exc}") from exc

@@ -238,11 +238,16 @@ def test_a_refused_connection_is_a_server_error_naming_the_url():
         assert "\n" not in str(info.value)
 
 
-def test_a_connection_the_server_dropped_is_retried_once():
-    """llama-cpp-python's server closes a kept-alive connection after a failed stream."""
+@pytest.mark.parametrize("dropped", [
+    httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    httpx.ReadError("[Errno 104] Connection reset by peer"),
+])
+def test_a_connection_the_server_dropped_is_retried_once(dropped):
+    """llama-cpp-python's server closes (or resets) a kept-alive connection after a failed
+    stream."""
     def reply(request):
         if len(server.requests) == 1:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            raise dropped
         return completion("hi")
 
     server = Server(reply)
