@@ -1,6 +1,7 @@
 """Retrieval benchmark: query latency, recall and index size from ten thousand to a million chunks.
 
     .venv/bin/python bench/retrieval.py [--sizes 10000,100000,1000000] [--queries 200]
+        [--postgres DSN]
 
 Embedding a million real chunks takes a day on two cores, so the scale points are synthetic,
 built to look like real ones to the index:
@@ -20,6 +21,11 @@ before it chose layouts by size (exact search, BM25 over every query word), and 
 default settings (the layout the policy picks, BM25 bounded by `lexical_max_rows`). Since a
 query's words come from one chunk, "BM25 hit@10" (that chunk in BM25's top 10) shows what the
 bound costs in lexical quality.
+
+With `--postgres DSN`, the same chunks (same seed, same ids) are also written through
+`PostgresStore` into a schema of their own, dropped afterwards, and measured with the same
+queries and the default settings: the `postgres` rows (pgvector HNSW, BM25 over PostgreSQL
+full-text search), against the folder store's `after` rows.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from docqa.config import RetrievalSettings  # noqa: E402
 from eval.metrics import percentile  # noqa: E402
 from ingest.embedding import SentenceTransformerEmbedder  # noqa: E402
 from ingest.manifest import Manifest  # noqa: E402
-from ingest.store import IndexStore  # noqa: E402
+from ingest.store import IndexStore, Store  # noqa: E402
 from ingest.types import Chunk, Document  # noqa: E402
 from ingest.vectors import VectorIndexPolicy  # noqa: E402
 from retrieval.hybrid import HybridRetriever  # noqa: E402
@@ -109,24 +115,31 @@ def _word(i: int) -> str:
     return out
 
 
+MANIFEST = Manifest("synthetic-minilm-mixture", DIM, 224, 1)
+
+
 def fill(directory: Path, n: int, synthetic: Synthetic) -> tuple[np.ndarray, list[str], float]:
-    """Write n chunks through the store (exact layout); returns their vectors and a text
-    sample for queries, and the seconds it took."""
-    manifest = Manifest("synthetic-minilm-mixture", DIM, 224, 1)
+    """Write n chunks through the folder store (exact layout); returns their vectors and a
+    text sample for queries, and the seconds it took."""
+    policy = CONFIGURATIONS["before"][0]
+    with IndexStore.open(directory, MANIFEST, create=True, policy=policy) as store:
+        return write(store, n, synthetic)
+
+
+def write(store: Store, n: int, synthetic: Synthetic) -> tuple[np.ndarray, list[str], float]:
+    """n synthetic chunks through `store`, a hundred per file transaction."""
     all_vectors, sample = [], []
     started = time.perf_counter()
-    policy = CONFIGURATIONS["before"][0]
-    with IndexStore.open(directory, manifest, create=True, policy=policy) as store:
-        for f in range(0, n, FILE_CHUNKS):
-            m = min(FILE_CHUNKS, n - f)
-            texts, vectors = synthetic.texts(m), synthetic.vectors(m)
-            path = f"/synthetic/{f // FILE_CHUNKS:06d}.txt"
-            doc = Document(source=path, text="", format="text", title=path)
-            chunks = [Chunk(t, path, path, "", None, 0, len(t), i) for i, t in enumerate(texts)]
-            store.replace_file(path, sha256=path, size=m, mtime=0.0, fmt="text",
-                               documents=[doc], chunks=chunks, vectors=vectors)
-            all_vectors.append(vectors)
-            sample.append(texts[0])
+    for f in range(0, n, FILE_CHUNKS):
+        m = min(FILE_CHUNKS, n - f)
+        texts, vectors = synthetic.texts(m), synthetic.vectors(m)
+        path = f"/synthetic/{f // FILE_CHUNKS:06d}.txt"
+        doc = Document(source=path, text="", format="text", title=path)
+        chunks = [Chunk(t, path, path, "", None, 0, len(t), i) for i, t in enumerate(texts)]
+        store.replace_file(path, sha256=path, size=m, mtime=0.0, fmt="text",
+                           documents=[doc], chunks=chunks, vectors=vectors)
+        all_vectors.append(vectors)
+        sample.append(texts[0])
     return np.concatenate(all_vectors), sample, time.perf_counter() - started
 
 
@@ -159,13 +172,22 @@ def timed(fn, items) -> tuple[list[float], list]:
 def measure(directory: Path, configuration: str, truth: np.ndarray, queries: np.ndarray,
             texts: list[str], sources: list[int]) -> dict:
     policy, lexical_max_rows = CONFIGURATIONS[configuration]
-    manifest = Manifest("synthetic-minilm-mixture", DIM, 224, 1)
     before = rss_mb()
     started = time.perf_counter()
-    store = IndexStore.open(directory, manifest, create=False, policy=policy)
+    store = IndexStore.open(directory, MANIFEST, create=False, policy=policy)
     store.flush()  # a layout change is built and written here, as at the end of an ingest
     open_s = time.perf_counter() - started
     faiss_file = next(directory.glob("vectors-*.faiss"))
+    out = query(store, lexical_max_rows, truth, queries, texts, sources)
+    out.update(open_s=open_s, faiss_mb=faiss_file.stat().st_size / 2**20,
+               rss_mb=rss_mb() - before)
+    store.close()
+    return out
+
+
+def query(store: Store, lexical_max_rows: int, truth: np.ndarray, queries: np.ndarray,
+          texts: list[str], sources: list[int]) -> dict:
+    """Dense, BM25 and fused latency, dense recall@10 and BM25 hit@10 on an open store."""
     query_embedder = FixedQuery()
     retriever = HybridRetriever(  # type: ignore[arg-type]
         store, query_embedder, candidates=20, lexical_max_rows=lexical_max_rows
@@ -185,15 +207,30 @@ def measure(directory: Path, configuration: str, truth: np.ndarray, queries: np.
         return retriever.fused(texts[j], K)
 
     fused_s, _ = timed(fused, range(len(queries)))
-    out = {
+    return {
         "layout": store.describe_vectors().rsplit(", ", 1)[0],  # without the count
-        "open_s": open_s, "recall": recall, "lexical_hit": lexical_hit,
+        "recall": recall, "lexical_hit": lexical_hit,
         "dense": dense_s, "bm25": lexical_s, "fused": fused_s,
-        "faiss_mb": faiss_file.stat().st_size / 2**20,
-        "rss_mb": rss_mb() - before,
     }
-    store.close()
-    return out
+
+
+def measure_postgres(dsn: str, n: int, seed_base: np.ndarray, truth: np.ndarray,
+                     queries: np.ndarray, texts: list[str], sources: list[int]) -> dict:
+    """The same chunks through PostgresStore, in a schema of their own, dropped after."""
+    from ingest.pgstore import PostgresStore
+
+    schema = f"bench_{n}_{os.getpid()}"
+    try:
+        with PostgresStore.open(dsn, schema, MANIFEST, create=True) as store:
+            fill_s = write(store, n, Synthetic(seed_base, seed=n))[2]
+            out = query(store, RetrievalSettings().lexical_max_rows, truth, queries, texts,
+                        sources)
+            size = store._conn.execute(
+                "SELECT pg_total_relation_size('chunks')").fetchone()[0]
+        out.update(open_s=fill_s, faiss_mb=size / 2**20, rss_mb=float("nan"))
+        return out
+    finally:
+        PostgresStore.drop(dsn, schema)
 
 
 def main() -> None:
@@ -201,6 +238,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dir", type=Path, help="where to build (default: a temporary folder)")
+    parser.add_argument("--postgres", metavar="DSN",
+                        help="also measure the PostgreSQL store on the same chunks")
     args = parser.parse_args()
 
     embedder = SentenceTransformerEmbedder()
@@ -237,6 +276,19 @@ def main() -> None:
                         for m in ("dense", "bm25", "fused")
                     )
                     + f" | {r['faiss_mb']:.0f} | {r['rss_mb']:.0f} | {r['open_s']:.1f} |"
+                )
+                print(rows[-1], flush=True)
+            if args.postgres:
+                r = measure_postgres(args.postgres, n, base, truth, queries, texts, sources)
+                rows.append(
+                    f"| {n:,} | postgres: {r['layout']} | {r['recall']:.3f} | "
+                    f"{r['lexical_hit']:.2f} | "
+                    + " | ".join(
+                        f"{percentile(r[m], 50) * 1e3:.1f} / {percentile(r[m], 95) * 1e3:.1f}"
+                        for m in ("dense", "bm25", "fused")
+                    )
+                    + f" | {r['faiss_mb']:.0f} (table + indexes) | — | {r['open_s']:.0f} "
+                    "(write) |"
                 )
                 print(rows[-1], flush=True)
             db = directory / "index.sqlite3"

@@ -308,8 +308,11 @@ class PostgresStore(Catalogue):
                 "SELECT c.id, sum(w.idf * (u.tf * (%(k1)s + 1)) / (u.tf + %(k1)s * "
                 "(1 - %(b)s + %(b)s * c.tokens / %(avgdl)s))) AS score "
                 f"FROM chunks c, {_TERMS_QUERY.replace('%s', '%(terms)s')} AS q(q), "
+                # Only the query's stems of each chunk's tsvector are unnested: weight them A,
+                # keep the A's (in C), rather than turn all of a chunk's words into rows.
                 "LATERAL (SELECT lexeme, coalesce(array_length(positions, 1), 1) AS tf "
-                "         FROM unnest(c.tsv)) AS u "
+                "         FROM unnest(ts_filter(setweight(c.tsv, 'A', %(lexemes)s::text[]), "
+                "                               '{a}'))) AS u "
                 "JOIN unnest(%(lexemes)s::text[], %(idf)s::float8[]) AS w(lexeme, idf) "
                 "  ON w.lexeme = u.lexeme "
                 "WHERE c.tsv @@ q.q GROUP BY c.id ORDER BY score DESC, c.id LIMIT %(k)s",
