@@ -85,29 +85,8 @@ class Pipeline:
     def store(self, *, create: bool = False) -> Store:
         """The configured index: a folder (SQLite + FAISS) or a PostgreSQL schema."""
         if self._store is None:
-            st = self.settings.store
-            if st.backend == "postgres":
-                from ingest.pgstore import PostgresStore
-
-                assert st.postgres_dsn is not None  # the settings validate it
-                if not create:
-                    PostgresStore.require(st.postgres_dsn, st.postgres_schema)
-                self._store = PostgresStore.open(
-                    st.postgres_dsn, st.postgres_schema, self.manifest(), create=create,
-                    check_chunking=create, ef_search=st.hnsw_ef_search,
-                )
-                return self._store
-            if not create:
-                # Fail before loading the embedder: a missing index should be a fast error.
-                IndexStore.require(self.settings.index_dir)
-            r = self.settings.retrieval
-            policy = VectorIndexPolicy(
-                exact_max=r.exact_search_max, nprobe=r.ivf_nprobe, quantize=r.quantize_vectors
-            )
-            self._store = IndexStore.open(
-                self.settings.index_dir, self.manifest(), create=create, check_chunking=create,
-                policy=policy,
-            )
+            self._store = open_store(self.settings, self.manifest, create=create,
+                                     check_chunking=create)
         return self._store
 
     def retriever(self) -> HybridRetriever:
@@ -234,6 +213,39 @@ class Pipeline:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def open_store(
+    settings: Settings,
+    manifest: Callable[[], Manifest],
+    *,
+    create: bool,
+    check_chunking: bool = False,
+) -> Store:
+    """Open the index `settings.store` names, checking it against `manifest()`.
+
+    Without `create`, a missing index fails before `manifest` is called: working it out may
+    load the embedding model, and a missing index should be a fast error.
+    """
+    st = settings.store
+    if st.backend == "postgres":
+        from ingest.pgstore import PostgresStore
+
+        assert st.postgres_dsn is not None  # the settings validate it
+        if not create:
+            PostgresStore.require(st.postgres_dsn, st.postgres_schema)
+        return PostgresStore.open(
+            st.postgres_dsn, st.postgres_schema, manifest(), create=create,
+            check_chunking=check_chunking, ef_search=st.hnsw_ef_search,
+        )
+    if not create:
+        IndexStore.require(settings.index_dir)
+    r = settings.retrieval
+    policy = VectorIndexPolicy(
+        exact_max=r.exact_search_max, nprobe=r.ivf_nprobe, quantize=r.quantize_vectors
+    )
+    return IndexStore.open(settings.index_dir, manifest(), create=create,
+                           check_chunking=check_chunking, policy=policy)
 
 
 def build_pipeline(

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from docqa import pipeline
 from docqa.config import Settings
 from ingest.embedding import SentenceTransformerEmbedder
 from ingest.fakes import HashEmbedder
 from ingest.manifest import Manifest
-from ingest.store import IndexStore, Store
+from ingest.store import Store
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -90,15 +91,8 @@ def open_store(store_settings: dict[str, str]) -> Iterator[Callable[..., Store]]
     opened: list[Store] = []
 
     def open_(manifest: Manifest, *, create: bool, check_chunking: bool = False) -> Store:
-        if "store.backend" in store_settings:
-            from ingest.pgstore import PostgresStore
-
-            store: Store = PostgresStore.open(
-                store_settings["store.postgres_dsn"], store_settings["store.postgres_schema"],
-                manifest, create=create, check_chunking=check_chunking,
-            )
-        else:
-            store = IndexStore.open(Path(store_settings["index_dir"]), manifest, create=create,
+        settings = Settings.load(env={}, overrides=store_settings)
+        store = pipeline.open_store(settings, lambda: manifest, create=create,
                                     check_chunking=check_chunking)
         opened.append(store)
         return store
