@@ -100,6 +100,7 @@ class PostgresStore(Catalogue):
         self._lock_key = zlib.crc32(schema.encode()) & 0x7FFFFFFF
         self._stats: tuple[int, int, float] = (-1, 0, 0.0)  # generation, chunks, mean tokens
         self._lexeme_counts: dict[str, int] = {}
+        self._stem_cache: dict[str, list[str]] = {}
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -276,16 +277,25 @@ class PostgresStore(Catalogue):
         return counts
 
     def _stems(self, terms: Sequence[str]) -> dict[str, list[str]]:
-        """Each term's lexemes, as the tsvector column holds them (none for a stop word)."""
-        stems: dict[str, list[str]] = {term: [] for term in terms}
-        rows = self._conn.execute(
-            "SELECT t, lexeme FROM unnest(%s::text[]) AS t, "
-            f"unnest(tsvector_to_array(to_tsvector('{TEXT_CONFIG}', t))) AS lexeme",
-            (list(terms),),
-        )
-        for term, lexeme in rows:
-            stems[term].append(lexeme)
-        return stems
+        """Each term's lexemes, as the tsvector column holds them (none for a stop word).
+
+        A term's stems depend only on the text configuration, so they are kept: a bounded
+        keyword search stems its words for the counts and again for the scores.
+        """
+        new = [t for t in dict.fromkeys(terms) if t not in self._stem_cache]
+        if new:
+            if len(self._stem_cache) + len(new) > _MAX_CACHED_COUNTS:
+                self._stem_cache.clear()
+            found: dict[str, list[str]] = {term: [] for term in new}
+            rows = self._conn.execute(
+                "SELECT t, lexeme FROM unnest(%s::text[]) AS t, "
+                f"unnest(tsvector_to_array(to_tsvector('{TEXT_CONFIG}', t))) AS lexeme",
+                (new,),
+            )
+            for term, lexeme in rows:
+                found[term].append(lexeme)
+            self._stem_cache.update(found)
+        return {term: self._stem_cache[term] for term in terms}
 
     def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids holding any of `terms`, by BM25.
