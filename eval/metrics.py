@@ -171,6 +171,29 @@ def roc_auc(truth: Sequence[bool], scores: Sequence[float]) -> float | None:
     return wins / (len(pos) * len(neg))
 
 
+def bootstrap_rate(
+    flags: Sequence[bool], *, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """The 95 % percentile bootstrap interval of the share of true `flags` (items resampled
+    with replacement); None for no items.
+
+    >>> bootstrap_rate([True] * 10), bootstrap_rate([])
+    ((1.0, 1.0), None)
+    >>> low, high = bootstrap_rate([True, False] * 50)
+    >>> 0.39 < low < 0.5 < high < 0.61
+    True
+    """
+    if not flags:
+        return None
+    import numpy as np
+
+    values = np.asarray(flags, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def paired_bootstrap(
     a: Sequence[float], b: Sequence[float], *, resamples: int = 10_000, seed: int = 0
 ) -> tuple[float, float, float] | None:
