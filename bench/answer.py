@@ -9,7 +9,7 @@ each system, interleaved question by question so that load from other work on th
 falls on every system alike:
 
 - `guarded`: docqa as configured, `Pipeline.answerer(guard=True).stream` (relevance gate,
-  citation grammar, fact-check);
+  answerability, citation grammar, support check);
 - `plain`: the `docqa eval qa` baseline, LangChain's `LlamaCpp` RAG chain on the same index and
   GGUF file (`eval.baseline.PlainRAG`), streamed with `chain.stream`;
 - `guarded-nocache`: `guarded` on a second pipeline with `generation.prefix_cache = false`;
@@ -26,7 +26,8 @@ Each system first answers one throwaway question that reaches its model, so mode
 grammar compilation and the first retrieval are not in the figures. Per question it records
 time to first token (TTFT), total time, and the stages: retrieve, prompt evaluation (sources
 shown → first token: prompt evaluation plus the first sampled token), generation (first → last
-token) and fact-check (last token → final answer; guarded only). It prints p50/p95 of TTFT and
+token) and fact-check (last token → final answer; guarded only), and for guarded the relevance
+gate and answerability probes that run before the model writes. It prints p50/p95 of TTFT and
 total, p50 of each stage, and the guarded/plain ratios of total and TTFT p50 against the goals
 (guarded total ≤ 1.3× plain, TTFT ≤ 1.5 s). A question the relevance gate abstains on never
 reaches the model: it counts in the totals but has no TTFT or model stages. All figures come
@@ -72,6 +73,7 @@ class Sample:
     total_s: float
     retrieve_s: float
     gated: bool = False
+    checks_s: float | None = None  # relevance gate + answerability, before the model writes
     ttft_s: float | None = None
     prompt_eval_s: float | None = None
     generation_s: float | None = None
@@ -120,16 +122,20 @@ def guarded(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
         assert answer is not None, "an answer stream ends with Done"
         history.append((question, answer.text))
         retrieve = answer.timings["retrieve_s"]
+        checks = answer.timings.get("gate_s", 0.0) + answer.timings.get("answerability_s", 0.0)
         if retrieved is None:  # the relevance gate abstained before the model
-            return Sample(done - start, retrieve, gated=True, abstained=True)
+            return Sample(done - start, retrieve, gated=True, checks_s=checks, abstained=True)
         # counted after the clock stopped; `build_messages` is what the answerer sends
         tokens = prompt_tokens(question.strip(), sources)
-        if first is None or last is None:  # reached the model, which wrote nothing
-            return Sample(done - start, retrieve, prompt_tokens=tokens, abstained=True)
+        if first is None or last is None:  # abstained before writing, or wrote nothing
+            return Sample(done - start, retrieve, checks_s=checks, prompt_tokens=tokens,
+                          abstained=True)
         return Sample(
-            done - start, retrieve, ttft_s=first - start, prompt_eval_s=first - retrieved,
-            generation_s=last - first, factcheck_s=done - last, prompt_tokens=tokens,
-            abstained=answer.abstained,
+            done - start, retrieve, checks_s=checks, ttft_s=first - start,
+            # the sources are shown before the answerability probes run
+            prompt_eval_s=first - retrieved - answer.timings.get("answerability_s", 0.0),
+            generation_s=last - first,
+            factcheck_s=done - last, prompt_tokens=tokens, abstained=answer.abstained,
         )
 
     return run
@@ -232,8 +238,8 @@ def fmt(value: float | None, unit: str = "s") -> str:
 
 def report(results: dict[str, list[Sample]]) -> None:
     columns = ("system", "model/all", "gated", "abstained", "TTFT p50", "TTFT p95",
-               "total p50", "total p95", "retrieve", "prompt eval", "generation", "fact-check",
-               "prompt tok")
+               "total p50", "total p95", "retrieve", "gate+answerable", "prompt eval",
+               "generation", "fact-check", "prompt tok")
     rows = []
     for name, samples in results.items():
         ttft = [s.ttft_s for s in samples]
@@ -243,6 +249,7 @@ def report(results: dict[str, list[Sample]]) -> None:
             str(sum(s.gated for s in samples)), str(sum(s.abstained for s in samples)),
             fmt(p(ttft, 50)), fmt(p(ttft, 95)), fmt(p(total, 50)), fmt(p(total, 95)),
             fmt(p([s.retrieve_s for s in samples], 50)),
+            fmt(p([s.checks_s for s in samples], 50)),
             fmt(p([s.prompt_eval_s for s in samples], 50)),
             fmt(p([s.generation_s for s in samples], 50)),
             fmt(p([s.factcheck_s for s in samples], 50)),
@@ -259,7 +266,8 @@ def report(results: dict[str, list[Sample]]) -> None:
     for r in rows:
         print(line(r))
     print(
-        "\nSeconds; stage columns (retrieve … fact-check) and prompt tokens are p50s. model/all: "
+        "\nSeconds; stage columns (retrieve … fact-check) and prompt tokens are p50s. "
+        "gate+answerable: the relevance gate and the answerability probes (guarded). model/all: "
         "questions that reached the\nmodel. Gate abstentions (gated) are in total and retrieve "
         "but not in TTFT or the model stages, which\nhave no tokens. abstained: every abstention "
         "(gate, model or fact-check; for plain, a reply that declines).\nPrompt eval = sources "

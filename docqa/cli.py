@@ -18,7 +18,9 @@ from pathlib import Path
 from docqa.config import ConfigError, Settings
 from docqa.pipeline import Pipeline, build_pipeline
 from generation.answerer import render
+from generation.calibration import Level
 from generation.models import ModelError
+from generation.parts import missing_part
 from generation.server import ServerError
 from generation.types import Answer
 from ingest.errors import IngestError
@@ -56,6 +58,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "generation.model": getattr(args, "model", None),
         "retrieval.top_k": getattr(args, "top_k", None),
         "factcheck.policy": getattr(args, "policy", None),
+        "factcheck.level": _level(getattr(args, "level", None)),
         "generation.mode": getattr(args, "mode", None),
     }
 
@@ -80,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="show the fact-check of each sentence")
     p.add_argument("--policy", choices=["strict", "flag"], help="what to do with unsupported "
                    "sentences: drop them (strict) or keep them marked (flag)")
+    p.add_argument("--level", help="how sure an answer must be: strict, balanced, lenient, or "
+                   "a probability in [0, 1] (see --explain for each level's error rates)")
     p.add_argument("--model", help="known model name or GGUF path")
     p.add_argument("--top-k", type=int, help="passages given to the model")
     p.set_defaults(handler=_ask)
@@ -114,6 +119,20 @@ def _ingest(pipeline: Pipeline, args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _level(value: str | None) -> str | float | None:
+    """A --level value: a level's name, or a number given as text.
+
+    >>> _level("strict"), _level("0.7"), _level(None)
+    ('strict', 0.7, None)
+    """
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
     answer = pipeline.ask(args.question)
     if args.json:
@@ -121,16 +140,28 @@ def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
     else:
         print(format_answer(answer))
         if args.explain:
-            print("\n" + format_checks(answer))
+            level = pipeline.level() if pipeline.settings.factcheck.enabled else None
+            print("\n" + format_checks(answer, level))
     return 0
 
 
 _MARKS = {"supported": "✓", "unsupported": "?", "contradicted": "✗"}
 
 
-def format_checks(answer: Answer) -> str:
-    """Each checked sentence with its verdict, score, reason and evidence span."""
-    lines = ["Fact-check:"]
+def format_checks(answer: Answer, level: Level | None = None) -> str:
+    """The level and its error rates, the question's answerability, then each checked
+    sentence with its verdict, support probability, reason and evidence span."""
+    lines = []
+    if level is not None:
+        lines += [f"Level: {level.describe()}.", ""]
+    if answer.answerability is not None:
+        lines += [f"Answerability: {answer.answerability:.2f} (the estimated probability that "
+                  "the retrieved passages state the answer)."]
+        if answer.unanswered:
+            lines += ["Not stated in the documents: " + " ".join(answer.unanswered)]
+        lines.append("")
+    lines.append("Fact-check:")
+    start = len(lines)
     for s in (*answer.sentences, *answer.dropped):
         if s.check is None:
             continue
@@ -142,7 +173,7 @@ def format_checks(answer: Answer) -> str:
             ev = " ".join(s.check.evidence.text.split())
             lines.append(f"      evidence [{s.check.evidence.source}]: "
                          + textwrap.shorten(ev, width=160, placeholder=" …"))
-    if len(lines) == 1:
+    if len(lines) == start:
         lines.append("  (nothing was checked)")
     return "\n".join(lines)
 
@@ -167,10 +198,11 @@ def format_answer(answer: Answer) -> str:
 def _flagged_text(answer: Answer) -> str:
     if answer.abstained or all(s.check is None or s.check.ok for s in answer.sentences):
         return answer.text
-    return " ".join(
+    marked = [
         render([s]) + (f" ({s.check.verdict})" if s.check is not None and not s.check.ok else "")
         for s in answer.sentences
-    )
+    ]
+    return " ".join([*marked, *(missing_part(p) for p in answer.unanswered)])
 
 
 def _sources(pipeline: Pipeline, args: argparse.Namespace) -> int:
@@ -246,6 +278,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.curve import from_outcome, tradeoff
     from eval.dataset import load_questions
     from eval.qa import run, summarize_by_system
     from eval.report import QA_COLUMNS, markdown_table, write_qa_report
@@ -253,28 +286,44 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from generation.factcheck import CombinedVerifier
     from generation.judge import ModelJudge
 
+    logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
     questions = load_questions(args.questions)[: args.limit]
-    systems = build_systems(pipeline, [s.strip() for s in args.systems.split(",") if s.strip()])
+    names = [s.strip() for s in args.systems.split(",") if s.strip()]
+    systems = build_systems(pipeline, names)
     settings = pipeline.settings
-    independent = (ModelJudge(pipeline.generator, settings.factcheck.judge_threshold)
-                   if args.independent == "judge" else None)
-    outcomes = run(systems, questions, CombinedVerifier(pipeline.checks()), independent,
-                   progress=sys.stderr.isatty())
+    fc = settings.factcheck
+    independent = ModelJudge(pipeline.generator) if args.independent == "judge" else None
+    checker = pipeline.answerer()
+    factcheck = checker.verifier or CombinedVerifier(pipeline.checks())
+    outcomes = run(systems, questions, factcheck, independent, ground=checker.ground)
     rows = summarize_by_system(outcomes)
-    g, r, fc = settings.generation, settings.retrieval, settings.factcheck
-    measured_by = {"judge": "the answer model as a yes/no judge", "none": "not measured"}
+    trade = None
+    guarded = [o for o in outcomes if o.system == "guarded"]
+    if guarded and fc.enabled:
+        by_id = {q.id: q for q in questions}
+        levels = {name: lv.threshold for name, lv in pipeline.calibration().levels.items()}
+        if not isinstance(fc.level, str):
+            levels["configured"] = pipeline.level().threshold
+        trade = tradeoff([from_outcome(o, by_id[o.id]) for o in guarded], levels)
+    g, r = settings.generation, settings.retrieval
+    measured_by = {"judge": "the answer model as a yes/no judge with a prompt of its own",
+                   "none": "not measured"}
     context = {
         "questions": str(args.questions),
         "index": settings.index_location,
         "model": f"{g.model} (mode {g.mode}, temperature {g.temperature})",
-        "retrieval": f"top {r.top_k} passages, min_relevance {r.min_relevance}",
-        "guard": f"policy {fc.policy}, min_similarity {fc.min_similarity}, "
-                 f"judge {'on' if fc.judge else 'off'}",
+        "retrieval": f"top {r.top_k} passages",
+        "guard": (f"level {pipeline.level().describe()}; policy {fc.policy}; model judge "
+                  f"{'on' if fc.judge else 'off'}" if fc.enabled else "fact-check off"),
+        "unsupported (fact-check)": "docqa's calibrated support check at the configured level; "
+        "for the other systems applied afterwards, with the question measured against the "
+        "passages they were given",
         "independent check": measured_by[args.independent]
-        + (" — the guarded system also uses it, so its count is not independent"
-           if fc.judge and args.independent == "judge" else ""),
+        + (" — the same model as docqa's own probes, so not independent of them"
+           if args.independent == "judge" else ""),
     }
-    report = write_qa_report(args.out, rows, outcomes, title="docqa eval qa", context=context)
+    report = write_qa_report(args.out, rows, outcomes, title="docqa eval qa", context=context,
+                             tradeoff=trade)
     print(markdown_table(rows, QA_COLUMNS))
     print(f"\nreport: {report}", file=sys.stderr)
     return 0
@@ -299,9 +348,12 @@ def _eval_detect(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from eval.report import write_summary
     from generation.factcheck import CombinedVerifier
 
+    logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
     rows = load_rows(args.rows)
-    verifier = pipeline.verifier() or CombinedVerifier(pipeline.checks())
-    detections = run(rows, verifier, progress=sys.stderr.isatty())
+    # The whole configured check, the model judge measured for every sentence.
+    checker = pipeline.answerer(record=True)
+    verifier = checker.verifier or CombinedVerifier(pipeline.checks())
+    detections = run(rows, verifier, checker.ground)
     summary = summarize(detections)
     table = markdown(summary)
     print(table)

@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -57,12 +57,6 @@ class RetrievalSettings(_Section):
     top_k: int = Field(4, description="Passages handed to the generator.")
     candidates: int = Field(20, description="Hits taken from each retriever before fusion.")
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant (Cormack et al. 2009).")
-    min_relevance: float = Field(
-        0.30,
-        description="Abstain without calling the model when the best passage's cosine "
-        "similarity to the question is below this. See docs/abstention.md for how the "
-        "default was chosen.",
-    )
     lexical_max_rows: int = Field(
         10_000,
         description="BM25 scores every chunk holding a query word; in a larger collection the "
@@ -195,29 +189,37 @@ class UiSettings(_Section):
 
 
 class FactCheckSettings(_Section):
-    enabled: bool = Field(True, description="Verify every answer sentence against its sources.")
+    enabled: bool = Field(True, description="Measure answerability before answering and "
+                          "verify every answer sentence against its sources.")
+    level: Literal["strict", "balanced", "lenient"] | Annotated[float, Field(ge=0.0, le=1.0)] = (
+        Field(
+            "balanced",
+            description="How sure docqa must be before it shows an answer or a sentence: "
+            "'strict' (fewest wrong answers, more \"I don't know\"), 'balanced', 'lenient' "
+            "(answers more, wrong more often), or a probability in [0, 1]. `docqa ask "
+            "--explain` and docs/abstention.md give each level's measured error rates.",
+        )
+    )
     policy: Literal["strict", "flag"] = Field(
         "strict",
-        description="strict: drop unsupported and contradicted sentences (abstain if none "
-        "remains); flag: keep them, marked.",
+        description="strict: drop sentences below the level (abstain if none remains); "
+        "flag: keep them, marked.",
     )
-    min_similarity: float = Field(
-        0.20,
-        description="A sentence whose best cosine similarity to a window of its cited passages "
-        "is below this is unsupported. See docs/abstention.md for how it was chosen.",
-    )
-
-
     judge: bool = Field(
-        False,
-        description="Also ask the answer model whether each sentence is supported (one extra "
-        "prompt evaluation per sentence that the cheaper checks accept).",
+        True,
+        description="Let the support check ask the answer model whether the cited source "
+        "states each sentence (a short probe after the already evaluated sources, skipped "
+        "where the cheaper checks decide). Off: a model fitted without it, less accurate.",
     )
-    judge_threshold: float = Field(0.5, description="P(yes) below this is unsupported.")
     repair_citations: bool = Field(
         True,
         description="When a sentence's citation does not support it, look for a retrieved "
         "passage that does and cite that one instead (the reason records the move).",
+    )
+    calibration: Path | None = Field(
+        None,
+        description="A calibration file fitted on your own questions with `python -m "
+        "eval.calibrate`; default: the one docqa ships (generation/calibration.json).",
     )
 
 

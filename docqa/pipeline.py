@@ -13,14 +13,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from docqa.config import Settings
-from generation.answerer import Answerer
-from generation.factcheck import ClaimCheck, CombinedVerifier, EmbeddingSupport, Verifier
-from generation.judge import ModelJudge
+from generation.answerer import AnswerabilityCheck, Answerer
+from generation.calibration import Calibration, Level
+from generation.factcheck import ClaimCheck, EmbeddingSupport, Verifier
+from generation.gate import RelevanceGate
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
+from generation.probes import Probes
 from generation.rewrite import REWRITE_SYSTEM, standalone_question
 from generation.server import ServerGenerator
+from generation.support import JudgeMode, SupportCheck
 from generation.types import Answer, AnswerEvent, Rewritten, final_answer
+from generation.windows import SentenceWindows
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.manifest import Manifest
@@ -48,6 +52,8 @@ class Pipeline:
         self._generator = generator
         self._model_path: Path | None = None
         self._store: Store | None = None
+        self._calibration: Calibration | None = None
+        self._windows: SentenceWindows | None = None
 
     # ---- stages, built on first use --------------------------------------------------------
     def model_path(self) -> Path:
@@ -96,32 +102,65 @@ class Pipeline:
             lexical_max_rows=r.lexical_max_rows,
         )
 
-    def checks(self) -> list[Verifier]:
-        """The default fact-check chain: claims first (cheap, decisive), then embeddings."""
-        threshold = self.settings.factcheck.min_similarity
-        return [ClaimCheck(), EmbeddingSupport(self.embedder, threshold)]
+    def calibration(self) -> Calibration:
+        """The fitted gate, answerability and support models, and the dial's levels."""
+        if self._calibration is None:
+            self._calibration = Calibration.load(self.settings.factcheck.calibration)
+        return self._calibration
 
-    def verifier(self) -> Verifier | None:
+    def level(self) -> Level:
+        """The configured position of the dial, with its measured error rates."""
+        return self.calibration().level(self.settings.factcheck.level)
+
+    def windows(self) -> SentenceWindows:
+        """Passages' sentence windows, embedded once for the gate and the fact-check alike."""
+        if self._windows is None:
+            self._windows = SentenceWindows(self.embedder)
+        return self._windows
+
+    def checks(self) -> list[Verifier]:
+        """The fact-check's cheap signals on their own (claims, then embedding similarity):
+        what `docqa eval` applies to systems that do not check themselves."""
+        return [ClaimCheck(), EmbeddingSupport(self.windows())]
+
+    def gate(self) -> RelevanceGate:
+        c = self.calibration()
+        return RelevanceGate(self.windows(), c.gate_similarity, c.gate_terms)
+
+    def answerability(self) -> AnswerabilityCheck:
+        return AnswerabilityCheck(Probes(self.generator), self.windows(),
+                                  self.calibration().answerability)
+
+    def verifier(self, *, judge: JudgeMode | None = None) -> SupportCheck | None:
+        """The calibrated support check at the configured level; None when the fact-check is
+        off. `judge="always"` asks the model judge about every sentence, where the settings
+        allow the judge at all."""
         fc = self.settings.factcheck
         if not fc.enabled:
             return None
-        chain = self.checks()
-        if fc.judge:
-            if not hasattr(self.generator, "choice_probabilities"):
-                raise ValueError("factcheck.judge needs a generator that exposes probabilities")
-            chain.append(ModelJudge(self.generator, fc.judge_threshold))
-        return CombinedVerifier(chain)
+        c = self.calibration()
+        mode: JudgeMode = "off" if not fc.judge else (judge or "auto")
+        model = c.support if mode != "off" else c.support_without_judge
+        return SupportCheck(self.windows(), model, self.level().threshold,
+                            probes=Probes(self.generator), judge=mode,
+                            judge_range=c.judge_range)
 
-    def answerer(self, *, guard: bool = True) -> Answerer:
-        """The configured answerer; `guard=False` keeps only the prompt and the citation
-        grammar (no relevance gate, no fact-check), the `constrained` system of `docqa eval`."""
-        r, g = self.settings.retrieval, self.settings.generation
+    def answerer(self, *, guard: bool = True, record: bool = False) -> Answerer:
+        """The configured answerer. `guard=False` keeps only the prompt and the citation
+        grammar (no gate, no answerability, no fact-check): the `constrained` system of
+        `docqa eval`. `record=True` withholds nothing and measures every signal, for an
+        evaluation that replays the decisions at every threshold."""
+        r, g, fc = self.settings.retrieval, self.settings.generation, self.settings.factcheck
+        guarded = guard and fc.enabled
         return Answerer(
             self.retriever(), self.generator, top_k=r.top_k,
-            min_relevance=r.min_relevance if guard else 0.0, max_tokens=g.max_tokens,
-            max_sentences=g.max_sentences, verifier=self.verifier() if guard else None,
-            policy=self.settings.factcheck.policy, extractive=g.mode == "extractive",
-            repair_citations=self.settings.factcheck.repair_citations,
+            gate=self.gate() if guard else None,
+            answerability=self.answerability() if guarded else None,
+            verifier=self.verifier(judge="always" if record else None) if guard else None,
+            level=self.level() if guarded else None, max_tokens=g.max_tokens,
+            max_sentences=g.max_sentences, policy=fc.policy,
+            extractive=g.mode == "extractive", repair_citations=fc.repair_citations,
+            record=record,
         )
 
     # ---- the library API ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from eval.metrics import best_exact, best_f1, normalize_answer
 
 T = TypeVar("T")
+RIGHT_F1 = 0.5  # token F1 with a gold answer at which a paraphrase of it counts as right
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,15 @@ class Question:
             return True
         padded = f" {normalize_answer(text)} "
         return any(f" {normalize_answer(a)} " in padded for a in self.answers if a.strip())
+
+    def right(self, text: str) -> bool:
+        """An answer counts as right when it holds an accepted answer, or when its SQuAD token
+        F1 with a gold answer is at least 0.5 (a paraphrase of most of it).
+
+        >>> Question("1", "q", True, answers=("the northern coast",)).right("The north coast.")
+        True
+        """
+        return self.accepts(text) or (self.f1(text) or 0.0) >= RIGHT_F1
 
     def f1(self, text: str) -> float | None:
         """SQuAD token F1 against the gold answers; None when the question has none."""

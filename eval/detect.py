@@ -1,10 +1,12 @@
-"""Hallucination detection: the fact-check stage as a detector on labelled responses.
+"""Hallucination detection: docqa's checks as a detector on labelled responses.
 
-Rows are `{"context", "question", "response", "hallucinated": bool}` (an optional `id`). Each
-response is split into sentences and every sentence is verified against the context, exactly
-as an answer sentence is verified against the passage it cites. A response is flagged when any
-sentence is not supported; its score is one minus its least-supported sentence's support, so
-ROC-AUC measures the ranking and not just the configured threshold.
+Rows are `{"context", "question", "response", "hallucinated": bool}` (an optional `id`, and
+optionally `passages`, the context as the separate passages a system was given). The question
+is measured against the passages as docqa measures its own questions (`ground`: the relevance
+gate's signals and the answerability probe), each response sentence is verified against all
+the passages, exactly as an answer sentence citing them would be, and the response is flagged
+when any sentence is not supported. Its score is one minus its least-supported sentence's
+support probability, so ROC-AUC measures the ranking and not just the configured threshold.
 
 The baseline in the same run is the response's length in words, thresholded at the median
 length of the set (no labels used): a detector that cannot beat it has learnt nothing about
@@ -19,13 +21,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from eval.dataset import read_jsonl
 from eval.metrics import balanced_accuracy, precision_recall, roc_auc
-from eval.qa import split_sentences
-from generation.factcheck import Verifier
+from eval.progress import progress
+from eval.qa import Ground, split_sentences
+from generation.factcheck import Grounding, Verifier
 from generation.types import AnswerSentence
+from retrieval.types import Hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,14 @@ class Row:
     question: str
     response: str
     hallucinated: bool
+    passages: tuple[str, ...] = ()
+
+    def hits(self) -> tuple[Hit, ...]:
+        """The passages as retrieved hits, numbered from 1 in order (the context alone when
+        the row has no passages)."""
+        texts = self.passages or (self.context,)
+        return tuple(Hit(n, t, f"{self.id}#{n}", "", "", None, 0, len(t), "", 0.0)
+                     for n, t in enumerate(texts, start=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,25 +65,35 @@ def load_rows(path: Path) -> list[Row]:
         label = r["hallucinated"]
         if not isinstance(label, bool):
             raise TypeError(f"'hallucinated' must be true or false, not {label!r}")
+        passages = tuple(str(p) for p in r.get("passages") or ())
         return Row(str(r.get("id", number)), str(r["context"]), str(r["question"]),
-                   str(r["response"]), label)
+                   str(r["response"]), label, passages)
 
     return read_jsonl(path, "a detection row", parse)
 
 
-def detect(row: Row, verifier: Verifier) -> Detection:
-    """Flag the response if any of its sentences is unsupported by the context."""
+def detect(row: Row, verifier: Verifier, ground: Ground | None = None) -> Detection:
+    """Flag the response if any of its sentences is unsupported by the passages."""
     sentences = split_sentences(row.response)
-    verdicts = [verifier.verify(AnswerSentence(s, (1,)), {1: row.context}, row.question)
-                for s in sentences]
+    hits = row.hits()
+    grounding = (ground(row.question, hits) if ground is not None and sentences else
+                 Grounding(row.question, {h.chunk_id: h.text for h in hits}))
+    cited = tuple(grounding.passages)
+    verdicts = [verifier.verify(AnswerSentence(s, cited), grounding) for s in sentences]
     bad = [v for v in verdicts if not v.ok]
     support = min((v.score for v in verdicts), default=1.0)
     return Detection(row.id, row.hallucinated, bool(bad), 1.0 - support,
                      len(row.response.split()), tuple(v.reason for v in bad))
 
 
-def run(rows: Sequence[Row], verifier: Verifier, *, progress: bool = False) -> list[Detection]:
-    return [detect(r, verifier) for r in tqdm(rows, unit="row", disable=not progress)]
+def run(rows: Sequence[Row], verifier: Verifier, ground: Ground | None = None, *,
+        show_progress: bool | None = None) -> list[Detection]:
+    out = []
+    with progress(len(rows), "rows", show=show_progress) as bar:
+        for r in rows:
+            out.append(detect(r, verifier, ground))
+            bar.update()
+    return out
 
 
 def summarize(detections: Sequence[Detection]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ def rows_from_outcomes(outcomes: list[dict], systems: set[str]) -> list[dict]:
         rows.append({
             "id": f"{o['system']}:{o['id']}",
             "context": "\n\n".join(p["text"] for p in o["passages"]),
+            "passages": [p["text"] for p in o["passages"]],
             "question": o["question"],
             "response": strip_citations(o["answer"]),
             "hallucinated": not o["correct"],

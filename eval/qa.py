@@ -3,9 +3,9 @@
 Every system answers every question and is scored the same way:
 
 - **correct**: for an answerable question, not abstained and the answer holds an accepted
-  alternative (citation markers removed first, so "[1]" never matches a gold "1"); for an
-  unanswerable one, an abstention. A wrong answer to an unanswerable question is the headline
-  hallucination figure.
+  alternative or has a SQuAD token F1 of at least 0.5 with a gold answer (citation markers
+  removed first, so "[1]" never matches a gold "1"); for an unanswerable one, an abstention.
+  A wrong answer to an unanswerable question is the headline hallucination figure.
 - **unsupported sentences**, counted twice: by the fact-check stage (docqa's own verdicts where
   the system ran it, the same checks applied afterwards where it did not) and by an
   *independent* check that the guarded system did not decide with (by default the answer model
@@ -20,21 +20,21 @@ Systems are anything with a `name` and `respond(question) -> Response`; see `eva
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from tqdm import tqdm
-
 from eval.dataset import Question
-from eval.metrics import percentile, rate
-from generation.factcheck import Verifier
+from eval.metrics import bootstrap_rate, percentile, rate
+from eval.progress import progress
+from generation.factcheck import Grounding, Verifier
 from generation.types import Answer, AnswerSentence, SentenceVerdict
 from ingest.chunking import sentence_spans
 from retrieval.types import Hit
 
-STAGES = ("retrieve_s", "generate_s", "verify_s", "total_s")
+STAGES = ("retrieve_s", "gate_s", "answerability_s", "generate_s", "verify_s", "total_s")
 _CITATION = re.compile(r"\s*\[\d+\]")
 
 
@@ -54,12 +54,16 @@ class Response:
     timings: Mapping[str, float]
     reason: str | None = None
     dropped: int = 0
+    answerability: float | None = None
+    candidates: tuple[AnswerSentence, ...] = ()
+    question_signals: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_answer(cls, answer: Answer) -> Response:
         return cls(answer.text, answer.abstained, answer.sentences,
                    tuple(s.hit for s in answer.sources), dict(answer.timings),
-                   answer.abstain_reason, len(answer.dropped))
+                   answer.abstain_reason, len(answer.dropped), answer.answerability,
+                   (*answer.sentences, *answer.dropped), dict(answer.signals))
 
 
 class System(Protocol):
@@ -76,6 +80,8 @@ class SentenceOutcome:
     factcheck: str
     independent: str | None
     reason: str
+    probability: float | None = None
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,9 @@ class Outcome:
     dropped: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     passages: tuple[dict[str, Any], ...] = ()
+    answerability: float | None = None
+    candidates: tuple[SentenceOutcome, ...] = ()
+    question_signals: dict[str, float] = field(default_factory=dict)
 
     @property
     def unsupported_factcheck(self) -> int:
@@ -116,6 +125,9 @@ class Outcome:
         return asdict(self)
 
 
+Ground = Callable[[str, Sequence[Hit]], Grounding]
+
+
 def score(
     question: Question,
     response: Response,
@@ -123,24 +135,30 @@ def score(
     independent: Verifier | None = None,
     *,
     system: str = "",
+    ground: Ground | None = None,
 ) -> Outcome:
-    """Score one response. Verifiers see the cited passages, or all given ones if none is cited."""
+    """Score one response. Sentences the system did not check itself are checked by
+    `factcheck` against a grounding from `ground` (the question measured against the passages
+    the system was given); a sentence that cites nothing (the plain chain's) is checked against
+    every passage."""
     plain = strip_citations(response.text)
     answered = not response.abstained
-    correct = (answered and question.accepts(plain)) if question.answerable else not answered
-    numbered = {n: h.text for n, h in enumerate(response.passages, start=1)}
-    sentences = []
-    for s in response.sentences if answered else ():
-        cited = {n: numbered[n] for n in s.citations if n in numbered} or numbered
-        own = s.check or _safe_verify(factcheck, s, cited, question.question)
-        other = None if independent is None else \
-            _safe_verify(independent, s, cited, question.question).verdict
-        sentences.append(SentenceOutcome(s.text, s.citations, own.verdict, other, own.reason))
+    correct = (answered and question.right(plain)) if question.answerable else not answered
+    unchecked = answered and any(s.check is None for s in response.sentences)
+    if ground is not None and unchecked and response.passages:
+        grounding = ground(question.question, response.passages)
+    else:
+        grounding = Grounding(question.question,
+                              {n: h.text for n, h in enumerate(response.passages, start=1)})
+    sentences = tuple(_sentence(s, grounding, factcheck, independent)
+                      for s in (response.sentences if answered else ()))
+    candidates = tuple(_sentence(s, grounding, factcheck, None) for s in response.candidates)
+    numbered = grounding.passages
     cited_ns = [n for s in sentences for n in s.citations] if question.answerable else []
     return Outcome(
         system=system, id=question.id, question=question.question,
         answerable=question.answerable, abstained=response.abstained, correct=correct,
-        answer=response.text, reason=response.reason, sentences=tuple(sentences),
+        answer=response.text, reason=response.reason, sentences=sentences,
         citations=len(cited_ns),
         citations_correct=sum(question.accepts(numbered.get(n, "")) for n in cited_ns),
         retrieval_hit=(any(question.accepts(h.text) for h in response.passages)
@@ -150,7 +168,23 @@ def score(
         dropped=response.dropped, timings=dict(response.timings),
         passages=tuple({"n": n, "source": h.source, "section": h.section, "page": h.page,
                         "text": h.text} for n, h in enumerate(response.passages, start=1)),
+        answerability=response.answerability, candidates=candidates,
+        question_signals=dict(response.question_signals),
     )
+
+
+def _sentence(
+    sentence: AnswerSentence, grounding: Grounding, factcheck: Verifier,
+    independent: Verifier | None,
+) -> SentenceOutcome:
+    if not sentence.citations:
+        sentence = dataclasses.replace(sentence, citations=tuple(grounding.passages))
+    own = sentence.check or _safe_verify(factcheck, sentence, grounding)
+    other = (None if independent is None
+             else _safe_verify(independent, sentence, grounding).verdict)
+    probability = own.score if own.signals else None
+    return SentenceOutcome(sentence.text, sentence.citations, own.verdict, other, own.reason,
+                           probability, dict(own.signals))
 
 
 def strip_citations(text: str) -> str:
@@ -174,11 +208,11 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _safe_verify(
-    verifier: Verifier, sentence: AnswerSentence, passages: Mapping[int, str], question: str
+    verifier: Verifier, sentence: AnswerSentence, grounding: Grounding
 ) -> SentenceVerdict:
-    if not passages:
+    if not grounding.cited(sentence):
         return SentenceVerdict("unsupported", 0.0, "no passage was given")
-    return verifier.verify(sentence, passages, question)
+    return verifier.verify(sentence, grounding)
 
 
 def run(
@@ -187,21 +221,22 @@ def run(
     factcheck: Verifier,
     independent: Verifier | None = None,
     *,
-    progress: bool = False,
+    show_progress: bool | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    ground: Ground | None = None,
 ) -> list[Outcome]:
     """Every system on every question, system by system (each keeps its model warm)."""
     outcomes = []
-    with tqdm(total=len(systems) * len(questions), unit="answer", disable=not progress) as bar:
+    with progress(len(systems) * len(questions), "answers", show=show_progress) as bar:
         for system in systems:
-            bar.set_description(system.name)
+            bar.describe(system.name)
             for q in questions:
                 outcome = score(q, system.respond(q.question), factcheck, independent,
-                                system=system.name)
+                                system=system.name, ground=ground)
                 outcomes.append(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
-                bar.update(1)
+                bar.update()
     return outcomes
 
 
@@ -219,6 +254,7 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     """
     answerable = [o for o in outcomes if o.answerable]
     unanswerable = [o for o in outcomes if not o.answerable]
+    answered = [o for o in outcomes if not o.abstained]
     sentences = [s for o in outcomes for s in o.sentences]
     judged = [s for s in sentences if s.independent is not None]
     hits = [o.retrieval_hit for o in answerable if o.retrieval_hit is not None]
@@ -233,6 +269,7 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
                                            len(answerable)),
         "wrong_answer_rate_unanswerable": rate(sum(not o.abstained for o in unanswerable),
                                                len(unanswerable)),
+        "precision": rate(sum(o.correct for o in answered), len(answered)),
         "sentences": len(sentences),
         "dropped_sentences": sum(o.dropped for o in outcomes),
         "unsupported_rate_factcheck": rate(sum(o.unsupported_factcheck for o in outcomes),
@@ -247,6 +284,15 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "exact_match": rate(sum(bool(o.exact) for o in answerable if o.exact is not None),
                             len(f1s)),
     }
+    intervals = {
+        "answerable_accuracy": [o.correct for o in answerable],
+        "abstention_rate_answerable": [o.abstained for o in answerable],
+        "wrong_answer_rate_unanswerable": [not o.abstained for o in unanswerable],
+        "precision": [o.correct for o in answered],
+        "retrieval_hit_rate": hits,
+    }
+    for key, flags in intervals.items():
+        row[f"{key}_ci"] = bootstrap_rate(flags)
     for stage in STAGES:
         values = [o.timings[stage] for o in outcomes if stage in o.timings]
         row[f"{stage[:-2]}_p50_s"] = percentile(values, 50)

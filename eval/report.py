@@ -7,17 +7,21 @@ the JSONL beside it has every question's full outcome for anything the report le
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from eval.curve import Point, Tradeoff
+
 QA_COLUMNS = (
     ("system", "system"),
     ("answerable_accuracy", "answerable accuracy"),
     ("abstention_rate_answerable", "abstained on answerable"),
     ("wrong_answer_rate_unanswerable", "wrong answers to unanswerable"),
+    ("precision", "precision (right ÷ answered)"),
     ("unsupported_rate_factcheck", "unsupported sentences (fact-check)"),
     ("unsupported_rate_independent", "unsupported sentences (independent)"),
     ("citation_precision", "citation precision"),
@@ -49,8 +53,20 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[st
     """
     lines = ["| " + " | ".join(title for _, title in columns) + " |",
              "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(row.get(key)) for key, _ in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(row, key) for key, _ in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def cell(row: Mapping[str, Any], key: str) -> str:
+    """A value, with its 95 % interval where the row has one (`key + "_ci"`).
+
+    >>> cell({"a": 0.5, "a_ci": (0.41, 0.6)}, "a"), cell({"a": 0.5}, "a")
+    ('0.50 (0.41–0.60)', '0.50')
+    """
+    interval = row.get(f"{key}_ci")
+    if interval is None or row.get(key) is None:
+        return fmt(row.get(key))
+    return f"{fmt(row[key])} ({interval[0]:.2f}–{interval[1]:.2f})"
 
 
 def write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -83,18 +99,27 @@ def write_qa_report(
     *,
     title: str,
     context: Mapping[str, str],
+    tradeoff: Tradeoff | None = None,
 ) -> Path:
-    """Write report.md, summary.json, outcomes.jsonl and the two plots into `out`."""
+    """Write report.md, summary.json, outcomes.jsonl and the plots into `out`; with a
+    `tradeoff`, the guarded system's precision/coverage curve too (curve.json, a plot)."""
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "outcomes.jsonl", [o.to_dict() for o in outcomes])
-    (out / "summary.json").write_text(json.dumps(list(rows), indent=2), encoding="utf-8")
+    summary: Any = list(rows)
+    if tradeoff is not None:
+        summary = {"systems": list(rows), "tradeoff": tradeoff_summary(tradeoff)}
+        write_jsonl(out / "curve.jsonl", [dataclasses.asdict(p) for p in tradeoff.points])
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     plots = [plot_accuracy_vs_hallucination(rows, out / "accuracy_vs_hallucination.png"),
              plot_latency(rows, out / "latency.png")]
+    if tradeoff is not None:
+        plots.append(plot_tradeoff(tradeoff, rows, out / "precision_coverage.png"))
     columns = list(QA_COLUMNS)
     if any(r.get("f1") is not None for r in rows):
         columns[2:2] = [("f1", "F1"), ("exact_match", "EM")]
     stage_columns = [("system", "system")] + [
-        (f"{stage}_{p}_s", f"{stage} {p}") for stage in ("retrieve", "generate", "verify", "total")
+        (f"{stage}_{p}_s", f"{stage} {p}")
+        for stage in ("retrieve", "gate", "answerability", "generate", "verify", "total")
         for p in ("p50", "p95")
     ]
     first = rows[0] if rows else {}
@@ -110,6 +135,7 @@ def write_qa_report(
         "",
         _HOW,
         "",
+        *((tradeoff_markdown(tradeoff), "") if tradeoff is not None else ()),
         "## Latency per stage (seconds)",
         "",
         markdown_table(rows, stage_columns),
@@ -208,6 +234,99 @@ def plot_latency(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
                color="black", label="total p95", zorder=3)
     ax.set(xlabel="seconds per question", title="latency per stage")
     ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def tradeoff_summary(t: Tradeoff) -> dict[str, Any]:
+    return {
+        "area": t.area,
+        "best_f1": dataclasses.asdict(t.best_f1),
+        "best_right": dataclasses.asdict(t.best_right),
+        "levels": {name: {"point": dataclasses.asdict(p), "intervals": t.intervals[name]}
+                   for name, p in t.levels.items()},
+    }
+
+
+def _interval(value: tuple[float, float, float] | None) -> str:
+    return "—" if value is None else f"{value[0]:.2f} ({value[1]:.2f}–{value[2]:.2f})"
+
+
+def tradeoff_markdown(t: Tradeoff) -> str:
+    """The curve's summary: its area, SQuAD 2.0's best thresholds, each level with intervals,
+    and the curve at every tenth of the threshold range."""
+    lines = [
+        "## Precision and coverage at every threshold (guarded)",
+        "",
+        "The guarded system recorded every signal, so its answers are replayed at every "
+        "threshold: it shows an answer when the question's answerability is at least the "
+        "threshold, and of it the sentences whose support probability is at least the "
+        "threshold. Precision is right answers ÷ answers; coverage is answered ÷ answerable "
+        "questions.",
+        "",
+        f"- area under the precision/coverage curve: {fmt(t.area)}",
+        f"- best threshold by F1 (SQuAD 2.0's official rule: mean token F1, 1 for a right "
+        f"abstention): {t.best_f1.threshold:.3f}, F1 {t.best_f1.squad_f1:.3f}",
+        f"- best threshold by right answers and right abstentions: "
+        f"{t.best_right.threshold:.3f}, {t.best_right.squad_right:.3f}",
+        "",
+        "| level | threshold | precision | coverage | answerable accuracy | wrong answers to "
+        "unanswerable |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, p in t.levels.items():
+        iv = t.intervals[name]
+        lines.append(f"| {name} | {p.threshold:.3f} | {_interval(iv['precision'])} | "
+                     f"{_interval(iv['coverage'])} | {_interval(iv['answerable_accuracy'])} | "
+                     f"{_interval(iv['wrong_unanswerable'])} |")
+    lines += ["", "| threshold | answered | precision | coverage | answerable accuracy | "
+              "wrong answers to unanswerable | F1 (SQuAD 2.0) |", "|---|---|---|---|---|---|---|"]
+    for p in _tenths(t.points):
+        lines.append(f"| {p.threshold:.3f} | {p.answered} | {fmt(p.precision)} | "
+                     f"{fmt(p.coverage)} | {fmt(p.answerable_accuracy)} | "
+                     f"{fmt(p.wrong_unanswerable)} | {p.squad_f1:.3f} |")
+    return "\n".join(lines)
+
+
+def _tenths(points: Sequence[Point]) -> list[Point]:
+    """The last point at or below each tenth of the threshold range."""
+    out: list[Point] = []
+    for tenth in range(11):
+        below = [p for p in points if p.threshold <= tenth / 10 + 1e-9]
+        if below and below[-1] not in out:
+            out.append(below[-1])
+    return out
+
+
+def plot_tradeoff(t: Tradeoff, rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Precision against coverage for every threshold, the levels marked, and the other
+    systems as points."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    curve = sorted((p.coverage, p.precision) for p in t.points
+                   if p.coverage is not None and p.precision is not None)
+    ax.plot([c for c, _ in curve], [p for _, p in curve], color="tab:blue",
+            label=f"guarded, every threshold (area {fmt(t.area)})")
+    for name, p in t.levels.items():
+        if p.coverage is not None and p.precision is not None:
+            ax.scatter([p.coverage], [p.precision], color="tab:blue", zorder=3)
+            ax.annotate(f"{name} ({p.threshold:.2f})", (p.coverage, p.precision),
+                        textcoords="offset points", xytext=(6, 4), fontsize="small")
+    for r in rows:
+        if r["system"] == "guarded":
+            continue
+        answered = r.get("abstention_rate_answerable")
+        if answered is None or r.get("precision") is None:
+            continue
+        ax.scatter([1 - answered], [r["precision"]], marker="s", zorder=3)
+        ax.annotate(r["system"], (1 - answered, r["precision"]), textcoords="offset points",
+                    xytext=(6, -10), fontsize="small")
+    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="coverage (answered ÷ answerable)",
+           ylabel="precision (right ÷ answered)", title="precision against coverage")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,20 +1,34 @@
-"""Answering one question: retrieve → relevance gate → constrained generation → fact-check.
+"""Answering one question: retrieve → relevance gate → answerability → generation → support.
 
-The relevance gate runs before the model: when no passage is similar enough to the question
-there is nothing to ground an answer in, and the cheapest correct reply is the abstention. The
-fact-check runs after it: each sentence is verified against the passages it cites, and the
-policy decides what the user sees. Every abstention carries its reason.
+1. The relevance gate runs before the model: when the passages are not about the question at
+   all, the cheapest correct reply is the abstention.
+2. Answerability is measured before answering, from the answer model's own probability that the
+   passages' window closest to the question states the answer (`generation.probes`) and the
+   gate's measurements, combined by a calibrated model. Below the level's threshold docqa
+   abstains without generating; for a question with several parts, only the parts the sources
+   answer are asked, and the others are named in the answer as not stated.
+3. The model writes under the citation grammar; every sentence gets a calibrated support
+   probability, and the policy decides what the user sees.
+
+Every abstention carries its reason. With `record`, nothing is withheld: every signal is
+measured and every sentence kept with its probability, so an evaluation can replay the
+decisions at any threshold (`generation.support.shown_sentences`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from generation.factcheck import Policy, Verifier, apply_policy, check_answer
+from generation.calibration import Level, Logistic, logit
+from generation.factcheck import Grounding, Policy, Verifier, apply_policy, check_answer
+from generation.gate import PROBED_WINDOWS, GateResult, RelevanceGate
 from generation.grammar import answer_grammar, extractive_grammar, parse_answer
 from generation.llm import Generator, Piece, PromptTooLongError
+from generation.parts import missing_part, question_parts
+from generation.probes import Probes
 from generation.prompts import build_messages, system_prefix
 from generation.types import (
     ABSTENTION,
@@ -27,9 +41,54 @@ from generation.types import (
     Token,
     final_answer,
 )
+from generation.windows import SentenceWindows, term_coverage
 from retrieval.types import Hit, Retriever
 
 log = logging.getLogger(__name__)
+
+
+class AnswerabilityCheck:
+    """P(the sources state the answer to the question), from a calibrated model over the
+    answer model's yes/no probe on the passages' window closest to the question and the
+    relevance gate's measurements."""
+
+    def __init__(self, probes: Probes, windows: SentenceWindows, model: Logistic) -> None:
+        self._probes = probes
+        self._windows = windows
+        self._model = model
+
+    def measure(self, question: str, hits: Sequence[Hit], gate: GateResult,
+                part: str | None = None) -> dict[str, float]:
+        """The signals: the probe's log-odds that the model answers from the closest windows
+        (the higher of them), and the gate's two measurements (for a part of the question,
+        its own closest windows and word coverage)."""
+        asked = part or question
+        if part is None and gate.windows:
+            windows, similarity, coverage = gate.windows, gate.similarity, gate.coverage
+        else:  # a part, or no gate ran: find the windows closest to what is asked
+            passages = {n: h.text for n, h in enumerate(hits, start=1)}
+            top = self._windows.top(self._windows.embedder.embed([asked])[0], passages,
+                                    PROBED_WINDOWS)
+            windows = tuple(passages[m.source][m.start:m.end] for m in top)
+            similarity = max(0.0, top[0].score) if top else 0.0
+            coverage = max((term_coverage(asked, h.text) for h in hits), default=0.0)
+        scores = [self._probes.answers(w, asked) for w in windows] or [0.0]
+        return {"probe": logit(max(scores)), "probe_first": logit(scores[0]),
+                "similarity": similarity, "coverage": coverage}
+
+    def probability(self, signals: dict[str, float]) -> float:
+        return self._model.probability(signals)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """The prompt that fits, and what the probes said about it."""
+
+    hits: list[Hit]
+    messages: list[dict]
+    scores: dict[str, float]  # question part → answerability
+    signals: dict[str, float]  # the measurements behind the best part's score
+    pieces: Iterator[Piece] | None  # None: abstained before generating
 
 
 class Answerer:
@@ -41,25 +100,35 @@ class Answerer:
         generator: Generator,
         *,
         top_k: int = 4,
-        min_relevance: float = 0.3,
+        gate: RelevanceGate | None = None,
+        answerability: AnswerabilityCheck | None = None,
+        verifier: Verifier | None = None,
+        level: Level | None = None,
         max_tokens: int = 256,
         max_sentences: int = 6,
-        verifier: Verifier | None = None,
         policy: Policy = "strict",
         extractive: bool = False,
         repair_citations: bool = True,
+        record: bool = False,
     ) -> None:
         self._retriever = retriever
         self._generator = generator
         self._top_k = top_k
-        self._min_relevance = min_relevance
+        self._gate = gate
+        self._answerability = answerability
+        self._verifier = verifier
+        self._level = level
         self._max_tokens = max_tokens
         self._max_sentences = max_sentences
-        self._verifier = verifier
-        self._policy = policy
+        self._policy: Policy = "flag" if record else policy
         self._extractive = extractive
         self._repair_citations = repair_citations
+        self._record = record
         generator.keep_prefix(system_prefix(max_sentences, extractive=extractive))
+
+    @property
+    def threshold(self) -> float:
+        return self._level.threshold if self._level is not None else 0.0
 
     def retrieve(self, question: str) -> list[Hit]:
         return self._retriever.search(question, self._top_k)
@@ -72,7 +141,7 @@ class Answerer:
         """`Retrieved` (unless the gate abstains), `Token`s as the model writes, then `Done`.
 
         The streamed tokens are the model's raw output; the `Done` answer is what survived the
-        fact-check, so a UI shows tokens for speed and then replaces them with the answer.
+        checks, so a UI shows tokens for speed and then replaces them with the answer.
         """
         question = question.strip()
         if not question:
@@ -80,79 +149,182 @@ class Answerer:
         clock = _Clock()
         hits = self.retrieve(question)
         clock.lap("retrieve_s")
-        best = max((h.dense_score or 0.0 for h in hits), default=0.0)
-        if not hits or best < self._min_relevance:
-            reason = (
-                "no indexed passage is relevant enough "
-                f"(best similarity {best:.2f} < {self._min_relevance:.2f})"
-                if hits
-                else "the index is empty"
-            )
-            yield Done(_abstain(question, reason, _numbered(hits), clock))
+        gate = self._check_gate(question, hits)
+        clock.lap("gate_s")
+        if not gate.passed:
+            yield Done(self._abstain(question, gate.reason, _numbered(hits), clock))
             return
-        pieces, hits = self._open_stream(question, hits)
-        sources = _numbered(hits)
-        yield Retrieved(sources)
+        parts = question_parts(question)
+        prepared = None
+        for prepared in self._prepare(question, parts, hits, gate, clock):
+            if isinstance(prepared, list):  # the sources, each time they are (re)decided
+                yield Retrieved(_numbered(prepared))
+        assert isinstance(prepared, _Prepared)
+        sources = _numbered(prepared.hits)
+        answerability = max(prepared.scores.values()) if prepared.scores else None
+        if prepared.pieces is None:
+            assert answerability is not None
+            reason = (f"the retrieved passages do not seem to state the answer "
+                      f"(answerability {answerability:.2f} < {self.threshold:.2f}, "
+                      f"the {self._level_name()} level)")
+            yield Done(self._abstain(question, reason, sources, clock, answerability=answerability,
+                                     signals=prepared.signals))
+            return
         text, finish = [], ""
-        for piece in pieces:
+        for piece in prepared.pieces:
             if piece.text:
                 text.append(piece.text)
                 yield Token(piece.text)
             finish = piece.finish_reason or finish
         clock.lap("generate_s")
-        yield Done(self._finish(question, "".join(text), finish, sources, clock))
+        unanswered = self._unanswered(parts, prepared.scores)
+        asked = _asked(question, parts, unanswered)
+        grounding = Grounding(asked, {s.n: s.hit.text for s in sources}, answerability,
+                              prepared.signals)
+        yield Done(self._finish(question, "".join(text), finish, sources, grounding, unanswered,
+                                clock))
 
-    def _finish(
-        self, question: str, text: str, finish: str, sources: tuple[Source, ...], clock: _Clock
-    ) -> Answer:
-        parsed = parse_answer(text, len(sources))
-        if parsed.abstained:
-            return _abstain(question, "the model found no answer in the retrieved passages",
-                            sources, clock)
-        if not parsed.sentences:
-            reason = f"the model produced no complete cited sentence ({finish})"
-            return _abstain(question, reason, sources, clock)
-        kept, dropped = self._check(question, list(parsed.sentences), sources)
-        clock.lap("verify_s")
-        if not kept:
-            reasons = "; ".join(dict.fromkeys(s.check.reason for s in dropped if s.check))
-            return _abstain(question, f"the fact-check supported no sentence ({reasons})",
-                            sources, clock, dropped)
-        return Answer(question, render(kept), False, tuple(kept), sources, None,
-                      clock.done(), tuple(dropped))
+    def ground(self, question: str, hits: Sequence[Hit]) -> Grounding:
+        """The question measured against passages it was not necessarily answered from (an
+        evaluation checking another system's answer, a detection row): what `verify` needs to
+        check sentences the way this answerer checks its own."""
+        gate = self._check_gate(question, list(hits))
+        passages = {n: h.text for n, h in enumerate(hits, start=1)}
+        if self._answerability is None or not hits:
+            return Grounding(question, passages)
+        signals = self._answerability.measure(question, hits, gate)
+        return Grounding(question, passages, self._answerability.probability(signals), signals)
 
-    def _open_stream(self, question: str, hits: list[Hit]) -> tuple[Iterator[Piece], list[Hit]]:
-        """Start generating, dropping the lowest-ranked passage while the prompt does not fit."""
+    @property
+    def verifier(self) -> Verifier | None:
+        return self._verifier
+
+    # ---- the steps ------------------------------------------------------------------------
+    def _check_gate(self, question: str, hits: list[Hit]) -> GateResult:
+        if self._gate is not None:
+            return self._gate.check(question, hits)
+        return GateResult(bool(hits), 0.0, 0.0, "" if hits else "the index is empty")
+
+    def _prepare(
+        self, question: str, parts: list[str], hits: list[Hit], gate: GateResult, clock: _Clock
+    ) -> Iterator[list[Hit] | _Prepared]:
+        """Yield the sources, then the prepared generation: probes asked, stream opened,
+        dropping the lowest-ranked passage while the prompt does not fit the context."""
         while True:
+            yield hits
             try:
-                return self._generator.stream(
-                    build_messages(question, hits, self._max_sentences,
-                                   extractive=self._extractive),
-                    grammar=self._grammar(hits),
-                    max_tokens=self._max_tokens,
-                ), hits
+                messages = self._messages(question, hits)
+                measured = self._measure(question, hits, parts, gate)
+                clock.lap("answerability_s")
+                scores = {p: score for p, (score, _) in measured.items()}
+                best = max(measured.values(), key=lambda m: m[0]) if measured else (None, {})
+                answerability, signals = best
+                if (answerability is not None and answerability < self.threshold
+                        and not self._record):
+                    yield _Prepared(hits, messages, scores, signals, None)
+                    return
+                unanswered = self._unanswered(parts, scores)
+                if unanswered:
+                    messages = self._messages(_asked(question, parts, unanswered), hits)
+                pieces = self._generator.stream(messages, grammar=self._grammar(hits),
+                                                max_tokens=self._max_tokens)
+                yield _Prepared(hits, messages, scores, signals, pieces)
+                return
             except PromptTooLongError:
                 if len(hits) == 1:
                     raise
                 log.warning("prompt too long for the context; dropping source %d", len(hits))
                 hits = hits[:-1]
 
+    def _messages(self, question: str, hits: Sequence[Hit]) -> list[dict]:
+        return build_messages(question, hits, self._max_sentences, extractive=self._extractive)
+
+    def _measure(self, question: str, hits: list[Hit], parts: list[str],
+                 gate: GateResult) -> dict[str, tuple[float, dict[str, float]]]:
+        """Each part's answerability and the signals behind it (one part: the question)."""
+        check = self._answerability
+        if check is None:
+            return {}
+        asked = [(question, None)] if len(parts) == 1 else [(p, p) for p in parts]
+        out = {}
+        for key, part in asked:
+            signals = check.measure(question, hits, gate, part)
+            out[key] = (check.probability(signals), signals)
+        return out
+
+    def _unanswered(self, parts: list[str], scores: dict[str, float]) -> list[str]:
+        """The parts of a several-part question whose answerability is below the threshold,
+        when another part's is not (one part below it is an abstention, not a partial answer).
+        """
+        if len(parts) < 2 or self._record:
+            return []
+        low = [p for p in parts if scores.get(p, 1.0) < self.threshold]
+        return low if len(low) < len(parts) else []
+
     def _grammar(self, hits: list[Hit]) -> str:
         if self._extractive:
             return extractive_grammar([h.text for h in hits], self._max_sentences)
         return answer_grammar(len(hits), self._max_sentences)
 
+    def _finish(
+        self, question: str, text: str, finish: str, sources: tuple[Source, ...],
+        grounding: Grounding, unanswered: list[str], clock: _Clock,
+    ) -> Answer:
+        answerability = grounding.answerability
+        signals = dict(grounding.question_signals)
+        parsed = parse_answer(text, len(sources))
+        if parsed.abstained:
+            return self._abstain(question, "the model found no answer in the retrieved passages",
+                                 sources, clock, answerability=answerability, signals=signals)
+        if not parsed.sentences:
+            reason = f"the model produced no complete cited sentence ({finish})"
+            return self._abstain(question, reason, sources, clock, answerability=answerability,
+                                 signals=signals)
+        kept, dropped = self._check(list(parsed.sentences), grounding)
+        clock.lap("verify_s")
+        if not kept:
+            reasons = "; ".join(dict.fromkeys(s.check.reason for s in dropped if s.check))
+            return self._abstain(question, f"the fact-check supported no sentence ({reasons})",
+                                 sources, clock, dropped, answerability, signals)
+        notes = [missing_part(p) for p in unanswered]
+        return Answer(question, " ".join([render(kept), *notes]), False, tuple(kept), sources,
+                      None, clock.done(), tuple(dropped), answerability, tuple(unanswered),
+                      self._level_name(), signals)
+
     def _check(
-        self, question: str, sentences: list[AnswerSentence], sources: tuple[Source, ...]
+        self, sentences: list[AnswerSentence], grounding: Grounding
     ) -> tuple[list[AnswerSentence], list[AnswerSentence]]:
         if self._verifier is None:
             return sentences, []
-        texts = {s.n: s.hit.text for s in sources}
-        checked = check_answer(sentences, texts, question, self._verifier,
+        checked = check_answer(sentences, grounding, self._verifier,
                                repair_citations=self._repair_citations)
         keep = set(apply_policy(checked, [s.check for s in checked], self._policy))
         return ([s for i, s in enumerate(checked) if i in keep],
                 [s for i, s in enumerate(checked) if i not in keep])
+
+    def _level_name(self) -> str | None:
+        return self._level.name if self._level is not None else None
+
+    def _abstain(
+        self,
+        question: str,
+        reason: str,
+        sources: tuple[Source, ...],
+        clock: _Clock,
+        dropped: list[AnswerSentence] | None = None,
+        answerability: float | None = None,
+        signals: dict[str, float] | None = None,
+    ) -> Answer:
+        return Answer(question, ABSTENTION, True, (), sources, reason, clock.done(),
+                      tuple(dropped or ()), answerability, (), self._level_name(),
+                      signals or {})
+
+
+def _asked(question: str, parts: list[str], unanswered: list[str]) -> str:
+    """The question put to the model: the whole of it, or only the parts the sources answer."""
+    if not unanswered:
+        return question
+    return " ".join(p for p in parts if p not in unanswered)
 
 
 def render(sentences: list[AnswerSentence]) -> str:
@@ -163,17 +335,19 @@ def render(sentences: list[AnswerSentence]) -> str:
 
 
 class _Clock:
+    STAGES = ("retrieve_s", "gate_s", "answerability_s", "generate_s", "verify_s")
+
     def __init__(self) -> None:
         self._start = self._last = time.perf_counter()
         self.timings: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
-        self.timings[name] = now - self._last
+        self.timings[name] = self.timings.get(name, 0.0) + now - self._last
         self._last = now
 
     def done(self) -> dict[str, float]:
-        for name in ("retrieve_s", "generate_s", "verify_s"):
+        for name in self.STAGES:
             self.timings.setdefault(name, 0.0)
         self.timings["total_s"] = time.perf_counter() - self._start
         return self.timings
@@ -182,13 +356,3 @@ class _Clock:
 def _numbered(hits: list[Hit]) -> tuple[Source, ...]:
     return tuple(Source(n, h) for n, h in enumerate(hits, start=1))
 
-
-def _abstain(
-    question: str,
-    reason: str,
-    sources: tuple[Source, ...],
-    clock: _Clock,
-    dropped: list[AnswerSentence] | None = None,
-) -> Answer:
-    return Answer(question, ABSTENTION, True, (), sources, reason, clock.done(),
-                  tuple(dropped or ()))

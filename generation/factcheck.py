@@ -1,40 +1,61 @@
 """The fact-check stage: split → verify each sentence against its cited passages → aggregate.
 
 Grammar-constrained citations stop uncited prose; they do not stop a wrong sentence that cites
-a real source. Every answer sentence is checked against the passages it cites, and only those:
+a real source. Every answer sentence is checked against the passages it cites:
 
 1. `ClaimCheck` — deterministic: every number (with its qualifier and unit) and every name in
    the sentence must occur in the cited passages. A number the passage gives differently with
-   the same unit is a contradiction. Cheap and exact, so it runs first and can decide alone.
+   the same unit is a contradiction.
 2. `EmbeddingSupport` — the sentence's cosine similarity to the best sentence window of its
    cited passages; that window is the evidence span.
+3. The answer model asked whether the evidence window states the answer to the question
+   (`generation.probes`), which reads meaning.
 
-`CombinedVerifier` runs them in order. Any `Verifier` (a real NLI model, later) can be added
-to the chain. The policy (`strict`/`flag`) is applied by `apply_policy`.
+Each of these alone is a weak detector of a fluent sentence that reuses the passage's words
+but says something it does not. `generation.support.SupportCheck` combines them into one
+calibrated probability per sentence; the classes here are its signals, and stay usable on
+their own (`CombinedVerifier` chains them, first rejection wins).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
-
-import numpy as np
 
 from generation.claims import names, quantities, spell_numbers
 from generation.types import AnswerSentence, Evidence, SentenceVerdict
-from ingest.chunking import sentence_spans
+from generation.windows import SentenceWindows
 from ingest.embedding import Embedder
 
 Policy = Literal["strict", "flag"]
 
 
-class Verifier(Protocol):
-    """Judges one sentence against the passages it cites (`{n: passage text}`)."""
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """What an answer's sentences are checked against: the question and every source the
+    model was shown, numbered as in its prompt; the question's answerability, where measured,
+    and the measurements it came from."""
 
-    def verify(
-        self, sentence: AnswerSentence, passages: Mapping[int, str], question: str
-    ) -> SentenceVerdict:
+    question: str
+    passages: Mapping[int, str]
+    answerability: float | None = None
+    question_signals: Mapping[str, float] = field(default_factory=dict)
+
+    def cited(self, sentence: AnswerSentence) -> dict[int, str]:
+        """The passages the sentence cites (those that exist).
+
+        >>> Grounding("q", {1: "a", 2: "b"}).cited(AnswerSentence("x.", (2, 7)))
+        {2: 'b'}
+        """
+        return {n: self.passages[n] for n in sentence.citations if n in self.passages}
+
+
+class Verifier(Protocol):
+    """Judges one sentence against the passages it cites."""
+
+    def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
         ...
 
 
@@ -44,12 +65,9 @@ class ClaimCheck:
     Names that the question itself uses are allowed: restating the question is not a claim.
     """
 
-    def verify(
-        self, sentence: AnswerSentence, passages: Mapping[int, str], question: str
-    ) -> SentenceVerdict:
-        cited = "\n".join(passages.values())
-        cited_norm = spell_numbers(cited)
-        available = quantities(cited_norm)
+    def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
+        cited = "\n".join(grounding.cited(sentence).values())
+        available = quantities(spell_numbers(cited))
         for q in quantities(spell_numbers(sentence.text)):
             same = [a for a in available if a.number == q.number]
             if not any(_compatible(q.qualifier, q.unit, a.qualifier, a.unit) for a in same):
@@ -61,7 +79,7 @@ class ClaimCheck:
                         "contradicted", 0.0, f"says {claim}; the cited passage says {shown}"
                     )
                 return SentenceVerdict("unsupported", 0.0, f"{claim} is not in the cited passage")
-        lowered, asked = cited.lower(), question.lower()
+        lowered, asked = cited.lower(), grounding.question.lower()
         missing = sorted(
             n for n in names(sentence.text) if n.lower() not in lowered and n.lower() not in asked
         )
@@ -80,56 +98,29 @@ def _compatible(qual: str, unit: str, other_qual: str, other_unit: str) -> bool:
 class EmbeddingSupport:
     """Best cosine similarity between the sentence and windows of its cited passages."""
 
-    def __init__(self, embedder: Embedder, threshold: float, window: int = 2) -> None:
-        self._embedder = embedder
+    def __init__(self, windows: SentenceWindows | Embedder, threshold: float = 0.0) -> None:
+        self._windows = (windows if isinstance(windows, SentenceWindows)
+                         else SentenceWindows(windows))
         self._threshold = threshold
-        self._window = window
-        # Sentences of one answer cite the same few passages: embed each passage's windows once.
-        self._cache: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}
 
-    def verify(
-        self, sentence: AnswerSentence, passages: Mapping[int, str], question: str
-    ) -> SentenceVerdict:
-        spans: list[tuple[int, int, int]] = []
-        vectors: list[np.ndarray] = []
-        for n, text in passages.items():
-            windows, embedded = self._embedded_windows(text)
-            spans += [(n, a, b) for a, b in windows]
-            vectors.append(embedded)
-        if not spans:
+    def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
+        passages = grounding.cited(sentence)
+        vector = self._windows.embedder.embed([sentence.text])[0]
+        match = self._windows.best(vector, passages)
+        if match is None:
             return SentenceVerdict("unsupported", 0.0, "the cited passage is empty")
-        sims = np.concatenate(vectors) @ self._embedder.embed([sentence.text])[0]
-        best = int(np.argmax(sims))
-        n, a, b = spans[best]
-        score = float(max(0.0, sims[best]))
-        evidence = Evidence(n, a, b, passages[n][a:b])
+        score = max(0.0, match.score)
+        evidence = Evidence(match.source, match.start, match.end,
+                            passages[match.source][match.start:match.end])
         if score >= self._threshold:
-            return SentenceVerdict("supported", score, f"similar to source [{n}] ({score:.2f})",
-                                   evidence)
+            return SentenceVerdict("supported", score,
+                                   f"similar to source [{match.source}] ({score:.2f})", evidence)
         return SentenceVerdict(
             "unsupported", score,
             f"no span of the cited passage says this (best similarity {score:.2f} < "
             f"{self._threshold:.2f})",
             evidence,
         )
-
-    def _embedded_windows(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
-        if text not in self._cache:
-            if len(self._cache) > 256:
-                self._cache.clear()
-            windows = self._windows(text)
-            embedded = (self._embedder.embed([text[a:b] for a, b in windows]) if windows
-                        else np.zeros((0, self._embedder.dimension), dtype=np.float32))
-            self._cache[text] = (windows, embedded)
-        return self._cache[text]
-
-    def _windows(self, text: str) -> list[tuple[int, int]]:
-        """Single sentences and runs of `window` sentences: support may span a sentence break."""
-        sents = sentence_spans(text)
-        out = list(sents)
-        for i in range(len(sents) - 1):
-            out.append((sents[i][0], sents[min(i + self._window, len(sents)) - 1][1]))
-        return out
 
 
 class CombinedVerifier:
@@ -144,28 +135,25 @@ class CombinedVerifier:
             raise ValueError("CombinedVerifier needs at least one verifier")
         self._verifiers = list(verifiers)
 
-    def verify(
-        self, sentence: AnswerSentence, passages: Mapping[int, str], question: str
-    ) -> SentenceVerdict:
+    def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
         verdict = SentenceVerdict("supported", 1.0, "")
         evidence = None
         for verifier in self._verifiers:
-            verdict = verifier.verify(sentence, passages, question)
+            verdict = verifier.verify(sentence, grounding)
             evidence = verdict.evidence or evidence
             if not verdict.ok:
                 break
-        return SentenceVerdict(verdict.verdict, verdict.score, verdict.reason, evidence)
+        return dataclasses.replace(verdict, evidence=evidence)
 
 
 def check_answer(
     sentences: Sequence[AnswerSentence],
-    sources: Mapping[int, str],
-    question: str,
+    grounding: Grounding,
     verifier: Verifier,
     *,
     repair_citations: bool = True,
 ) -> list[AnswerSentence]:
-    """Verify each sentence against the texts of the sources it cites, and only those.
+    """Verify each sentence against the sources it cites, and only those.
 
     Small models often state a fact correctly but cite the wrong number. With
     `repair_citations`, a sentence its own citations do not support (but do not contradict) is
@@ -174,10 +162,9 @@ def check_answer(
     """
     checked = []
     for s in sentences:
-        verdict = verifier.verify(s, {n: sources[n] for n in s.citations if n in sources},
-                                  question)
+        verdict = verifier.verify(s, grounding)
         if repair_citations and verdict.verdict == "unsupported":
-            s, verdict = _recite(s, verdict, sources, question, verifier)
+            s, verdict = _recite(s, verdict, grounding, verifier)
         checked.append(dataclasses.replace(s, check=verdict))
     return checked
 
@@ -185,15 +172,14 @@ def check_answer(
 def _recite(
     sentence: AnswerSentence,
     verdict: SentenceVerdict,
-    sources: Mapping[int, str],
-    question: str,
+    grounding: Grounding,
     verifier: Verifier,
 ) -> tuple[AnswerSentence, SentenceVerdict]:
-    for n, text in sources.items():
+    for n in grounding.passages:
         if n in sentence.citations:
             continue
         candidate = dataclasses.replace(sentence, citations=(n,))
-        other = verifier.verify(candidate, {n: text}, question)
+        other = verifier.verify(candidate, grounding)
         if other.ok:
             cited = "".join(f"[{c}]" for c in sentence.citations)
             reason = f"cited {cited}, but supported by [{n}]: {other.reason}"

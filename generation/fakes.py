@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from generation.llm import Completion, Piece
 
 
 class ScriptedGenerator:
-    """Returns the scripted replies in order (the last one repeats) and records each call."""
+    """Returns the scripted replies in order (the last one repeats) and records each call.
 
-    def __init__(self, replies: Iterable[str]) -> None:
+    `yes` is the probability it gives the first choice of every `choice_probabilities` call,
+    and the probability of replying anything but the given starts in `start_probability` (so
+    a probe reads it as "the text answers"); those calls are recorded in `probes`.
+    """
+
+    def __init__(self, replies: Iterable[str], *, yes: float = 0.9) -> None:
         self._replies = list(replies) or [""]
         self.calls: list[dict] = []
         self.kept_prefixes: list[str] = []
+        self.yes = yes
+        self.probes: list[list[dict]] = []
 
     def complete(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
@@ -33,3 +40,12 @@ class ScriptedGenerator:
 
     def keep_prefix(self, system_text: str) -> None:
         self.kept_prefixes.append(system_text)
+
+    def choice_probabilities(self, messages: list[dict], choices: Sequence[str]) -> list[float]:
+        self.probes.append(messages)
+        rest = (1.0 - self.yes) / max(len(choices) - 1, 1)
+        return [self.yes] + [rest] * (len(choices) - 1)
+
+    def start_probability(self, messages: list[dict], starts: Sequence[str]) -> float:
+        self.probes.append(messages)
+        return 1.0 - self.yes

@@ -7,7 +7,9 @@ The grammar admits exactly two shapes of output:
   be the number of a source that was actually given ("Text [1]." or "Text. [1][2]").
 
 Inside a sentence, `.`, `!` and `?` may only be followed by a non-space character ("3.5",
-"v1.2"), so one citation cannot cover several sentences. The parser reads the same shape
+"v1.2"), so one citation cannot cover several sentences — except after the common
+abbreviations people write mid-sentence ("11:40 a.m. and", "e.g. the", "Dr. Hale"), which the
+grammar lists. The parser reads the same shape
 back; `extractive_grammar` is the stricter variant for very small models, whose sentences can
 only be verbatim copies of passage sentences. The parser is tolerant of a truncated tail (the
 token limit hit mid-sentence) by keeping only complete, cited sentences.
@@ -24,6 +26,13 @@ from generation.types import ABSTENTION, AnswerSentence
 from ingest.chunking import sentence_spans
 
 MAX_CITATIONS_PER_SENTENCE = 3
+# Abbreviations whose final "." may be followed by a space inside a sentence.
+ABBREVIATIONS = (
+    "a.m", "p.m", "A.M", "P.M", "e.g", "i.e", "etc", "vs", "approx", "ca", "cf", "No",
+    "Dr", "Mr", "Mrs", "Ms", "Prof", "St", "Mt", "Jr", "Sr", "Inc", "Ltd", "Co", "Corp", "U.S",
+    "U.K", "Jan", "Feb", "Mar", "Apr", "Aug", "Sept", "Sep", "Oct", "Nov", "Dec", "Fig", "Vol",
+    "pp", "Gen", "Gov", "Sen", "Rev", "Col", "Lt", "Capt", "Sgt",
+)
 
 
 def answer_grammar(n_sources: int, max_sentences: int) -> str:
@@ -39,6 +48,7 @@ def answer_grammar(n_sources: int, max_sentences: int) -> str:
     numbers = " | ".join(json.dumps(str(n)) for n in range(1, n_sources + 1))
     extra = f"{{0,{MAX_CITATIONS_PER_SENTENCE - 1}}}"
     more = f'(" " sentence){{0,{max_sentences - 1}}}' if max_sentences > 1 else ""
+    abbreviations = " | ".join(json.dumps(a) for a in ABBREVIATIONS)
     return "\n".join(
         [
             "root ::= abstain | answer",
@@ -47,8 +57,9 @@ def answer_grammar(n_sources: int, max_sentences: int) -> str:
             'sentence ::= lead body ( " " cites "." | "." " " cites )',
             f"cites ::= cite cite{extra}",
             f"cite ::= \"[\" ({numbers}) \"]\"",
-            r"lead ::= [^ \n\[\].!?]",
-            r"body ::= ( [^\n\[\].!?] | [.!?] [^ \n\[\]] )*",
+            r'lead ::= [^ \n\[\].!?] | abbr " "',
+            r'body ::= ( [^\n\[\].!?] | [.!?] [^ \n\[\]] | " " abbr " " )*',
+            f'abbr ::= ({abbreviations}) "."',
         ]
     )
 

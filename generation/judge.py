@@ -1,9 +1,10 @@
-"""The answer model as a fact-check judge: a yes/no question read through its probabilities.
+"""The answer model as a stand-alone judge, with a prompt of its own.
 
-The model is asked whether the cited passage supports the sentence, and the probability of
+The model is asked whether the cited passages support the sentence, and the probability of
 "yes" against "no" for its first reply token is the score: one prompt evaluation, no sampling.
-It is the most expensive signal (a prompt per checked sentence), so `CombinedVerifier` puts it
-last, after the deterministic and embedding checks have had their say.
+docqa's own checks ask the model a different question about short windows instead
+(`generation.probes`); this judge, with its own instructions and the cited passages whole, is
+what `docqa eval qa` uses as its second count of unsupported sentences.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from generation.factcheck import Grounding
 from generation.types import AnswerSentence, SentenceVerdict
 
 JUDGE_SYSTEM = (
@@ -45,9 +47,8 @@ class ModelJudge:
         self._scorer = scorer
         self._threshold = threshold
 
-    def verify(
-        self, sentence: AnswerSentence, passages: Mapping[int, str], question: str
-    ) -> SentenceVerdict:
+    def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
+        passages = grounding.cited(sentence)
         if not passages:
             return SentenceVerdict("unsupported", 0.0, "no cited passage")
         p_yes, _ = self._scorer.choice_probabilities(

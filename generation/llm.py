@@ -63,6 +63,13 @@ class Generator(Protocol):
         can keep their evaluated state should (a hint; ignoring it is correct)."""
         ...
 
+    def start_probability(self, messages: list[dict], starts: Sequence[str]) -> float:
+        """The probability, over the whole vocabulary, that the reply's first token is the
+        first token of one of `starts` (in lower, capitalised or upper case): the model's own
+        confidence, read without sampling. The probes that measure answerability and support
+        are built on it."""
+        ...
+
 
 MAX_KEPT_PREFIXES = 4
 _PREFIX_END = "\ue000"  # a private-use character no prompt contains: marks the cut
@@ -97,13 +104,15 @@ class LlamaCppGenerator:
                 and len(self._prefixes) < MAX_KEPT_PREFIXES):
             self._prefixes[system_text] = None  # tokenized on first use: no model load here
 
-    def _reuse_prefix(self, messages: list[dict]) -> None:
+    def _reuse_prefix(self, messages: list[dict], tokens: Sequence[int] | None = None) -> None:
         """Put a kept prefix's evaluated state in the context if this prompt starts with it and
         the context does not hold it already; the first time, evaluate and save it."""
         if not self._prefixes:
             return
         llm = self._load()
-        tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
+        if tokens is None:
+            tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False,
+                                  special=True)
         for text in self._prefixes:
             prefix = self._prefix_tokens(text)
             if not prefix or tuple(tokens[: len(prefix)]) != prefix:
@@ -165,29 +174,49 @@ class LlamaCppGenerator:
         return self._grammars[text]
 
     def choice_probabilities(self, messages: list[dict], choices: Sequence[str]) -> list[float]:
-        """Probability of each choice as the reply's first token, read from the logits.
+        """Probability of each choice as the reply's first token, read from the logits and
+        renormalised over the choices.
 
         One prompt evaluation, no sampling: the model's own confidence, not a sampled word.
         Each choice counts with its capitalised variant ("yes" and "Yes").
         """
         import numpy as np
 
+        logits = self._first_logits(messages)
+        scores = [np.logaddexp.reduce([float(logits[i]) for i in
+                                       self._first_ids((c, c.capitalize()))]) for c in choices]
+        exp = np.exp(np.asarray(scores) - max(scores))
+        return (exp / exp.sum()).tolist()
+
+    def start_probability(self, messages: list[dict], starts: Sequence[str]) -> float:
+        import numpy as np
+
+        logits = self._first_logits(messages).astype(np.float64)
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        variants = [v for s in starts for v in (s, s.capitalize(), s.upper())]
+        return float(sum(probabilities[i] for i in self._first_ids(variants)))
+
+    def _first_ids(self, texts: Sequence[str]) -> set[int]:
+        llm = self._load()
+        return {llm.tokenize(t.encode(), add_bos=False)[0] for t in texts}
+
+    def _first_logits(self, messages: list[dict]):
+        """The logits for the reply's first token: one prompt evaluation, reusing the part of
+        it the context already holds."""
+        import numpy as np
+
         llm = self._load()
         tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
-        # Reuse the evaluated prefix (the judge puts the passages before the statement, so the
-        # sentences of one answer share it); always evaluate at least the last token so the
-        # logits belong to this prompt.
+        if len(tokens) >= self._n_ctx:
+            raise PromptTooLongError(f"prompt of {len(tokens)} tokens exceeds the context of "
+                                     f"{self._n_ctx}")
+        self._reuse_prefix(messages, tokens)
+        # Always evaluate at least the last token, so the logits belong to this prompt.
         llm.n_tokens = llm.longest_token_prefix(llm._input_ids, tokens[:-1])
         llm.eval(tokens[llm.n_tokens:])
         # Private API of llama-cpp-python 0.3.x (pinned): the logits of the last prompt token.
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
-        scores = []
-        for choice in choices:
-            variants = (choice, choice.capitalize())
-            ids = {llm.tokenize(v.encode(), add_bos=False)[0] for v in variants}
-            scores.append(np.logaddexp.reduce([float(logits[i]) for i in ids]))
-        exp = np.exp(np.asarray(scores) - max(scores))
-        return (exp / exp.sum()).tolist()
+        return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
 
     def _chat_prompt(self, messages: list[dict]) -> str:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter

@@ -17,7 +17,8 @@ from retrieval.types import Hit
 SYSTEM_TEMPLATE = """\
 You answer questions using only the numbered sources below.
 Rules:
-- Answer in at most {max_sentences} short sentences.
+- Answer in at most {max_sentences} sentences. Write each as a complete sentence that answers \
+the question, not a fragment.
 - End every sentence with the number of the source it comes from in square brackets, \
 for example [1] or [2].
 - Use only facts stated in the sources. Never add facts from your own knowledge.

@@ -152,14 +152,7 @@ class ServerGenerator:
         space), renormalised over the choices. A choice missing from the top tokens gets a small
         floor; when every choice is missing, all are 0 (the judge then finds no support).
         """
-        body = {**self._body(messages, None, 1), "temperature": 0.0, "logprobs": True,
-                "top_logprobs": TOP_LOGPROBS}
-        data = self._post(body)
-        try:
-            top = _first_choice(data, self._url)["logprobs"]["content"][0]["top_logprobs"]
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ServerError(f"{self._url} returned no top_logprobs; the fact-check judge "
-                              "needs a server that supports logprobs") from exc
+        top = self._top_logprobs(messages)
         scores = [0.0] * len(choices)
         for entry in top:
             token = str(entry.get("token", "")).lstrip()
@@ -174,6 +167,26 @@ class ServerGenerator:
         scores = [max(s, CHOICE_FLOOR) for s in scores]
         total = sum(scores)
         return [s / total for s in scores]
+
+    def start_probability(self, messages: list[dict], starts: Sequence[str]) -> float:
+        """The probability that the reply's first token is one of `starts` (any case), summed
+        over the server's top logprobs; a start outside them counts as 0 (the model prefers
+        something else). A start the server's tokenizer splits is not found: use whole words
+        such as "none"."""
+        variants = {v for s in starts for v in (s, s.capitalize(), s.upper())}
+        total = sum(math.exp(float(e["logprob"])) for e in self._top_logprobs(messages)
+                    if str(e.get("token", "")).lstrip() in variants)
+        return min(total, 1.0)
+
+    def _top_logprobs(self, messages: list[dict]) -> list[dict]:
+        body = {**self._body(messages, None, 1), "temperature": 0.0, "logprobs": True,
+                "top_logprobs": TOP_LOGPROBS}
+        data = self._post(body)
+        try:
+            return _first_choice(data, self._url)["logprobs"]["content"][0]["top_logprobs"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ServerError(f"{self._url} returned no top_logprobs; docqa's checks need a "
+                              "server that supports logprobs") from exc
 
     # ---- HTTP -------------------------------------------------------------------------------
     def _body(self, messages: list[dict], grammar: str | None, max_tokens: int) -> dict:

@@ -6,7 +6,7 @@ sentence resolves to a passage with its file, section, page and offsets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,10 +30,15 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class SentenceVerdict:
+    """A check's verdict on one sentence. For docqa's calibrated check, `score` is the
+    probability that the cited passage states the sentence and that it answers the question,
+    and `signals` are the measurements it was computed from."""
+
     verdict: Verdict
     score: float
     reason: str
     evidence: Evidence | None = None
+    signals: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -41,11 +46,14 @@ class SentenceVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         ev = self.evidence
-        return {
+        out: dict[str, Any] = {
             "verdict": self.verdict, "score": round(self.score, 4), "reason": self.reason,
             "evidence": None if ev is None else
             {"source": ev.source, "start": ev.start, "end": ev.end, "text": ev.text},
         }
+        if self.signals:
+            out["signals"] = {k: round(v, 4) for k, v in self.signals.items()}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +89,13 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A grounded answer — or an abstention with its reason — plus what it rests on."""
+    """A grounded answer — or an abstention with its reason — plus what it rests on.
+
+    `answerability` is the estimated probability that the sources state the answer (None
+    where it was not measured: the gate refused first, or the check is off); `unanswered`
+    lists the parts of the question the documents do not answer, each said plainly at the end
+    of `text`. `dropped` sentences were written by the model and withheld by the fact-check.
+    """
 
     question: str
     text: str
@@ -91,6 +105,10 @@ class Answer:
     abstain_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     dropped: tuple[AnswerSentence, ...] = ()
+    answerability: float | None = None
+    unanswered: tuple[str, ...] = ()
+    level: str | None = None
+    signals: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def cited(self) -> list[Source]:
@@ -106,6 +124,11 @@ class Answer:
             "abstain_reason": self.abstain_reason,
             "sentences": [s.to_dict() for s in self.sentences],
             "dropped_sentences": [s.to_dict() for s in self.dropped],
+            "unanswered": list(self.unanswered),
+            "answerability": (None if self.answerability is None
+                              else round(self.answerability, 4)),
+            "level": self.level,
+            "answerability_signals": {k: round(v, 4) for k, v in self.signals.items()},
             "sources": [s.to_dict(s.n in numbers) for s in self.sources],
             "timings": dict(self.timings),
         }

@@ -14,6 +14,9 @@ MODULES = [
     "eval.dataset",
     "eval.qa", "eval.metrics", "eval.report", "eval.detect", "eval.baseline",
     "eval.detect_rows", "eval.beir_from_qa",
+    "generation.calibration", "generation.windows", "generation.parts", "generation.gate",
+    "generation.support", "generation.probes", "eval.curve", "eval.fitting", "eval.calibrate",
+    "eval.progress", "ui.chat", "ui.app", "docqa.cli",
 ]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from docqa.config import Settings
 from docqa.pipeline import Pipeline
 from ingest.ingester import FileOutcome
-from ui.chat import chat_views
+from ui.chat import chat_views, levels_markdown
 from ui.uploads import UploadError, save_upload
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ CSS = """
 .docqa-source.docqa-active p { display: block; }
 .docqa-source-head { cursor: pointer; }
 .docqa-flag { text-decoration: underline wavy #d9534f; }
+.docqa-gap { font-style: italic; }
 mark { background: #ffe08a; }
 """
 
@@ -80,18 +81,20 @@ class DocqaApp:
             except Exception:
                 log.warning("warming up the models failed", exc_info=True)
 
-    def variant(self, model: str, top_k: int, policy: str, temperature: float) -> Pipeline:
+    def variant(self, model: str, top_k: int, policy: str, level: str,
+                temperature: float) -> Pipeline:
         """The pipeline for the settings panel's choices; the base one when they are unchanged.
         Variants share the embedder, the index and, if model and sampling agree, the model."""
         key = (model.strip() or self.settings.generation.model, int(top_k), policy,
-               float(temperature))
+               _level(level), float(temperature))
         if key not in self._variants:
             s = self.settings
             settings = s.model_copy(update={
                 "generation": s.generation.model_copy(update={"model": key[0],
-                                                               "temperature": key[3]}),
+                                                               "temperature": key[4]}),
                 "retrieval": s.retrieval.model_copy(update={"top_k": key[1]}),
-                "factcheck": s.factcheck.model_copy(update={"policy": key[2]}),
+                "factcheck": s.factcheck.model_copy(update={"policy": key[2],
+                                                             "level": key[3]}),
             })
             if len(self._variants) >= MAX_VARIANTS:  # forget the oldest choice (and its model)
                 self._variants.pop(next(iter(self._variants)))
@@ -102,7 +105,7 @@ class DocqaApp:
     # ---- chat -----------------------------------------------------------------------------
     def respond(
         self, message: str, chat: list[dict], pairs: list[tuple[str, str]], model: str,
-        top_k: int, policy: str, temperature: float,
+        top_k: int, policy: str, level: str, temperature: float,
     ) -> Iterator[tuple[list[dict], str, list[tuple[str, str]], str]]:
         """Stream one exchange: (chat messages, sources panel, conversation, cleared input)."""
         message = (message or "").strip()
@@ -113,7 +116,7 @@ class DocqaApp:
                 {"role": "assistant", "content": "…"}]
         yield chat, "", pairs, ""
         try:
-            pipeline = self.variant(model, top_k, policy, temperature)
+            pipeline = self.variant(model, top_k, policy, level, temperature)
             with self.lock:
                 for view in chat_views(pipeline, message, pairs):
                     chat[-1] = {"role": "assistant", "content": view.reply}
@@ -220,12 +223,18 @@ def build(pipeline: Pipeline, *, warm: bool = False):
                                            "GGUF file)")
                         top_k = gr.Slider(1, 8, value=g.retrieval.top_k, step=1,
                                           label="Passages given to the model")
+                        levels = _level_choices(pipeline)
+                        level = gr.Radio(levels, value=str(g.factcheck.level),
+                                         label="How sure docqa must be before it answers",
+                                         elem_id="docqa-level")
+                        gr.Markdown(levels_markdown(pipeline.calibration()),
+                                    elem_id="docqa-levels")
                         policy = gr.Radio(["strict", "flag"], value=g.factcheck.policy,
-                                          label="Unsupported sentences: drop (strict) or "
+                                          label="Sentences below that: drop (strict) or "
                                           "mark (flag)")
                         temperature = gr.Slider(0.0, 1.5, value=g.generation.temperature,
                                                 step=0.1, label="Temperature")
-            inputs = [question, chat, pairs, model, top_k, policy, temperature]
+            inputs = [question, chat, pairs, model, top_k, policy, level, temperature]
             outputs = [chat, sources, pairs, question]
             ask.click(app.respond, inputs, outputs, concurrency_limit=1)
             question.submit(app.respond, inputs, outputs, concurrency_limit=1)
@@ -263,6 +272,25 @@ def build(pipeline: Pipeline, *, warm: bool = False):
         blocks.load(app.documents, None, [docs])
     blocks.docqa = app  # for tests and callers that want the state behind the widgets
     return blocks
+
+
+def _level(value: str | float) -> str | float:
+    """The settings panel's level: a level's name, or a number the settings gave.
+
+    >>> _level("strict"), _level("0.7")
+    ('strict', 0.7)
+    """
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _level_choices(pipeline: Pipeline) -> list[str]:
+    """The calibrated levels, plus the configured threshold when the settings give a number."""
+    choices = list(pipeline.calibration().levels)
+    configured = str(pipeline.settings.factcheck.level)
+    return choices if configured in choices else [*choices, configured]
 
 
 def _rows(table: Any) -> list[list[Any]]:

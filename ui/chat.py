@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from generation.calibration import Calibration
+from generation.parts import missing_part
 from generation.types import (
     Answer,
     AnswerEvent,
@@ -67,10 +69,35 @@ def chat_views(
 
 def answer_markdown(answer: Answer) -> str:
     """The checked answer: each sentence with clickable citation markers, flagged sentences
-    marked (flag policy), or the abstention with its reason."""
+    marked (flag policy), what the documents do not say, or the abstention with its reason."""
     if answer.abstained:
         return f"{_md(answer.text)}\n\n<small>Why: {_md(answer.abstain_reason or '')}</small>"
-    return " ".join(_sentence(s) for s in answer.sentences)
+    text = " ".join(_sentence(s) for s in answer.sentences)
+    if answer.unanswered:
+        gaps = " ".join(_md(missing_part(p)) for p in answer.unanswered)
+        text += f' <span class="docqa-gap">{gaps}</span>'
+    return text
+
+
+def levels_markdown(calibration: Calibration) -> str:
+    """What each level of the dial did on development questions, for the settings panel.
+
+    >>> from generation.calibration import Interval, Level
+    >>> lv = Level("strict", 0.8, Interval(0.9, 0.8, 0.95, 100), Interval(0.3, 0.2, 0.4, 100),
+    ...            Interval(0.04, 0.0, 0.1, 100))
+    >>> print(levels_markdown(type("C", (), {"levels": {"strict": lv}})()))
+    Measured on development questions the calibration was not fitted on:
+    - **strict**: 90 % of answers right; answers 30 % of answerable questions; answers 4 % of unanswerable ones.
+    """  # noqa: E501
+    lines = ["Measured on development questions the calibration was not fitted on:"]
+    for name, lv in calibration.levels.items():
+        if lv.precision is None or lv.coverage is None or lv.wrong_unanswerable is None:
+            lines.append(f"- **{name}**: not measured")
+            continue
+        lines.append(f"- **{name}**: {lv.precision.value:.0%} of answers right; answers "
+                     f"{lv.coverage.value:.0%} of answerable questions; answers "
+                     f"{lv.wrong_unanswerable.value:.0%} of unanswerable ones.".replace("%", " %"))
+    return "\n".join(lines)
 
 
 def _sentence(s: AnswerSentence) -> str:

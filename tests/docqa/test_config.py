@@ -16,12 +16,12 @@ def test_defaults_need_no_file_or_env():
 
 def test_file_then_env_then_overrides(tmp_path):
     cfg = tmp_path / "docqa.toml"
-    cfg.write_text('index_dir = "/from/file"\n[retrieval]\ntop_k = 7\nmin_relevance = 0.5\n')
+    cfg.write_text('index_dir = "/from/file"\n[retrieval]\ntop_k = 7\ncandidates = 30\n')
     env = {"DOCQA_INDEX": "/from/env", "DOCQA_RETRIEVAL__TOP_K": "3"}
-    s = Settings.load(cfg, env=env, overrides={"retrieval.min_relevance": 0.2})
+    s = Settings.load(cfg, env=env, overrides={"retrieval.candidates": 12})
     assert s.index_dir == Path("/from/env")
     assert s.retrieval.top_k == 3
-    assert s.retrieval.min_relevance == 0.2
+    assert s.retrieval.candidates == 12
 
 
 def test_unknown_keys_and_bad_files_are_clear_errors(tmp_path):
@@ -35,3 +35,12 @@ def test_unknown_keys_and_bad_files_are_clear_errors(tmp_path):
         Settings.load(broken, env={})
     with pytest.raises(ConfigError, match="not found"):
         Settings.load(tmp_path / "absent.toml", env={})
+
+
+def test_the_level_is_a_name_or_a_probability():
+    assert Settings.load(env={}).factcheck.level == "balanced"
+    assert Settings.load(env={"DOCQA_FACTCHECK__LEVEL": "strict"}).factcheck.level == "strict"
+    assert Settings.load(env={"DOCQA_FACTCHECK__LEVEL": "0.7"}).factcheck.level == 0.7
+    for bad in ("1.5", "paranoid"):
+        with pytest.raises(ValidationError, match="level"):
+            Settings.load(env={"DOCQA_FACTCHECK__LEVEL": bad})

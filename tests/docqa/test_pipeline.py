@@ -34,6 +34,7 @@ def test_retrieval_fuses_dense_and_lexical_hits(settings, embedder, corpus):
 
 
 def test_warm_up_declares_the_fixed_prompt_prefixes(settings, embedder, corpus):
+    from generation.probes import PROBE_SYSTEM
     from generation.prompts import system_prefix
     from generation.rewrite import REWRITE_SYSTEM
 
@@ -41,7 +42,7 @@ def test_warm_up_declares_the_fixed_prompt_prefixes(settings, embedder, corpus):
     pipe = build_pipeline(settings, embedder=embedder, generator=gen)
     pipe.ingest([corpus])
     pipe.warm_up()
-    assert gen.kept_prefixes == [system_prefix(settings.generation.max_sentences),
-                                 REWRITE_SYSTEM]
+    assert set(gen.kept_prefixes) == {system_prefix(settings.generation.max_sentences),
+                                      PROBE_SYSTEM, REWRITE_SYSTEM}
     assert gen.calls == []  # warming up answers nothing
     pipe.close()

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.unit
 class NumbersInContext:
     """Supports a sentence when each of its words with a digit occurs in the context."""
 
-    def verify(self, sentence, passages, question):
-        context = passages[1]
+    def verify(self, sentence, grounding):
+        context = grounding.passages[1]
         missing = [w for w in sentence.text.rstrip(".").split() if any(c.isdigit() for c in w)
                    and w not in context]
         return SentenceVerdict("unsupported" if missing else "supported",
@@ -65,11 +65,24 @@ def test_detect_checks_each_sentence_against_the_context_as_source_1():
     seen = []
 
     class Recorder:
-        def verify(self, sentence, passages, question):
-            seen.append((sentence.text, sentence.citations, passages, question))
+        def verify(self, sentence, grounding):
+            seen.append((sentence.text, sentence.citations, dict(grounding.passages),
+                         grounding.question))
             return SentenceVerdict("supported", 1.0, "")
 
     from eval.detect import Row
 
     detect(Row("x", "ctx", "why?", "One.\nTwo", False), Recorder())
     assert seen == [("One.", (1,), {1: "ctx"}, "why?"), ("Two", (1,), {1: "ctx"}, "why?")]
+    seen.clear()
+    grounded = []
+
+    def ground(question, hits):
+        from generation.factcheck import Grounding
+
+        grounded.append((question, [h.text for h in hits]))
+        return Grounding(question, {h.chunk_id: h.text for h in hits}, 0.7, {"probe": 1.0})
+
+    detect(Row("y", "a b", "who?", "One.", True, ("a", "b")), Recorder(), ground)
+    assert grounded == [("who?", ["a", "b"])]
+    assert seen == [("One.", (1, 2), {1: "a", 2: "b"}, "who?")]

@@ -23,8 +23,8 @@ class Says:
         self.word = word
         self.calls = []
 
-    def verify(self, sentence, passages, question):
-        self.calls.append((sentence.text, dict(passages)))
+    def verify(self, sentence, grounding):
+        self.calls.append((sentence.text, grounding.cited(sentence)))
         ok = self.word in sentence.text
         return SentenceVerdict("supported" if ok else "unsupported", float(ok), "")
 

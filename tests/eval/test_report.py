@@ -27,8 +27,9 @@ def test_report_has_the_table_plots_failures_and_every_outcome(tmp_path):
     path = write_qa_report(tmp_path / "out", rows, outcomes, title="t",
                            context={"model": "m"})
     text = path.read_text()
-    assert "| plain | 1.00 | 0.00 | 1.00 |" in text  # accuracy, abstained, wrong-unanswerable
-    assert "| guarded | 1.00 | 0.00 | 0.00 |" in text
+    # accuracy, abstained, wrong-unanswerable, each with its bootstrap interval
+    assert "| plain | 1.00 (1.00–1.00) | 0.00 (0.00–0.00) | 1.00 (1.00–1.00) |" in text
+    assert "| guarded | 1.00 (1.00–1.00) | 0.00 (0.00–0.00) | 0.00 (0.00–0.00) |" in text
     assert "- **model**: m" in text
     assert "| plain | b | abstain | Bob / built it. |" in text  # pipes cannot break the table
     assert "![latency](latency.png)" in text

@@ -1,9 +1,14 @@
 import pytest
 
-from generation.answerer import Answerer
+from generation.answerer import AnswerabilityCheck, Answerer
+from generation.calibration import Level, Logistic
 from generation.fakes import ScriptedGenerator
+from generation.gate import RelevanceGate
 from generation.llm import Completion, PromptTooLongError
+from generation.probes import Probes
 from generation.types import ABSTENTION
+from generation.windows import SentenceWindows
+from ingest.fakes import HashEmbedder
 from retrieval.types import Hit
 
 pytestmark = pytest.mark.unit
@@ -29,19 +34,110 @@ def test_cited_answer_is_parsed_and_sources_numbered():
     assert [s.citations for s in answer.sentences] == [(2,), (1, 2)]
     assert [(s.n, s.hit.chunk_id) for s in answer.sources] == [(1, 5), (2, 6)]
     assert '"1" | "2"' in gen.calls[0]["grammar"]
-    assert set(answer.timings) == {"retrieve_s", "generate_s", "verify_s", "total_s"}
+    assert set(answer.timings) == {"retrieve_s", "gate_s", "answerability_s", "generate_s",
+                                   "verify_s", "total_s"}
 
 
-def test_weak_retrieval_abstains_without_calling_the_model():
+def gate(min_similarity=0.9, min_coverage=0.5):
+    return RelevanceGate(SentenceWindows(HashEmbedder(64)), min_similarity, min_coverage)
+
+
+def test_an_off_topic_question_abstains_without_calling_the_model():
     gen = ScriptedGenerator(["should not be used [1]."])
-    answer = Answerer(ListRetriever([hit(1, 0.1)]), gen, min_relevance=0.3).ask("q?")
+    answer = Answerer(ListRetriever([hit(1, 0.1)]), gen, gate=gate()).ask("zebra saxophone?")
     assert answer.abstained and answer.text == ABSTENTION
-    assert "best similarity 0.10 < 0.30" in answer.abstain_reason
-    assert gen.calls == []
+    assert "do not seem to be about this" in answer.abstain_reason
+    assert "needed 0.90" in answer.abstain_reason
+    assert gen.calls == [] and gen.probes == []
+
+
+def test_the_gate_passes_a_question_whose_words_a_passage_holds():
+    passage = Hit(1, "Margaret Hale is the daughter of a rector.", "/d/n.md", "T", "", None, 0,
+                  40, "", 0.1, 0.05)
+    gen = ScriptedGenerator(["She is the daughter of a rector [1]."])
+    answer = Answerer(ListRetriever([passage]), gen, gate=gate(0.99)).ask(
+        "Who was Margaret Hale?")
+    assert not answer.abstained and len(gen.calls) == 1
+
+
+def answerability(p_yes):
+    """A check whose probability is the probe's own (P(not "none"))."""
+    gen_probes = Probes(ScriptedGenerator([], yes=p_yes))
+    return AnswerabilityCheck(gen_probes, SentenceWindows(HashEmbedder(64)),
+                              Logistic(("probe",), (1.0,), 0.0))
+
+
+def test_low_answerability_abstains_before_generating_and_says_the_score():
+    gen = ScriptedGenerator(["never used [1]."])
+    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=answerability(0.2),
+                      level=Level("balanced", 0.5)).ask("q?")
+    assert answer.abstained and gen.calls == []
+    assert answer.abstain_reason == ("the retrieved passages do not seem to state the answer "
+                                     "(answerability 0.20 < 0.50, the balanced level)")
+    assert answer.answerability == pytest.approx(0.2)
+    assert answer.to_dict()["answerability_signals"]["probe"] == pytest.approx(-1.3863, abs=1e-3)
+
+
+def test_high_answerability_answers_and_records_its_score():
+    gen = ScriptedGenerator(["Fact [1]."])
+    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=answerability(0.8),
+                      level=Level("balanced", 0.5)).ask("q?")
+    assert not answer.abstained and answer.answerability == pytest.approx(0.8)
+    assert answer.level == "balanced"
+
+
+def test_record_mode_answers_whatever_the_score():
+    gen = ScriptedGenerator(["Fact [1]."])
+    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=answerability(0.1),
+                      level=Level("strict", 0.9), record=True).ask("q?")
+    assert not answer.abstained and answer.answerability == pytest.approx(0.1)
+
+
+class PartProbes:
+    """A model that answers a probe about a part holding `known`, and says none otherwise."""
+
+    def __init__(self, known):
+        self.known = known
+        self.calls = []
+
+    def keep_prefix(self, text):
+        pass
+
+    def start_probability(self, messages, starts):
+        assert starts == ["none"]
+        asked = messages[1]["content"].split("Question: ")[1]
+        self.calls.append(asked)
+        return 0.1 if self.known in asked else 0.9
+
+
+def test_a_part_the_sources_do_not_answer_is_named_and_not_asked():
+    check = AnswerabilityCheck(Probes(PartProbes("layers")), SentenceWindows(HashEmbedder(64)),
+                               Logistic(("probe",), (1.0,), 0.0))
+    gen = ScriptedGenerator(["The encoder has six layers [1]."])
+    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=check,
+                      level=Level("balanced", 0.5)).ask(
+        "How many layers does the encoder have, and who funded the work?")
+    assert not answer.abstained
+    assert answer.unanswered == ("who funded the work?",)
+    assert answer.text == ("The encoder has six layers [1]. "
+                           "The documents do not say: who funded the work?")
+    assert gen.calls[0]["messages"][1]["content"] == "How many layers does the encoder have?"
+    assert answer.to_dict()["unanswered"] == ["who funded the work?"]
+
+
+def test_no_answered_part_is_an_abstention_not_a_partial_answer():
+    check = AnswerabilityCheck(Probes(PartProbes("nothing")), SentenceWindows(HashEmbedder(64)),
+                               Logistic(("probe",), (1.0,), 0.0))
+    gen = ScriptedGenerator(["never [1]."])
+    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=check,
+                      level=Level("balanced", 0.5)).ask("What is X, and who made Y?")
+    assert answer.abstained and gen.calls == []
 
 
 def test_empty_index_abstains():
     answer = Answerer(ListRetriever([]), ScriptedGenerator([])).ask("q?")
+    assert answer.abstained and answer.abstain_reason == "the index is empty"
+    answer = Answerer(ListRetriever([]), ScriptedGenerator([]), gate=gate()).ask("q?")
     assert answer.abstained and answer.abstain_reason == "the index is empty"
 
 
@@ -90,7 +186,7 @@ class Judge:
     def __init__(self, verdicts):
         self.verdicts = verdicts
 
-    def verify(self, sentence, passages, question):
+    def verify(self, sentence, grounding):
         from generation.types import SentenceVerdict
 
         for key, verdict in self.verdicts.items():

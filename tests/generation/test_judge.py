@@ -1,5 +1,6 @@
 import pytest
 
+from generation.factcheck import Grounding
 from generation.judge import ModelJudge
 from generation.types import AnswerSentence
 
@@ -18,14 +19,16 @@ class Scorer:
 
 def test_judge_reads_p_yes_against_its_threshold():
     sentence = AnswerSentence("It is 22 miles.", (1,))
-    assert ModelJudge(Scorer(0.8), 0.5).verify(sentence, {1: "22 miles."}, "q").ok
-    low = ModelJudge(Scorer(0.3), 0.5).verify(sentence, {1: "22 miles."}, "q")
+    assert ModelJudge(Scorer(0.8), 0.5).verify(sentence, Grounding("q", {1: "22 miles."})).ok
+    low = ModelJudge(Scorer(0.3), 0.5).verify(sentence, Grounding("q", {1: "22 miles."}))
     assert low.verdict == "unsupported" and low.score == 0.3 and "0.30" in low.reason
 
 
 def test_judge_sees_only_the_cited_passages():
     scorer = Scorer(0.9)
-    ModelJudge(scorer).verify(AnswerSentence("x.", (2,)), {2: "cited text"}, "q")
+    ModelJudge(scorer).verify(AnswerSentence("x.", (2,)),
+                              Grounding("q", {1: "not cited", 2: "cited text"}))
     (messages, choices), = scorer.calls
     assert choices == ["yes", "no"]
     assert "[2] cited text" in messages[1]["content"]
+    assert "not cited" not in messages[1]["content"]

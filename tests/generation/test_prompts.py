@@ -23,7 +23,7 @@ def test_sources_are_numbered_in_order_and_fenced():
 def test_prompt_states_the_exact_abstention_and_the_limit():
     system = build_messages("q", [hit(1, "x")], 5)[0]["content"]
     assert ABSTENTION in system
-    assert "at most 5 short sentences" in system
+    assert "at most 5 sentences" in system
 
 
 def test_source_label_falls_back_to_file_name():

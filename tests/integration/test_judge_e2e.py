@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docqa.pipeline import build_pipeline
+from generation.factcheck import Grounding
 from generation.judge import ModelJudge
 from generation.types import AnswerSentence
 
@@ -20,7 +21,7 @@ def judge(index_settings):
 
 
 def p_yes(judge, text):
-    return judge.verify(AnswerSentence(text, (1,)), {1: PASSAGE}, "q").score
+    return judge.verify(AnswerSentence(text, (1,)), Grounding("q", {1: PASSAGE})).score
 
 
 def test_supported_sentences_score_above_planted_errors(judge):

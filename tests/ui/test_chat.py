@@ -65,7 +65,7 @@ def test_an_abstention_says_why(settings, embedder, corpus):
     p = pipe(settings, embedder, corpus, ["unused"])
     view = list(chat_views(p, "zebra quantum saxophone?"))[-1]
     assert view.done and view.answer.abstained
-    assert "I don't know" in view.reply and "Why: no indexed passage is relevant" in view.reply
+    assert "I don't know" in view.reply and "Why: the indexed documents do not seem" in view.reply
 
 
 def test_a_follow_up_is_rewritten_before_retrieval(settings, embedder, corpus):
@@ -137,7 +137,7 @@ def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, 
     g = settings
     turns = list(app.respond("What is the budget for the lighthouse repair?", [], [],
                              g.generation.model, g.retrieval.top_k, g.factcheck.policy,
-                             g.generation.temperature))
+                             g.factcheck.level, g.generation.temperature))
     assert len(turns) > 3  # the reply grows in the chat as it streams
     chat, panel, pairs, cleared = turns[-1]
     assert [m["role"] for m in chat] == ["user", "assistant"] and cleared == ""
@@ -145,7 +145,10 @@ def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, 
     assert pairs == [("What is the budget for the lighthouse repair?",
                       "The budget is 18,000 euros [1].")]
     assert app.variant(g.generation.model, g.retrieval.top_k, g.factcheck.policy,
-                       g.generation.temperature) is p  # unchanged settings: the same pipeline
-    other = app.variant(g.generation.model, 2, "flag", g.generation.temperature)
+                       g.factcheck.level, g.generation.temperature) is p  # the same pipeline
+    other = app.variant(g.generation.model, 2, "flag", "strict", g.generation.temperature)
     assert other is not p and other.generator is p.generator  # same model stays loaded
     assert other.settings.retrieval.top_k == 2 and other.settings.factcheck.policy == "flag"
+    assert other.settings.factcheck.level == "strict"
+    assert app.variant(g.generation.model, 4, "strict", "0.7", 0.0).settings.factcheck.level \
+        == 0.7

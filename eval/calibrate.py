@@ -1,0 +1,276 @@
+"""Fit docqa's calibration from recorded evaluation runs, choose the dial's levels, measure them.
+
+    docqa eval qa QUESTIONS.jsonl --index DIR --systems guarded --out RUN   (once per set)
+    python -m eval.calibrate --fit RUN_A [RUN_B …] --report RUN_C [RUN_D …] \\
+        --out generation/calibration.json
+
+The guarded system of `docqa eval qa` answers in record mode: every signal of every question
+and sentence is in its `outcomes.jsonl`. This command
+
+1. labels them from the question sets' gold answers, never from a check: a question is
+   answerable *from its sources* when it is answerable and a passage the model was given holds
+   an accepted answer; a sentence is supported *for its question* when the question is
+   answerable and the sentence alone is a right answer;
+2. fits the gate's thresholds (the highest that refuse no answerable question of the fitting
+   runs, less a margin), the answerability model and the two support models (with and without
+   the model judge) on the `--fit` runs;
+3. chooses each level's threshold on out-of-fold predictions over the `--fit` runs (folds by
+   source document, so a question is never scored by a model fitted on its own article):
+   `strict` — the most coverage with at most 5 % wrong answers to unanswerable questions;
+   `balanced` — the most right answers plus right abstentions (SQuAD 2.0's best threshold);
+   `lenient` — the most cautious threshold that still answers 90 % of answerable questions;
+   strict is never looser than balanced, nor lenient stricter;
+4. measures every level on the `--report` runs with the final models — questions the fit never
+   saw — with 95 % bootstrap intervals, and writes it all, with the command and the data, to
+   the calibration file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.curve import Attempt, attempt, point_intervals, sweep, thresholds
+from eval.dataset import Question
+from eval.fitting import fit_logistic, folds
+from eval.qa import strip_citations
+from generation.calibration import Calibration, Interval, Level, Logistic, logit
+from generation.gate import passes
+
+log = logging.getLogger(__name__)
+
+ANSWERABILITY_FEATURES = ("probe", "similarity", "coverage")
+SUPPORT_FEATURES = ("judge", "similarity", "coverage", "claim_fail", "q_probe", "q_similarity",
+                    "q_coverage")
+SUPPORT_FEATURES_WITHOUT_JUDGE = ("similarity", "coverage", "claim_fail", "q_probe",
+                                  "q_similarity", "q_coverage")
+GATE_MARGIN = 0.05  # below the lowest answerable question's similarity: room for paraphrases
+NEVER = 1.01  # a coverage threshold no question reaches
+STRICT_WRONG = 0.05
+LENIENT_COVERAGE = 0.90
+FOLDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One question of a recorded run, with its labels."""
+
+    id: str
+    group: str  # the source document of the best passage: the unit of cross-validation
+    answerable: bool
+    stated: bool  # answerable, and a passage the model was given holds the answer
+    gated: bool  # refused by the relevance gate before any probe
+    question_signals: dict[str, float]
+    sentences: tuple[tuple[str, dict[str, float], bool], ...]  # text, signals, right
+    right: Callable[[str], tuple[bool, float | None]]
+
+
+def load_records(run: Path, questions: dict[str, Question]) -> list[Record]:
+    """The guarded outcomes of one `docqa eval qa` output folder, labelled."""
+    records = []
+    for line in (run / "outcomes.jsonl").read_text(encoding="utf-8").splitlines():
+        o = json.loads(line)
+        if o["system"] != "guarded":
+            continue
+        q = questions[o["id"]]
+        group = o["passages"][0]["source"] if o["passages"] else ""
+        stated = q.answerable and any(q.accepts(p["text"]) for p in o["passages"])
+        sentences = tuple(
+            (c["text"], c["signals"], q.answerable and q.right(c["text"]))
+            for c in o.get("candidates", ()) if c.get("signals")
+        )
+        records.append(Record(
+            o["id"], group, q.answerable, stated,
+            gated=o.get("answerability") is None, question_signals=o.get("question_signals")
+            or {}, sentences=sentences, right=_judge(q),
+        ))
+    return records
+
+
+def _judge(q: Question) -> Callable[[str], tuple[bool, float | None]]:
+    def right(text: str) -> tuple[bool, float | None]:
+        plain = strip_citations(text)
+        return (q.answerable and q.right(plain)), (q.f1(plain) if q.answerable else 0.0)
+    return right
+
+
+# ---- fitting ----------------------------------------------------------------------------------
+def gate_thresholds(records: Sequence[Record]) -> tuple[float, float]:
+    """(similarity, coverage) thresholds; the gate passes a question when either is reached.
+
+    For each candidate coverage threshold, the similarity threshold sits `GATE_MARGIN` below
+    the lowest answerable question that coverage alone would refuse, so no answerable question
+    is refused; of those pairs, the one that refuses the most unanswerable questions wins (ties:
+    the higher similarity threshold). A coverage threshold above 1 means that words alone
+    never pass a question.
+
+    >>> def r(a, sim, cov):
+    ...     return Record("q", "g", a, a, False, {"similarity": sim, "coverage": cov}, (),
+    ...                   lambda t: (False, None))
+    >>> gate_thresholds([r(True, 0.6, 0.5), r(True, 0.3, 1.0), r(False, 0.2, 0.5)])
+    (0.55, 1.0)
+    """
+    scored = [r for r in records if r.question_signals]
+    answerable = [r.question_signals for r in scored if r.answerable]
+    unanswerable = [r.question_signals for r in scored if not r.answerable]
+    best: tuple[int, float, float] | None = None
+    for coverage in sorted({s["coverage"] for s in answerable} | {NEVER}):
+        low = [s["similarity"] for s in answerable if s["coverage"] < coverage]
+        similarity = round(max(0.0, min(low, default=1.0 + GATE_MARGIN) - GATE_MARGIN), 4)
+        refused = sum(not passes(s["similarity"], s["coverage"], similarity, coverage)
+                      for s in unanswerable)
+        if best is None or (refused, similarity) > (best[0], best[1]):
+            best = (refused, similarity, coverage)
+    return (0.0, 0.0) if best is None else (best[1], best[2])
+
+
+def fit_answerability(records: Sequence[Record]) -> Logistic:
+    usable = [r for r in records if not r.gated]
+    return fit_logistic([[r.question_signals[f] for f in ANSWERABILITY_FEATURES] for r in usable],
+                        [r.stated for r in usable], ANSWERABILITY_FEATURES)
+
+
+def fit_support(records: Sequence[Record], features: Sequence[str]) -> Logistic:
+    rows, labels = [], []
+    for r in records:
+        for _, signals, right in r.sentences:
+            rows.append([{**signals, **_prefixed(r)}[f] for f in features])
+            labels.append(right)
+    return fit_logistic(rows, labels, features)
+
+
+def _prefixed(r: Record) -> dict[str, float]:
+    return {f"q_{k}": v for k, v in r.question_signals.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    gate: tuple[float, float]
+    answerability: Logistic
+    support: Logistic
+
+
+def fit_models(records: Sequence[Record], support_features: Sequence[str],
+               gate: tuple[float, float] | None = None) -> Models:
+    return Models(gate or gate_thresholds(records), fit_answerability(records),
+                  fit_support(records, support_features))
+
+
+def attempts(records: Sequence[Record], models: Models) -> list[Attempt]:
+    """Each question's replay under `models`: refused by the gate, or scored."""
+    out = []
+    for r in records:
+        if (r.gated or not r.question_signals or not passes(
+                r.question_signals["similarity"], r.question_signals["coverage"], *models.gate)):
+            out.append(Attempt(r.id, r.answerable, 0.0, (), ()))
+            continue
+        a = models.answerability.probability(r.question_signals)
+        probs = [models.support.probability({**signals, **_prefixed(r)})
+                 for _, signals, _ in r.sentences]
+        texts = [text for text, _, _ in r.sentences]
+        out.append(attempt(r.id, r.answerable, a, probs,
+                           lambda kept, texts=texts, r=r: r.right(" ".join(texts[i]
+                                                                           for i in kept))))
+    return out
+
+
+def out_of_fold_attempts(records: Sequence[Record], features: Sequence[str],
+                         k: int = FOLDS) -> list[Attempt]:
+    """Every question replayed under models fitted without its document's questions."""
+    fold_of = folds([r.group for r in records], k)
+    result: list[Attempt | None] = [None] * len(records)
+    for fold in sorted(set(fold_of)):
+        train = [r for r, f in zip(records, fold_of, strict=True) if f != fold]
+        models = fit_models(train, features)
+        test = [i for i, f in enumerate(fold_of) if f == fold]
+        for i, a in zip(test, attempts([records[i] for i in test], models), strict=True):
+            result[i] = a
+    return [a for a in result if a is not None]
+
+
+# ---- levels -----------------------------------------------------------------------------------
+def choose_levels(oof: Sequence[Attempt]) -> dict[str, float]:
+    """Each level's threshold from out-of-fold replays (see the module docstring)."""
+    points = sweep(oof, thresholds(oof))
+    strict = [p for p in points if p.wrong_unanswerable is not None
+              and p.wrong_unanswerable <= STRICT_WRONG]
+    lenient = [p for p in points if p.coverage is not None and p.coverage >= LENIENT_COVERAGE]
+    balanced = max(points, key=lambda p: (p.squad_right, p.threshold)).threshold
+    # A strict level never looser than balanced, a lenient one never stricter.
+    return {
+        "strict": max(balanced, min(p.threshold for p in strict) if strict else 1.0),
+        "balanced": balanced,
+        "lenient": min(balanced, max(p.threshold for p in lenient) if lenient else 0.0),
+    }
+
+
+def measure(attempts_: Sequence[Attempt], threshold: float) -> dict[str, Interval | None]:
+    """Precision, coverage and wrong answers to unanswerable questions at `threshold`, each with
+    its bootstrap interval over questions."""
+    return {key: None if b is None else Interval(*b, len(attempts_))
+            for key, b in point_intervals(attempts_, threshold).items()}
+
+
+# ---- the command ------------------------------------------------------------------------------
+def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
+              questions: dict[str, Question], command: str) -> tuple[Calibration, dict]:
+    fit = [r for run in fit_runs for r in load_records(run, questions)]
+    report = [r for run in report_runs for r in load_records(run, questions)]
+    final = fit_models(fit, SUPPORT_FEATURES)
+    similarity, coverage = final.gate
+    without_judge = fit_support(fit, SUPPORT_FEATURES_WITHOUT_JUDGE)
+    oof = out_of_fold_attempts(fit, SUPPORT_FEATURES)
+    chosen = choose_levels(oof)
+    held_out = attempts(report, final)
+    levels = {}
+    figures: dict[str, Any] = {}
+    for name, threshold in chosen.items():
+        m = measure(held_out, threshold)
+        levels[name] = Level(name, threshold, m["precision"], m["coverage"],
+                             m["wrong_unanswerable"])
+        figures[name] = {k: None if v is None else str(v) for k, v in m.items()}
+    judges = [s["judge"] for r in fit for _, s, _ in r.sentences if "judge" in s]
+    judge_range = (min(judges, default=logit(0.0)), max(judges, default=logit(1.0)))
+    calibration = Calibration(
+        final.answerability, final.support, without_judge, similarity, coverage, levels,
+        judge_range,
+        provenance={
+            "command": command,
+            "fitted_on": [str(p) for p in fit_runs],
+            "reported_on": [str(p) for p in report_runs],
+            "questions_fitted": len(fit), "questions_reported": len(report),
+            "sentences_fitted": sum(len(r.sentences) for r in fit),
+            "date": datetime.date.today().isoformat(),
+        },
+    )
+    return calibration, figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from eval.dataset import load_questions
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fit", type=Path, nargs="+", required=True, metavar="RUN")
+    parser.add_argument("--report", type=Path, nargs="+", required=True, metavar="RUN")
+    parser.add_argument("--questions", type=Path, nargs="+", required=True,
+                        help="the question sets the runs answered")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    questions = {q.id: q for path in args.questions for q in load_questions(path)}
+    command = "python -m eval.calibrate " + " ".join(sys.argv[1:] if argv is None else argv)
+    calibration, figures = calibrate(args.fit, args.report, questions, command)
+    calibration.save(args.out)
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The relevance gate: refuse, before the model runs, only questions the passages are not about.
+
+The gate compares the question with every sentence window of the retrieved passages (not with
+whole chunks: a short question about one name scores low against a chunk that covers five
+topics) and counts the question's content words that a passage contains (a rare name BM25
+ranked first is evidence no embedding blurs). A question passes when either is high enough.
+Both thresholds are chosen on development data so that no answerable question there is refused;
+questions on the documents' topic that they do not answer are the answerability check's to
+catch, not the gate's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from generation.windows import SentenceWindows, term_coverage
+from retrieval.types import Hit
+
+# Windows kept for the answerability probe: the higher of the two closest windows' scores told
+# answerable questions apart better than the closest alone (ROC-AUC 0.88 against 0.83 on 100
+# development questions; generation.probes).
+PROBED_WINDOWS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    passed: bool
+    similarity: float  # best question–window cosine similarity over the passages
+    coverage: float  # best share of the question's content words found in one passage
+    reason: str
+    windows: tuple[str, ...] = ()  # the windows closest to the question, best first
+
+
+def passes(similarity: float, coverage: float, min_similarity: float,
+           min_coverage: float) -> bool:
+    """The gate's rule, shared with evaluations that replay it.
+
+    >>> passes(0.1, 1.0, 0.3, 0.5), passes(0.1, 0.2, 0.3, 0.5)
+    (True, False)
+    """
+    return similarity >= min_similarity or coverage >= min_coverage
+
+
+class RelevanceGate:
+    """`check(question, hits)`: may these passages answer the question at all?"""
+
+    def __init__(self, windows: SentenceWindows, min_similarity: float, min_coverage: float):
+        self._windows = windows
+        self.min_similarity = min_similarity
+        self.min_coverage = min_coverage
+
+    def check(self, question: str, hits: Sequence[Hit]) -> GateResult:
+        if not hits:
+            return GateResult(False, 0.0, 0.0, "the index is empty")
+        coverage = max(term_coverage(question, h.text) for h in hits)
+        vector = self._windows.embedder.embed([question])[0]
+        passages = {n: h.text for n, h in enumerate(hits, start=1)}
+        top = self._windows.top(vector, passages, PROBED_WINDOWS)
+        similarity = max(0.0, top[0].score) if top else 0.0
+        windows = tuple(passages[m.source][m.start:m.end] for m in top)
+        if passes(similarity, coverage, self.min_similarity, self.min_coverage):
+            return GateResult(True, similarity, coverage, "", windows)
+        reason = (
+            "the indexed documents do not seem to be about this: no retrieved sentence is close "
+            f"to the question (best similarity {similarity:.2f}, needed "
+            f"{self.min_similarity:.2f}) and no passage holds most of its words "
+            f"({coverage:.0%}, needed {self.min_coverage:.0%})"
+        )
+        return GateResult(False, similarity, coverage, reason, windows)

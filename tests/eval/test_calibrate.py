@@ -1,0 +1,84 @@
+"""Fitting a calibration from recorded runs: labels from gold answers, levels from folds."""
+
+import json
+import random
+
+import pytest
+
+from eval.calibrate import calibrate, choose_levels, load_records
+from eval.curve import Attempt
+from eval.dataset import Question
+from generation.calibration import Calibration
+
+pytestmark = pytest.mark.unit
+
+
+def write_run(folder, questions, seed):
+    """A recorded guarded run where the probe knows the truth, noisily: answerable questions
+    whose passage holds the answer get high probe scores and right sentences."""
+    rng = random.Random(seed)
+    folder.mkdir()
+    lines = []
+    for i, q in enumerate(questions):
+        stated = q.answerable and i % 5 != 0  # every fifth answerable one: retrieval missed
+        probe = rng.gauss(2.0 if stated else -1.0, 1.0)
+        passage = f"The answer is {q.answers[0]}." if stated else "Something else entirely."
+        text = f"It is {q.answers[0]}." if q.answerable and rng.random() < 0.8 else "It is Bob."
+        signals = {"claim_fail": 0.0, "similarity": rng.uniform(0.3, 0.8),
+                   "coverage": rng.uniform(0.3, 1.0), "judge": probe + rng.gauss(0, 1),
+                   "q_probe": probe, "q_similarity": 0.6, "q_coverage": 0.8}
+        lines.append({
+            "system": "guarded", "id": q.id, "answerable": q.answerable,
+            "answerability": 0.5, "passages": [{"source": f"doc{i % 6}", "text": passage}],
+            "question_signals": {"probe": probe, "similarity": 0.6, "coverage": 0.8},
+            "candidates": [{"text": text, "signals": signals}],
+        })
+    (folder / "outcomes.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
+
+
+def questions(prefix, n):
+    return [Question(f"{prefix}{i}", f"q{i}?", i % 2 == 0,
+                     answers=(f"gold{i}",) if i % 2 == 0 else ()) for i in range(n)]
+
+
+def test_records_are_labelled_from_gold_answers_not_from_checks(tmp_path):
+    qs = questions("f", 10)
+    write_run(tmp_path / "run", qs, seed=1)
+    records = load_records(tmp_path / "run", {q.id: q for q in qs})
+    assert [r.stated for r in records][:4] == [False, False, True, False]  # 0: retrieval miss
+    assert all(not r.stated for r in records if not r.answerable)
+    assert records[0].group == "doc0" and not records[0].gated
+
+
+def test_levels_are_ordered_and_chosen_by_their_rules():
+    rng = random.Random(3)
+    attempts = []
+    for i in range(200):
+        answerable = i % 2 == 0
+        p = min(0.99, max(0.01, rng.gauss(0.7 if answerable else 0.35, 0.15)))
+        attempts.append(Attempt(str(i), answerable, p, (p,), ((p, answerable, None),)))
+    levels = choose_levels(attempts)
+    assert levels["strict"] >= levels["balanced"] >= levels["lenient"]
+    from eval.curve import point
+
+    assert point(attempts, levels["strict"]).wrong_unanswerable <= 0.05
+    assert point(attempts, levels["lenient"]).coverage >= 0.90
+
+
+def test_calibrate_fits_on_one_run_and_measures_on_another(tmp_path):
+    fit_q, report_q = questions("f", 120), questions("r", 80)
+    write_run(tmp_path / "fit", fit_q, seed=1)
+    write_run(tmp_path / "report", report_q, seed=2)
+    calibration, figures = calibrate(
+        [tmp_path / "fit"], [tmp_path / "report"], {q.id: q for q in fit_q + report_q},
+        "python -m eval.calibrate …")
+    path = tmp_path / "calibration.json"
+    calibration.save(path)
+    loaded = Calibration.load(path)
+    assert loaded.answerability.features == ("probe", "similarity", "coverage")
+    probe = loaded.answerability.features.index("probe")
+    assert loaded.answerability.weights[probe] > 0  # the probe carries the signal
+    assert loaded.levels["strict"].threshold >= loaded.levels["lenient"].threshold
+    assert loaded.levels["balanced"].precision.n == 80  # measured on the report run only
+    assert loaded.provenance["questions_fitted"] == 120
+    assert set(figures) == {"strict", "balanced", "lenient"}
