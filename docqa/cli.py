@@ -20,7 +20,7 @@ from docqa.pipeline import Pipeline, build_pipeline
 from generation.answerer import render
 from generation.calibration import Level
 from generation.models import ModelError
-from generation.parts import missing_part
+from generation.parts import left_out, missing_part
 from generation.server import ServerError
 from generation.types import Answer
 from ingest.errors import IngestError
@@ -184,6 +184,8 @@ def format_answer(answer: Answer) -> str:
     if answer.abstained:
         lines.append(f"({answer.abstain_reason})")
         return "\n".join(lines)
+    if answer.dropped:
+        lines.append(f"({left_out(len(answer.dropped))}; --explain shows why)")
     lines += ["", "Sources:"]
     for source in answer.cited:
         hit = source.hit
@@ -295,7 +297,14 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     independent = ModelJudge(pipeline.generator) if args.independent == "judge" else None
     checker = pipeline.answerer()
     factcheck = checker.verifier or CombinedVerifier(pipeline.checks())
-    outcomes = run(systems, questions, factcheck, independent, ground=checker.ground)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "outcomes.jsonl").open("w", encoding="utf-8") as partial:
+        def keep(outcome) -> None:  # an interrupted run keeps what it answered
+            partial.write(json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n")
+            partial.flush()
+
+        outcomes = run(systems, questions, factcheck, independent, ground=checker.ground,
+                       on_outcome=keep)
     rows = summarize_by_system(outcomes)
     trade = None
     guarded = [o for o in outcomes if o.system == "guarded"]
@@ -334,8 +343,9 @@ def _eval_retrieval(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from eval.retrieval import evaluate, load_beir
 
     data = load_beir(args.corpus, args.queries, args.qrels)
+    logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
     result = evaluate(data, pipeline.settings, embedder=pipeline.embedder,
-                      progress=sys.stderr.isatty())
+                      show_progress=sys.stderr.isatty())
     text = result.markdown()
     print(text)
     if args.out:

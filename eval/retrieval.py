@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from eval.dataset import read_jsonl
 from eval.metrics import dedupe, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
+from eval.progress import progress
 from ingest.embedding import Embedder
 from retrieval.hybrid import HybridRetriever
 
@@ -96,7 +95,7 @@ def evaluate(
     *,
     embedder: Embedder | None = None,
     ks: tuple[int, ...] = (10, 100),
-    progress: bool = False,
+    show_progress: bool | None = None,
 ) -> RetrievalResult:
     """Ingest `data.corpus` into a fresh temporary index and score every judged query."""
     depth = max(ks)
@@ -107,7 +106,7 @@ def evaluate(
         local = _temporary_index(settings, Path(tmp) / "index")
         pipeline = build_pipeline(local, embedder=embedder)
         try:
-            report = pipeline.ingest([folder], progress=progress)
+            report = pipeline.ingest([folder], progress=bool(show_progress))
             store = pipeline.store()
             doc_of = {i: by_path[c.source] for i, c in store.get_chunks(store.chunk_ids()).items()}
             chunks = len(doc_of)
@@ -123,7 +122,7 @@ def evaluate(
             judged = [q for q in data.qrels if any(g > 0 for g in data.qrels[q].values())]
             rows = [
                 _score_method(method, rank[method], data, judged, doc_of, ks,
-                              min(depth * CHUNKS_PER_DOCUMENT, chunks), progress)
+                              min(depth * CHUNKS_PER_DOCUMENT, chunks), show_progress)
                 for method in METHODS
             ]
         finally:
@@ -159,7 +158,7 @@ def _score_method(
     doc_of: dict[int, str],
     ks: tuple[int, ...],
     chunk_depth: int,
-    progress: bool,
+    show_progress: bool | None,
 ) -> dict[str, Any]:
     """Mean metrics and query latency of one ranking method over the judged queries, and
     each query's metrics."""
@@ -168,17 +167,20 @@ def _score_method(
     scores.update({f"recall@{k}": [] for k in ks})
     seconds = []
     per_query: dict[str, dict[str, float]] = {}
-    for qid in tqdm(judged, desc=method, unit="query", disable=not progress):
-        started = time.perf_counter()
-        ranked = rank(data.queries[qid], chunk_depth)
-        seconds.append(time.perf_counter() - started)
-        docs = dedupe(doc_of[i] for i, _ in ranked if i in doc_of)[:depth]
-        relevant = data.qrels[qid]
-        scores["ndcg@10"].append(ndcg_at_k(docs, relevant, 10))
-        scores["mrr"].append(reciprocal_rank(docs, relevant))
-        for k in ks:
-            scores[f"recall@{k}"].append(recall_at_k(docs, relevant, k))
-        per_query[qid] = {name: values[-1] for name, values in scores.items()}
+    with progress(len(judged), "queries", show=show_progress) as bar:
+        bar.describe(method)
+        for qid in judged:
+            started = time.perf_counter()
+            ranked = rank(data.queries[qid], chunk_depth)
+            seconds.append(time.perf_counter() - started)
+            docs = dedupe(doc_of[i] for i, _ in ranked if i in doc_of)[:depth]
+            relevant = data.qrels[qid]
+            scores["ndcg@10"].append(ndcg_at_k(docs, relevant, 10))
+            scores["mrr"].append(reciprocal_rank(docs, relevant))
+            for k in ks:
+                scores[f"recall@{k}"].append(recall_at_k(docs, relevant, k))
+            per_query[qid] = {name: values[-1] for name, values in scores.items()}
+            bar.update()
     row: dict[str, Any] = {"method": method}
     row.update({name: sum(v) / len(v) if v else None for name, v in scores.items()})
     row["query_p50_ms"] = _ms(percentile(seconds, 50))

@@ -49,19 +49,24 @@ log = logging.getLogger(__name__)
 
 class AnswerabilityCheck:
     """P(the sources state the answer to the question), from a calibrated model over the
-    answer model's yes/no probe on the passages' window closest to the question and the
-    relevance gate's measurements."""
+    answer model's probe of the passages' windows closest to the question and the relevance
+    gate's measurements."""
 
     def __init__(self, probes: Probes, windows: SentenceWindows, model: Logistic) -> None:
         self._probes = probes
         self._windows = windows
         self._model = model
+        # The score rises with the best window's probe: once one window is enough, the others
+        # cannot lower it, and need not be asked.
+        self._rises = "probe" not in model.features or \
+            model.weights[model.features.index("probe")] >= 0
 
     def measure(self, question: str, hits: Sequence[Hit], gate: GateResult,
-                part: str | None = None) -> dict[str, float]:
+                part: str | None = None, *, enough: float | None = None) -> dict[str, float]:
         """The signals: the probe's log-odds that the model answers from the closest windows
         (the higher of them), and the gate's two measurements (for a part of the question,
-        its own closest windows and word coverage)."""
+        its own closest windows and word coverage). With `enough`, windows after the first are
+        probed only while the answerability is still below it."""
         asked = part or question
         if part is None and gate.windows:
             windows, similarity, coverage = gate.windows, gate.similarity, gate.coverage
@@ -72,9 +77,16 @@ class AnswerabilityCheck:
             windows = tuple(passages[m.source][m.start:m.end] for m in top)
             similarity = max(0.0, top[0].score) if top else 0.0
             coverage = max((term_coverage(asked, h.text) for h in hits), default=0.0)
-        scores = [self._probes.answers(w, asked) for w in windows] or [0.0]
-        return {"probe": logit(max(scores)), "probe_first": logit(scores[0]),
-                "similarity": similarity, "coverage": coverage}
+        signals = {"probe": logit(0.0), "probe_first": logit(0.0), "similarity": similarity,
+                   "coverage": coverage}
+        scores: list[float] = []
+        for window in windows:
+            if scores and enough is not None and self._rises and \
+                    self.probability(signals) >= enough:
+                break
+            scores.append(self._probes.answers(window, asked))
+            signals.update(probe=logit(max(scores)), probe_first=logit(scores[0]))
+        return signals
 
     def probability(self, signals: dict[str, float]) -> float:
         return self._model.probability(signals)
@@ -247,8 +259,9 @@ class Answerer:
             return {}
         asked = [(question, None)] if len(parts) == 1 else [(p, p) for p in parts]
         out = {}
+        enough = None if self._record else self.threshold
         for key, part in asked:
-            signals = check.measure(question, hits, gate, part)
+            signals = check.measure(question, hits, gate, part, enough=enough)
             out[key] = (check.probability(signals), signals)
         return out
 

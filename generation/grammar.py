@@ -54,7 +54,7 @@ def answer_grammar(n_sources: int, max_sentences: int) -> str:
             "root ::= abstain | answer",
             f"abstain ::= {json.dumps(ABSTENTION, ensure_ascii=False)}",
             f"answer ::= sentence {more}".rstrip(),
-            'sentence ::= lead body ( " " cites "." | "." " " cites )',
+            'sentence ::= lead body ( " " cites "." | "." " " cites | " " abbr " " cites "." )',
             f"cites ::= cite cite{extra}",
             f"cite ::= \"[\" ({numbers}) \"]\"",
             r'lead ::= [^ \n\[\].!?] | abbr " "',

@@ -52,3 +52,15 @@ def missing_part(part: str) -> str:
     """
     text = part.strip().rstrip("?.! ")
     return f"The documents do not say: {text[:1].lower()}{text[1:]}?"
+
+
+def left_out(n: int) -> str:
+    """What an answer says of the sentences the support check withheld.
+
+    >>> left_out(1)
+    '1 sentence the sources do not support was left out'
+    >>> left_out(2)
+    '2 sentences the sources do not support were left out'
+    """
+    return (f"{n} sentence{'' if n == 1 else 's'} the sources do not support "
+            f"{'was' if n == 1 else 'were'} left out")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from generation.calibration import Calibration
-from generation.parts import missing_part
+from generation.parts import left_out, missing_part
 from generation.types import (
     Answer,
     AnswerEvent,
@@ -76,6 +76,8 @@ def answer_markdown(answer: Answer) -> str:
     if answer.unanswered:
         gaps = " ".join(_md(missing_part(p)) for p in answer.unanswered)
         text += f' <span class="docqa-gap">{gaps}</span>'
+    if answer.dropped:
+        text += f"\n\n<small>{left_out(len(answer.dropped))}.</small>"
     return text
 
 

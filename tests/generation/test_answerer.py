@@ -224,3 +224,20 @@ def test_flag_keeps_everything_marked():
     assert answer.text == "Good fact [1]. Bad fact [1]."
     assert [s.check.verdict for s in answer.sentences] == ["supported", "unsupported"]
     assert answer.dropped == ()
+
+
+def test_a_second_window_is_probed_only_while_the_first_is_not_enough():
+    text = "The lamp is red. The tower is tall. The harbour is small. The town is old."
+    passages = [Hit(1, text, "/d/a.md", "T", "", None, 0, len(text), "", 0.1, 0.9)]
+
+    def probes_asked(yes, record):
+        gen = ScriptedGenerator(["Red [1]."], yes=yes)
+        check = AnswerabilityCheck(Probes(gen), SentenceWindows(HashEmbedder(64)),
+                                   Logistic(("probe",), (1.0,), 0.0))
+        Answerer(ListRetriever(passages), gen, answerability=check,
+                 level=Level("balanced", 0.5), record=record).ask("What colour is the lamp?")
+        return len(gen.probes)
+
+    assert probes_asked(0.9, record=False) == 1  # the closest window is enough
+    assert probes_asked(0.2, record=False) == 2  # not enough: the next one is asked too
+    assert probes_asked(0.9, record=True) == 2  # a record measures everything

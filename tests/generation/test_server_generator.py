@@ -293,6 +293,18 @@ def test_choice_probabilities_without_logprobs_is_a_server_error():
         gen.choice_probabilities(MESSAGES, ["yes", "no"])
 
 
+def test_start_probability_sums_the_starts_variants_over_the_whole_distribution():
+    server = Server(lambda r: logprobs(("The", -0.5), ("none", -1.0), ("None", -2.0),
+                                       (" NONE", -3.0), ("nonetheless", -2.5)))
+    p = server.generator().start_probability(MESSAGES, ["none"])
+    assert p == pytest.approx(math.exp(-1.0) + math.exp(-2.0) + math.exp(-3.0))
+    assert server.bodies[0]["top_logprobs"] == 20 and server.bodies[0]["max_tokens"] == 1
+    assert Server(lambda r: logprobs(("Paris", -0.1))).generator().start_probability(
+        MESSAGES, ["none"]) == 0.0  # the model wants to answer
+    with pytest.raises(ServerError, match="no top_logprobs"):
+        Server(lambda r: completion("none")).generator().start_probability(MESSAGES, ["none"])
+
+
 # ---- unconstrained output (server_grammar = "none") -----------------------------------------
 class ListRetriever:
     def __init__(self, hits):

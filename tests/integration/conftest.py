@@ -31,6 +31,12 @@ def make_pdf(path: Path, pages: list[str]) -> None:
     pdf.save()
 
 
+@pytest.fixture(scope="session")
+def write_pdf():
+    """`make_pdf`, for tests that build a document of their own."""
+    return make_pdf
+
+
 def make_docx(path: Path) -> None:
     import docx
 
