@@ -1,8 +1,8 @@
 """Fit docqa's calibration from recorded evaluation runs, choose the dial's levels, measure them.
 
     docqa eval qa QUESTIONS.jsonl --index DIR --systems guarded --out RUN   (once per set)
-    python -m eval.calibrate --fit RUN_A [RUN_B …] --report RUN_C [RUN_D …] \\
-        --out generation/calibration.json
+    python -m eval.calibrate --fit RUN_A [RUN_B …] [--report RUN_C …] [--gate RUN_D …] \\
+        --questions Q.jsonl … --out generation/calibration.json
 
 The guarded system of `docqa eval qa` answers in record mode: every signal of every question
 and sentence is in its `outcomes.jsonl`. This command
@@ -12,8 +12,8 @@ and sentence is in its `outcomes.jsonl`. This command
    an accepted answer; a sentence is supported *for its question* when the question is
    answerable and the sentence alone is a right answer;
 2. fits the gate's thresholds (the highest that refuse no answerable question of the fitting
-   runs, less a margin), the answerability model and the two support models (with and without
-   the model judge) on the `--fit` runs;
+   and `--gate` runs, less a margin), the answerability model and the two support models (with
+   and without the model judge) on the `--fit` runs;
 3. chooses each level's threshold on out-of-fold predictions over the `--fit` runs (folds by
    source document, so a question is never scored by a model fitted on its own article):
    `strict` — the most coverage with at most 5 % wrong answers to unanswerable questions;
@@ -32,7 +32,7 @@ import datetime
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,27 +60,59 @@ FOLDS = 5
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One question of a recorded run, with its labels."""
+    """One question of a recorded run, with its labels and gold answers: all a refit needs,
+    without the passages (`save_records` / `read_records` keep it as JSON lines)."""
 
     id: str
-    group: str  # the source document of the best passage: the unit of cross-validation
+    group: str  # the document of the best passage: the unit of cross-validation
     answerable: bool
     stated: bool  # answerable, and a passage the model was given holds the answer
     gated: bool  # refused by the relevance gate before any probe
     question_signals: dict[str, float]
     sentences: tuple[tuple[str, dict[str, float], bool], ...]  # text, signals, right
-    right: Callable[[str], tuple[bool, float | None]]
+    gold: Question
+
+    def right(self, text: str) -> tuple[bool, float | None]:
+        """Whether an answer of this text is right, and its token F1 (SQuAD-style gold)."""
+        plain = strip_citations(text)
+        if not self.answerable:
+            return False, 0.0
+        return self.gold.right(plain), self.gold.f1(plain)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "group": self.group, "answerable": self.answerable,
+                "stated": self.stated, "gated": self.gated,
+                "question_signals": self.question_signals,
+                "sentences": [{"text": t, "signals": s, "right": r}
+                              for t, s, r in self.sentences],
+                "accept": [list(a) for a in self.gold.accept],
+                "answers": list(self.gold.answers)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Record:
+        gold = Question(d["id"], "", d["answerable"],
+                        tuple(tuple(a) for a in d.get("accept", ())),
+                        tuple(d.get("answers", ())))
+        return cls(d["id"], d["group"], d["answerable"], d["stated"], d["gated"],
+                   d["question_signals"],
+                   tuple((x["text"], x["signals"], x["right"]) for x in d["sentences"]), gold)
 
 
-def load_records(run: Path, questions: dict[str, Question]) -> list[Record]:
-    """The guarded outcomes of one `docqa eval qa` output folder, labelled."""
+def load_records(run: Path, questions: dict[str, Question] | None = None) -> list[Record]:
+    """The guarded outcomes of one `docqa eval qa` output folder, labelled — or the records
+    a `--save` wrote (a `.jsonl` file), which carry their labels."""
+    if run.suffix == ".jsonl":
+        return [Record.from_dict(json.loads(line))
+                for line in run.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if questions is None:
+        raise ValueError(f"{run}: a run folder needs the question sets (--questions)")
     records = []
     for line in (run / "outcomes.jsonl").read_text(encoding="utf-8").splitlines():
         o = json.loads(line)
         if o["system"] != "guarded":
             continue
         q = questions[o["id"]]
-        group = o["passages"][0]["source"] if o["passages"] else ""
+        group = Path(o["passages"][0]["source"]).name if o["passages"] else ""
         stated = q.answerable and any(q.accepts(p["text"]) for p in o["passages"])
         sentences = tuple(
             (c["text"], c["signals"], q.answerable and q.right(c["text"]))
@@ -89,16 +121,14 @@ def load_records(run: Path, questions: dict[str, Question]) -> list[Record]:
         records.append(Record(
             o["id"], group, q.answerable, stated,
             gated=o.get("answerability") is None, question_signals=o.get("question_signals")
-            or {}, sentences=sentences, right=_judge(q),
+            or {}, sentences=sentences, gold=q,
         ))
     return records
 
 
-def _judge(q: Question) -> Callable[[str], tuple[bool, float | None]]:
-    def right(text: str) -> tuple[bool, float | None]:
-        plain = strip_citations(text)
-        return (q.answerable and q.right(plain)), (q.f1(plain) if q.answerable else 0.0)
-    return right
+def save_records(path: Path, records: Sequence[Record]) -> None:
+    path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
+                            for r in records), encoding="utf-8")
 
 
 # ---- fitting ----------------------------------------------------------------------------------
@@ -107,23 +137,26 @@ def gate_thresholds(records: Sequence[Record]) -> tuple[float, float]:
 
     For each candidate coverage threshold, the similarity threshold sits `GATE_MARGIN` below
     the lowest answerable question that coverage alone would refuse, so no answerable question
-    is refused; of those pairs, the one that refuses the most unanswerable questions wins (ties:
-    the higher similarity threshold). A coverage threshold above 1 means that words alone
-    never pass a question.
+    is refused — and never above the least similar answerable question of all, less the
+    margin, so a question phrased in other words than its passage still passes on meaning. Of
+    those pairs, the one that refuses the most unanswerable questions wins (ties: the higher
+    similarity threshold). A coverage threshold above 1 means that words alone never pass.
 
     >>> def r(a, sim, cov):
     ...     return Record("q", "g", a, a, False, {"similarity": sim, "coverage": cov}, (),
-    ...                   lambda t: (False, None))
+    ...                   Question("q", "", a, answers=("x",) if a else ()))
     >>> gate_thresholds([r(True, 0.6, 0.5), r(True, 0.3, 1.0), r(False, 0.2, 0.5)])
-    (0.55, 1.0)
+    (0.25, 1.0)
     """
     scored = [r for r in records if r.question_signals]
     answerable = [r.question_signals for r in scored if r.answerable]
     unanswerable = [r.question_signals for r in scored if not r.answerable]
     best: tuple[int, float, float] | None = None
+    ceiling = min((s["similarity"] for s in answerable), default=1.0 + GATE_MARGIN)
     for coverage in sorted({s["coverage"] for s in answerable} | {NEVER}):
         low = [s["similarity"] for s in answerable if s["coverage"] < coverage]
-        similarity = round(max(0.0, min(low, default=1.0 + GATE_MARGIN) - GATE_MARGIN), 4)
+        lowest = min(low, default=ceiling)
+        similarity = round(max(0.0, min(lowest, ceiling) - GATE_MARGIN), 4)
         refused = sum(not passes(s["similarity"], s["coverage"], similarity, coverage)
                       for s in unanswerable)
         if best is None or (refused, similarity) > (best[0], best[1]):
@@ -182,13 +215,14 @@ def attempts(records: Sequence[Record], models: Models) -> list[Attempt]:
 
 
 def out_of_fold_attempts(records: Sequence[Record], features: Sequence[str],
-                         k: int = FOLDS) -> list[Attempt]:
-    """Every question replayed under models fitted without its document's questions."""
+                         gate: tuple[float, float], k: int = FOLDS) -> list[Attempt]:
+    """Every question replayed under models fitted without its document's questions (the
+    gate's thresholds, chosen so that no answerable question is refused, are held fixed)."""
     fold_of = folds([r.group for r in records], k)
     result: list[Attempt | None] = [None] * len(records)
     for fold in sorted(set(fold_of)):
         train = [r for r, f in zip(records, fold_of, strict=True) if f != fold]
-        models = fit_models(train, features)
+        models = fit_models(train, features, gate)
         test = [i for i, f in enumerate(fold_of) if f == fold]
         for i, a in zip(test, attempts([records[i] for i in test], models), strict=True):
             result[i] = a
@@ -220,15 +254,27 @@ def measure(attempts_: Sequence[Attempt], threshold: float) -> dict[str, Interva
 
 # ---- the command ------------------------------------------------------------------------------
 def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
-              questions: dict[str, Question], command: str) -> tuple[Calibration, dict]:
+              questions: dict[str, Question] | None, command: str,
+              gate_runs: Sequence[Path] = (), note: str = "",
+              save: Path | None = None) -> tuple[Calibration, dict]:
+    """Fit on `fit_runs` (the gate on `gate_runs` too), measure the levels on `report_runs`,
+    or on out-of-fold replays of the fitting runs when there are none. With `save`, the
+    records the models were fitted on are written there, so the fit can be repeated without
+    the runs (`fit.jsonl`, `gate.jsonl` in that folder)."""
     fit = [r for run in fit_runs for r in load_records(run, questions)]
     report = [r for run in report_runs for r in load_records(run, questions)]
-    final = fit_models(fit, SUPPORT_FEATURES)
+    gated = fit + [r for run in gate_runs for r in load_records(run, questions)]
+    gate = gate_thresholds(gated)
+    final = fit_models(fit, SUPPORT_FEATURES, gate)
     similarity, coverage = final.gate
     without_judge = fit_support(fit, SUPPORT_FEATURES_WITHOUT_JUDGE)
-    oof = out_of_fold_attempts(fit, SUPPORT_FEATURES)
+    oof = out_of_fold_attempts(fit, SUPPORT_FEATURES, gate)
     chosen = choose_levels(oof)
-    held_out = attempts(report, final)
+    held_out = attempts(report, final) if report else oof
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        save_records(save / "fit.jsonl", fit)
+        save_records(save / "gate.jsonl", gated[len(fit):])
     levels = {}
     figures: dict[str, Any] = {}
     for name, threshold in chosen.items():
@@ -244,8 +290,9 @@ def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
         provenance={
             "command": command,
             "fitted_on": [str(p) for p in fit_runs],
-            "reported_on": [str(p) for p in report_runs],
-            "questions_fitted": len(fit), "questions_reported": len(report),
+            "gate_also_on": [str(p) for p in gate_runs],
+            "reported_on": [str(p) for p in report_runs] or "out-of-fold replays of the fit",
+            "note": note, "questions_fitted": len(fit), "questions_reported": len(held_out),
             "sentences_fitted": sum(len(r.sentences) for r in fit),
             "date": datetime.date.today().isoformat(),
         },
@@ -258,15 +305,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fit", type=Path, nargs="+", required=True, metavar="RUN")
-    parser.add_argument("--report", type=Path, nargs="+", required=True, metavar="RUN")
-    parser.add_argument("--questions", type=Path, nargs="+", required=True,
-                        help="the question sets the runs answered")
+    parser.add_argument("--report", type=Path, nargs="*", default=[], metavar="RUN",
+                        help="held-out runs the levels are measured on (default: out-of-fold "
+                        "replays of the fitting runs)")
+    parser.add_argument("--gate", type=Path, nargs="*", default=[], metavar="RUN",
+                        help="more runs, recorded with the gate open, for the gate only")
+    parser.add_argument("--questions", type=Path, nargs="*", default=[],
+                        help="the question sets the runs answered (not needed for records)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--save", type=Path, metavar="DIR", help="also write the records "
+                        "fitted on to DIR/fit.jsonl and DIR/gate.jsonl, which --fit and --gate "
+                        "accept instead of runs")
+    parser.add_argument("--note", default="", help="what the data is, for the provenance")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     questions = {q.id: q for path in args.questions for q in load_questions(path)}
     command = "python -m eval.calibrate " + " ".join(sys.argv[1:] if argv is None else argv)
-    calibration, figures = calibrate(args.fit, args.report, questions, command)
+    calibration, figures = calibrate(args.fit, args.report, questions or None, command,
+                                     args.gate, args.note, args.save)
     calibration.save(args.out)
     print(json.dumps(figures, indent=2))
     return 0

@@ -82,3 +82,13 @@ def test_calibrate_fits_on_one_run_and_measures_on_another(tmp_path):
     assert loaded.levels["balanced"].precision.n == 80  # measured on the report run only
     assert loaded.provenance["questions_fitted"] == 120
     assert set(figures) == {"strict", "balanced", "lenient"}
+
+
+def test_saved_records_refit_to_the_same_calibration_without_the_runs(tmp_path):
+    fit_q = questions("f", 120)
+    write_run(tmp_path / "fit", fit_q, seed=1)
+    by_id = {q.id: q for q in fit_q}
+    first, _ = calibrate([tmp_path / "fit"], [], by_id, "c", save=tmp_path / "records")
+    again, _ = calibrate([tmp_path / "records" / "fit.jsonl"], [], None, "c")
+    assert again.answerability == first.answerability and again.support == first.support
+    assert again.levels == first.levels
