@@ -296,7 +296,9 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     fc = settings.factcheck
     independent = ModelJudge(pipeline.generator) if args.independent == "judge" else None
     checker = pipeline.answerer()
-    factcheck = checker.verifier or CombinedVerifier(pipeline.checks())
+    # Other systems' sentences are checked afterwards without the model judge: a plain answer
+    # runs to ten sentences, and a probe each would cost more than the answer took.
+    factcheck = pipeline.verifier(judge="off") or CombinedVerifier(pipeline.checks())
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "outcomes.jsonl").open("w", encoding="utf-8") as partial:
         def keep(outcome) -> None:  # an interrupted run keeps what it answered
@@ -325,8 +327,8 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
         "guard": (f"level {pipeline.level().describe()}; policy {fc.policy}; model judge "
                   f"{'on' if fc.judge else 'off'}" if fc.enabled else "fact-check off"),
         "unsupported (fact-check)": "docqa's calibrated support check at the configured level; "
-        "for the other systems applied afterwards, with the question measured against the "
-        "passages they were given",
+        "for the other systems applied afterwards without the model judge, with the question "
+        "measured against the passages they were given",
         "independent check": measured_by[args.independent]
         + (" — the same model as docqa's own probes, so not independent of them"
            if args.independent == "judge" else ""),

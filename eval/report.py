@@ -157,9 +157,10 @@ _HOW = """How to read it:
 - **answerable accuracy**: answered, and the answer holds an accepted alternative.
 - **wrong answers to unanswerable**: answered a question the documents cannot answer — the
   headline hallucination figure; lower is better.
-- **unsupported sentences (fact-check)**: shown sentences docqa's fact-check does not support;
-  for systems that did not run it, the same checks applied afterwards (plain: against all
-  passages, since it cites none). For `guarded` in strict mode this is 0 by construction.
+- **unsupported sentences (fact-check)**: shown sentences docqa's support check does not support
+  at the configured level; for systems that did not run it, the same check applied afterwards
+  without the model judge (plain: against all passages, since it cites none). For `guarded` in
+  strict mode this is 0 by construction.
 - **unsupported sentences (independent)**: the same sentences judged by a check the guarded
   system did not decide with.
 - **citation precision**: citations (answerable questions) whose passage holds an accepted
