@@ -47,9 +47,9 @@ from generation.gate import passes
 log = logging.getLogger(__name__)
 
 ANSWERABILITY_FEATURES = ("probe", "similarity", "coverage")
-SUPPORT_FEATURES = ("judge", "similarity", "coverage", "claim_fail", "q_probe", "q_similarity",
+SUPPORT_FEATURES = ("judge", "similarity", "coverage", "name_fail", "q_probe", "q_similarity",
                     "q_coverage")
-SUPPORT_FEATURES_WITHOUT_JUDGE = ("similarity", "coverage", "claim_fail", "q_probe",
+SUPPORT_FEATURES_WITHOUT_JUDGE = ("similarity", "coverage", "name_fail", "q_probe",
                                   "q_similarity", "q_coverage")
 GATE_MARGIN = 0.05  # below the lowest answerable question's similarity: room for paraphrases
 NEVER = 1.01  # a coverage threshold no question reaches
@@ -171,9 +171,13 @@ def fit_answerability(records: Sequence[Record]) -> Logistic:
 
 
 def fit_support(records: Sequence[Record], features: Sequence[str]) -> Logistic:
+    """Fitted on the sentences the claim check leaves open: one with a number its passage
+    does not give is unsupported by rule, not by this model."""
     rows, labels = [], []
     for r in records:
         for _, signals, right in r.sentences:
+            if signals.get("number_fail"):
+                continue
             rows.append([{**signals, **_prefixed(r)}[f] for f in features])
             labels.append(right)
     return fit_logistic(rows, labels, features)
@@ -205,7 +209,8 @@ def attempts(records: Sequence[Record], models: Models) -> list[Attempt]:
             out.append(Attempt(r.id, r.answerable, 0.0, (), ()))
             continue
         a = models.answerability.probability(r.question_signals)
-        probs = [models.support.probability({**signals, **_prefixed(r)})
+        probs = [0.0 if signals.get("number_fail") else
+                 models.support.probability({**signals, **_prefixed(r)})
                  for _, signals, _ in r.sentences]
         texts = [text for text, _, _ in r.sentences]
         out.append(attempt(r.id, r.answerable, a, probs,

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# "one" is left out: far more often a pronoun or determiner ("one of the", "one other factor")
+# than a claimed count.
 _NUMBER_WORDS = {
-    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "zero": "0", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
     "fifteen": "15", "twenty": "20", "thirty": "30", "fifty": "50", "hundred": "100",
     "thousand": "1000", "dozen": "12",

@@ -63,31 +63,45 @@ class ClaimCheck:
     """Numbers and names in the sentence must appear in the cited passages.
 
     Names that the question itself uses are allowed: restating the question is not a claim.
+    The verdict's signals say which failed: `number_fail` (a number the cited passages do not
+    give, or give differently) and `name_fail` (a name they do not hold).
     """
 
     def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
         cited = "\n".join(grounding.cited(sentence).values())
-        available = quantities(spell_numbers(cited))
-        for q in quantities(spell_numbers(sentence.text)):
-            same = [a for a in available if a.number == q.number]
-            if not any(_compatible(q.qualifier, q.unit, a.qualifier, a.unit) for a in same):
-                rival = [a for a in available if a.unit and a.unit == q.unit]
-                claim = f"{q.qualifier}{q.number}{(' ' + q.unit) if q.unit else ''}"
-                if rival and not same:
-                    shown = ", ".join(f"{a.qualifier}{a.number} {a.unit}" for a in rival[:3])
-                    return SentenceVerdict(
-                        "contradicted", 0.0, f"says {claim}; the cited passage says {shown}"
-                    )
-                return SentenceVerdict("unsupported", 0.0, f"{claim} is not in the cited passage")
+        number = _number_verdict(sentence.text, cited)
         lowered, asked = cited.lower(), grounding.question.lower()
         missing = sorted(
             n for n in names(sentence.text) if n.lower() not in lowered and n.lower() not in asked
         )
+        signals = {"number_fail": float(number is not None), "name_fail": float(bool(missing))}
+        if number is not None:
+            return dataclasses.replace(number, signals=signals)
         if missing:
             return SentenceVerdict(
-                "unsupported", 0.0, f"{', '.join(missing)} not in the cited passage"
+                "unsupported", 0.0, f"{', '.join(missing)} not in the cited passage",
+                signals=signals,
             )
-        return SentenceVerdict("supported", 1.0, "numbers and names found in the cited passage")
+        return SentenceVerdict("supported", 1.0, "numbers and names found in the cited passage",
+                               signals=signals)
+
+
+def _number_verdict(sentence: str, cited: str) -> SentenceVerdict | None:
+    """The verdict on the first number of `sentence` that `cited` does not give (None: all
+    given). A number the passage gives differently with the same unit is a contradiction."""
+    available = quantities(spell_numbers(cited))
+    for q in quantities(spell_numbers(sentence)):
+        same = [a for a in available if a.number == q.number]
+        if any(_compatible(q.qualifier, q.unit, a.qualifier, a.unit) for a in same):
+            continue
+        rival = [a for a in available if a.unit and a.unit == q.unit]
+        claim = f"{q.qualifier}{q.number}{(' ' + q.unit) if q.unit else ''}"
+        if rival and not same:
+            shown = ", ".join(f"{a.qualifier}{a.number} {a.unit}" for a in rival[:3])
+            return SentenceVerdict("contradicted", 0.0,
+                                   f"says {claim}; the cited passage says {shown}")
+        return SentenceVerdict("unsupported", 0.0, f"{claim} is not in the cited passage")
+    return None
 
 
 def _compatible(qual: str, unit: str, other_qual: str, other_unit: str) -> bool:

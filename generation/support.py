@@ -11,7 +11,8 @@ passage but answers something else counts as unsupported.
 The judge is the costly signal (a probe of about a second on two cores), so it is asked only
 when its answer could change the decision: if the probability stays on the same side of the
 threshold whatever the judge says (within the range it took on the calibration data), the
-cheap signals have decided.
+cheap signals have decided. A number the cited passage does not give, or gives otherwise,
+decides alone: such a sentence is unsupported whatever its probability would be.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ def shown_sentences(
     answerability: float | None, probabilities: Sequence[float], threshold: float
 ) -> list[int] | None:
     """Indexes of the sentences shown at `threshold`, or None for an abstention: the question
-    must be answerable enough, and at least one sentence supported enough.
+    must be answerable enough, and at least one sentence supported enough. A probability of
+    exactly 0 — a number its passage does not give — is never shown, not even at threshold 0.
 
     >>> shown_sentences(0.8, [0.9, 0.2, 0.6], 0.5), shown_sentences(0.4, [0.9], 0.5)
     ([0, 2], None)
     >>> shown_sentences(None, [0.3], 0.5) is None, shown_sentences(0.9, [], 0.5) is None
     (True, True)
+    >>> shown_sentences(0.9, [0.0, 0.1], 0.0)
+    [1]
     """
     if answerability is not None and answerability < threshold:
         return None
-    kept = [i for i, p in enumerate(probabilities) if p >= threshold]
+    kept = [i for i, p in enumerate(probabilities) if p >= threshold and p > 0.0]
     return kept or None
 
 
@@ -76,11 +80,16 @@ class SupportCheck:
         evidence = embedded.evidence
         window = evidence.text if evidence is not None else ""
         signals = {
+            **claim.signals,
             "claim_fail": 0.0 if claim.ok else 1.0,
             "similarity": embedded.score,
             "coverage": term_coverage(grounding.question, window),
             **{f"q_{k}": v for k, v in grounding.question_signals.items()},
         }
+        if claim.signals.get("number_fail"):
+            # Exact, not a judgement: a number its passage does not give (or gives otherwise)
+            # cannot be supported by it, whatever else is measured.
+            return SentenceVerdict(claim.verdict, 0.0, claim.reason, evidence, signals)
         judged = ""
         if JUDGE in self._model.features:
             low, high = self._model.bounds(signals, JUDGE, *self._judge_range)
@@ -95,12 +104,8 @@ class SupportCheck:
                     self._judge_range[1]
                 judged = ", the cheaper checks decided without the model judge"
         p = self._model.probability(signals)
-        verdict = ("contradicted" if claim.verdict == "contradicted" else
-                   "supported" if p >= self.threshold else "unsupported")
+        ok = p >= self.threshold
         detail = "" if claim.ok else f"; {claim.reason}"
-        reason = (f"support probability {p:.2f} "
-                  f"{'≥' if p >= self.threshold else '<'} {self.threshold:.2f}"
+        reason = (f"support probability {p:.2f} {'≥' if ok else '<'} {self.threshold:.2f}"
                   f" (evidence similarity {embedded.score:.2f}{judged}){detail}")
-        if verdict == "contradicted" and p >= self.threshold:
-            reason = f"{claim.reason} (support probability {p:.2f})"
-        return SentenceVerdict(verdict, p, reason, evidence, signals)
+        return SentenceVerdict("supported" if ok else "unsupported", p, reason, evidence, signals)

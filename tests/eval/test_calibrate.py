@@ -24,7 +24,7 @@ def write_run(folder, questions, seed):
         probe = rng.gauss(2.0 if stated else -1.0, 1.0)
         passage = f"The answer is {q.answers[0]}." if stated else "Something else entirely."
         text = f"It is {q.answers[0]}." if q.answerable and rng.random() < 0.8 else "It is Bob."
-        signals = {"claim_fail": 0.0, "similarity": rng.uniform(0.3, 0.8),
+        signals = {"name_fail": 0.0, "number_fail": 0.0, "similarity": rng.uniform(0.3, 0.8),
                    "coverage": rng.uniform(0.3, 1.0), "judge": probe + rng.gauss(0, 1),
                    "q_probe": probe, "q_similarity": 0.6, "q_coverage": 0.8}
         lines.append({

@@ -25,7 +25,8 @@ def test_quantities_keep_qualifier_and_unit(text, expected):
 
 
 def test_number_words_become_digits():
-    assert spell_numbers("Twelve heads, one dozen") == "12 heads, 1 12"
+    assert spell_numbers("Twelve heads, two dozen") == "12 heads, 2 12"
+    assert spell_numbers("One other factor is one of the two") == "One other factor is one of the 2"
 
 
 def test_names_skip_ordinary_sentence_starts_but_keep_acronyms():
