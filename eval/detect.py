@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.dataset import read_jsonl
-from eval.metrics import balanced_accuracy, precision_recall, roc_auc
+from eval.metrics import balanced_accuracy, bootstrap_statistic, precision_recall, roc_auc
 from eval.progress import progress
 from eval.qa import Ground, split_sentences
 from generation.factcheck import Grounding, Verifier
@@ -113,12 +113,25 @@ def summarize(detections: Sequence[Detection]) -> list[dict[str, Any]]:
          [float(d.words) for d in detections]),
     ):
         precision, recall = precision_recall(truth, flagged)
-        rows.append({
+        row = {
             "detector": name, "rows": len(detections), "hallucinated": sum(truth),
             "balanced_accuracy": balanced_accuracy(truth, flagged),
             "precision": precision, "recall": recall, "roc_auc": roc_auc(truth, scores),
-        })
+        }
+        items = list(zip(truth, flagged, scores, strict=True))
+        for key, statistic in _STATISTICS.items():
+            row[f"{key}_ci"] = bootstrap_statistic(items, statistic)
+        rows.append(row)
     return rows
+
+
+_STATISTICS = {
+    "balanced_accuracy": lambda xs: balanced_accuracy([t for t, _, _ in xs],
+                                                      [f for _, f, _ in xs]),
+    "precision": lambda xs: precision_recall([t for t, _, _ in xs], [f for _, f, _ in xs])[0],
+    "recall": lambda xs: precision_recall([t for t, _, _ in xs], [f for _, f, _ in xs])[1],
+    "roc_auc": lambda xs: roc_auc([t for t, _, _ in xs], [s for _, _, s in xs]),
+}
 
 
 def markdown(summary: Sequence[dict[str, Any]]) -> str:

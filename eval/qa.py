@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from eval.dataset import Question
-from eval.metrics import bootstrap_rate, percentile, rate
+from eval.metrics import bootstrap_rate, bootstrap_ratio, percentile, rate
 from eval.progress import progress
 from generation.factcheck import Grounding, Verifier
 from generation.types import Answer, AnswerSentence, SentenceVerdict
@@ -293,6 +293,14 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     }
     for key, flags in intervals.items():
         row[f"{key}_ci"] = bootstrap_rate(flags)
+    # Rates over sentences and citations: their questions are what is resampled.
+    row["unsupported_rate_factcheck_ci"] = bootstrap_ratio(
+        [(o.unsupported_factcheck, len(o.sentences)) for o in outcomes])
+    row["unsupported_rate_independent_ci"] = bootstrap_ratio(
+        [(o.unsupported_independent, sum(s.independent is not None for s in o.sentences))
+         for o in outcomes])
+    row["citation_precision_ci"] = bootstrap_ratio(
+        [(o.citations_correct, o.citations) for o in outcomes])
     for stage in STAGES:
         values = [o.timings[stage] for o in outcomes if stage in o.timings]
         row[f"{stage[:-2]}_p50_s"] = percentile(values, 50)

@@ -19,7 +19,7 @@ from retrieval.types import Hit
 
 # Windows kept for the answerability probe: the higher of the two closest windows' scores told
 # answerable questions apart better than the closest alone (ROC-AUC 0.88 against 0.83 on 100
-# development questions; generation.probes).
+# development questions, 0.76 against 0.74 on all 204; generation.probes).
 PROBED_WINDOWS = 2
 
 

@@ -6,14 +6,15 @@ from them by copying their words, or to reply "none" when they do not state the 
 exact question. Its score is the probability that the reply does *not* start with "none": the
 mass on the abstention branch at the model's first decision, read from the logits.
 
-Why short windows, measured on SQuAD 2.0 questions written to look answerable (100 development
-questions, ROC-AUC for "a given passage states the answer"): the same question asked after all
-four passages of the answer prompt separated them barely (a yes/no question, 0.65; the
-abstention's probability at the answer's own first decision, 0.52); asked about the closest
-window alone, 0.78 as a yes/no question and 0.83 in this answer-or-"none" form; the higher of
-the two closest windows, 0.88. A small model reads a detail ("never", a swapped name, another
-year) in three sentences that it overlooks in nine hundred tokens. A probe is also cheap: about
-120 tokens after the fixed instructions, which stay evaluated between questions.
+Why short windows, measured on SQuAD 2.0 questions written to look answerable (ROC-AUC for "a
+passage the model was given states the answer"): after all four passages of the answer prompt,
+a yes/no question separated them barely (0.65) and the abstention's probability at the answer's
+own first decision not at all (0.52; 60 questions). On 100 development questions, the closest
+window alone reached 0.78 as a yes/no question and 0.83 in this answer-or-"none" form, the
+higher of the two closest windows 0.88 (0.76 over all 204 fitting questions: the first 100 were
+the easier half). A small model reads a detail ("never", a swapped name, another year) in three
+sentences that it overlooks in nine hundred tokens. A probe is also cheap: about 120 tokens
+after the fixed instructions, which stay evaluated between questions.
 """
 
 from __future__ import annotations
