@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from docqa.config import Settings
-from generation.answerer import AnswerabilityCheck, Answerer
+from generation.answerability import AnswerabilityCheck
+from generation.answerer import Answerer
 from generation.calibration import Calibration, Level
 from generation.factcheck import ClaimCheck, EmbeddingSupport, Verifier
 from generation.gate import RelevanceGate

@@ -1,6 +1,7 @@
 import pytest
 
-from generation.answerer import AnswerabilityCheck, Answerer
+from generation.answerability import AnswerabilityCheck
+from generation.answerer import Answerer
 from generation.calibration import Level, Logistic
 from generation.fakes import ScriptedGenerator
 from generation.gate import RelevanceGate

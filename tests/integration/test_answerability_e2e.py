@@ -52,7 +52,6 @@ def test_the_answerable_part_is_answered_and_the_other_named(pipeline):
 
 
 QUESTIONS = ("How many nautical miles is the Kestrel Bay lighthouse visible for?",
-             "When do the first trams run in Ostervik?",
              "How many berths does the west pontoon have?")
 
 

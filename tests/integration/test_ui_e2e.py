@@ -125,6 +125,24 @@ def test_ask_see_the_cited_answer_and_open_the_passage(page):
     page.screenshot(path=str(SCREENSHOTS / "chat-answer.png"), full_page=True)
 
 
+def test_a_partial_answer_names_what_is_missing_and_the_settings_show_the_levels(page):
+    from playwright.sync_api import expect
+
+    page.locator("#docqa-question textarea").fill(
+        "How tall is the Kestrel Bay lighthouse tower, and who designed it?")
+    page.locator("#docqa-ask").click()
+    gap = page.locator("#docqa-chat .docqa-gap").last
+    gap.wait_for(timeout=180_000)
+    assert gap.inner_text() == "The documents do not say: who designed it?"
+    assert "31" in page.locator("#docqa-chat").inner_text()
+    page.get_by_text("Settings").click()
+    levels = page.locator("#docqa-levels")
+    expect(levels).to_contain_text("strict", timeout=10_000)
+    assert "of unanswerable ones" in levels.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "chat-partial-answer.png"), full_page=True)
+
+
 def test_upload_a_file_in_the_documents_tab_and_see_it_indexed(page, tmp_path):
     from playwright.sync_api import expect
 
