@@ -32,7 +32,9 @@ as_owner() {
 }
 
 install() {
-    if [ ! -x "$BIN/pg_ctl" ] || [ ! -x /usr/bin/pg_config ]; then
+    # pg_config alone comes with libpq-dev; building pgvector needs the server's headers.
+    if [ ! -x "$BIN/pg_ctl" ] || [ ! -x /usr/bin/pg_config ] \
+        || [ ! -f "/usr/include/postgresql/${PG_MAJOR}/server/postgres.h" ]; then
         say "installing Debian's postgresql and postgresql-server-dev-${PG_MAJOR}"
         local sudo=""
         [ "$(id -u)" = 0 ] || sudo=sudo
