@@ -177,13 +177,14 @@ def _sentence(
     sentence: AnswerSentence, grounding: Grounding, factcheck: Verifier,
     independent: Verifier | None,
 ) -> SentenceOutcome:
-    if not sentence.citations:
+    cited = sentence.citations
+    if not cited:  # checked against every passage, but it cites none: no citation to score
         sentence = dataclasses.replace(sentence, citations=tuple(grounding.passages))
     own = sentence.check or _safe_verify(factcheck, sentence, grounding)
     other = (None if independent is None
              else _safe_verify(independent, sentence, grounding).verdict)
     probability = own.score if own.signals else None
-    return SentenceOutcome(sentence.text, sentence.citations, own.verdict, other, own.reason,
+    return SentenceOutcome(sentence.text, cited, own.verdict, other, own.reason,
                            probability, dict(own.signals))
 
 

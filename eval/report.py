@@ -105,9 +105,10 @@ def write_qa_report(
     `tradeoff`, the guarded system's precision/coverage curve too (curve.json, a plot)."""
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "outcomes.jsonl", [o.to_dict() for o in outcomes])
-    summary: Any = list(rows)
+    # One shape whatever was run: a reader finds the systems under one key.
+    summary = {"systems": list(rows),
+               "tradeoff": tradeoff_summary(tradeoff) if tradeoff is not None else None}
     if tradeoff is not None:
-        summary = {"systems": list(rows), "tradeoff": tradeoff_summary(tradeoff)}
         write_jsonl(out / "curve.jsonl", [dataclasses.asdict(p) for p in tradeoff.points])
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     plots = [plot_accuracy_vs_hallucination(rows, out / "accuracy_vs_hallucination.png"),

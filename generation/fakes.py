@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
-from generation.llm import Completion, Piece
+from generation.llm import Completion, Generator, Piece
 
 
 class ScriptedGenerator:
@@ -13,14 +13,19 @@ class ScriptedGenerator:
 
     `yes` is the probability it gives the first choice of every `choice_probabilities` call,
     and the probability of replying anything but the given starts in `start_probability` (so
-    a probe reads it as "the text answers"); those calls are recorded in `probes`.
+    a probe reads it as "the text answers"); those calls are recorded in `probes`. With
+    `judge`, a real generator, the probabilities come from it instead: a planted answer checked
+    by the real answerability and support measurements, as the calibration expects them.
     """
 
-    def __init__(self, replies: Iterable[str], *, yes: float = 0.9) -> None:
+    def __init__(
+        self, replies: Iterable[str], *, yes: float = 0.9, judge: Generator | None = None
+    ) -> None:
         self._replies = list(replies) or [""]
         self.calls: list[dict] = []
         self.kept_prefixes: list[str] = []
         self.yes = yes
+        self.judge = judge
         self.probes: list[list[dict]] = []
 
     def complete(
@@ -43,9 +48,13 @@ class ScriptedGenerator:
 
     def choice_probabilities(self, messages: list[dict], choices: Sequence[str]) -> list[float]:
         self.probes.append(messages)
+        if self.judge is not None:
+            return self.judge.choice_probabilities(messages, choices)
         rest = (1.0 - self.yes) / max(len(choices) - 1, 1)
         return [self.yes] + [rest] * (len(choices) - 1)
 
     def start_probability(self, messages: list[dict], starts: Sequence[str]) -> float:
         self.probes.append(messages)
+        if self.judge is not None:
+            return self.judge.start_probability(messages, starts)
         return 1.0 - self.yes

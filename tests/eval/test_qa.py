@@ -57,8 +57,10 @@ def test_verifiers_see_only_the_cited_passages_or_all_when_nothing_is_cited():
     score(FAR, response(AnswerSentence("It is 22 miles.", (2,))), checks)
     assert checks.calls == [("It is 22 miles.", {2: FEES.text})]
     checks = Says("22")
-    score(FAR, response(AnswerSentence("It is 22 miles.", ())), checks)
+    out = score(FAR, response(AnswerSentence("It is 22 miles.", ())), checks)
     assert checks.calls[0][1] == {1: LAMP.text, 2: FEES.text}
+    # Checked against every passage, yet it cited none: no citation to count for it.
+    assert out.citations == 0 and out.sentences[0].citations == ()
 
 
 def test_the_systems_own_verdicts_are_kept_and_the_independent_check_still_runs():

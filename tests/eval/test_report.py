@@ -37,7 +37,8 @@ def test_report_has_the_table_plots_failures_and_every_outcome(tmp_path):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
     lines = (tmp_path / "out" / "outcomes.jsonl").read_text().splitlines()
     assert [json.loads(x)["system"] for x in lines] == ["plain", "plain", "guarded", "guarded"]
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())[1]["system"] == "guarded"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["systems"][1]["system"] == "guarded" and summary["tradeoff"] is None
 
 
 @pytest.mark.parametrize("reply, declines", [

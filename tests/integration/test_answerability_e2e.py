@@ -114,13 +114,18 @@ WINDOW = ("The Kestrel Bay lighthouse was built in 1887 on the northern breakwat
           "visible for 22 nautical miles in clear weather.")
 
 
-def test_the_probe_tells_a_window_that_answers_from_one_that_does_not(pipeline):
+def test_the_probe_ranks_questions_a_window_answers_above_those_it_does_not(pipeline):
     from generation.probes import Probes
 
+    # The probe alone is not a decision (a question about the window's subject often scores
+    # high); it is one input of the calibrated answerability, and what it must do is rank.
     probes = Probes(pipeline.generator)
-    stated = probes.answers(WINDOW, "When was the Kestrel Bay lighthouse built?")
-    missing = probes.answers(WINDOW, "Who designed the Kestrel Bay lighthouse?")
-    assert stated > 0.5 > missing
+    stated = [probes.answers(WINDOW, q) for q in (
+        "When was the Kestrel Bay lighthouse built?", "How far is the lamp visible?")]
+    missing = [probes.answers(WINDOW, q) for q in (
+        "Who designed the Kestrel Bay lighthouse?", "Who is the harbour master of Kestrel Bay?",
+        "How much did the lighthouse cost to build?")]
+    assert min(stated) > max(missing), (stated, missing)
     # The kept instructions and the reused context change nothing: a fresh probe agrees.
     again = Probes(pipeline.generator).answers(WINDOW, "Who designed the Kestrel Bay lighthouse?")
-    assert again == pytest.approx(missing, abs=1e-3)
+    assert again == pytest.approx(missing[0], abs=1e-3)

@@ -1,7 +1,9 @@
 """The fact-check on the real embedder over a real index: planted errors are caught.
 
-The generator is scripted here on purpose: the test needs an answer that cites the right
-source but states a wrong number, which a real model produces only by chance.
+The answer is scripted here on purpose: the test needs an answer that cites the right source
+but states a wrong number, which a real model produces only by chance. Everything that checks
+it is real: the default model measures answerability and judges each sentence, with the
+shipped calibration.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ QUESTION = "How many nautical miles is the Kestrel Bay lighthouse visible for?"
 def indexed(index_settings, real_embedder, corpus_dir):
     pipe = build_pipeline(index_settings, embedder=real_embedder)
     pipe.ingest([corpus_dir])
+    yield pipe
     pipe.close()
-    return index_settings
 
 
-def ask(settings, embedder, reply: str, policy: str = "strict"):
-    settings = settings.model_copy(
-        update={"factcheck": settings.factcheck.model_copy(update={"policy": policy})}
+def ask(indexed, embedder, reply: str, policy: str = "strict"):
+    settings = indexed.settings.model_copy(
+        update={"factcheck": indexed.settings.factcheck.model_copy(update={"policy": policy})}
     )
-    pipe = build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator([reply]))
+    generator = ScriptedGenerator([reply], judge=indexed.generator)
+    pipe = build_pipeline(settings, embedder=embedder, generator=generator)
     try:
         return pipe.ask(QUESTION)
     finally:
@@ -53,10 +56,12 @@ def test_a_correct_cited_sentence_is_supported_with_evidence(indexed, real_embed
 def test_a_planted_wrong_number_is_caught_and_dropped(indexed, real_embedder):
     probe = ask(indexed, real_embedder, "x [1].", "flag")
     n = source_of(probe, "harbor-guide.txt")
-    reply = (f"The lighthouse was built in 1887 [{n}]. "
-             f"Its lamp is visible for 35 nautical miles [{n}].")
+    reply = (f"The lamp is visible for 22 nautical miles in clear weather [{n}]. "
+             f"In fog it is visible for 35 nautical miles [{n}].")
     answer = ask(indexed, real_embedder, reply)
-    assert answer.text == f"The lighthouse was built in 1887 [{n}]."
+    assert answer.text.startswith(f"The lamp is visible for 22 nautical miles in clear weather "
+                                  f"[{n}].")
+    assert "35" not in answer.text
     assert [s.check.verdict for s in answer.dropped] == ["unsupported"]
     assert "35" in answer.dropped[0].check.reason
     flagged = ask(indexed, real_embedder, reply, "flag")

@@ -51,7 +51,7 @@ def pipeline_for(index: Path, store: dict[str, str] | None = None):
     """A pipeline on the hash embedder; `store` holds `store.*` overrides (another back-end)."""
     settings = Settings.load(env={}, overrides={**(store or {}), "index_dir": str(index)})
     return build_pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(
-        ["The record notes it [1]."]))
+        ["The record notes it [1]."], yes=0.99))
 
 
 def expected_chunks(tmp: Path, contents: dict[str, str]) -> dict[str, int]:
