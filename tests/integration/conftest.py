@@ -68,6 +68,17 @@ def index_settings(tmp_path_factory) -> Settings:
     return Settings.load(env={}, overrides={"index_dir": str(root)})
 
 
+@pytest.fixture(scope="module")
+def indexed_pipeline(index_settings, real_embedder, corpus_dir):
+    """The default pipeline, real models, over the fixture corpus; one per test module."""
+    from docqa.pipeline import build_pipeline
+
+    pipe = build_pipeline(index_settings, embedder=real_embedder)
+    pipe.ingest([corpus_dir])
+    yield pipe
+    pipe.close()
+
+
 SERVER_MODEL = "smollm2-135m"
 
 

@@ -19,11 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def pipeline(index_settings, real_embedder, corpus_dir):
-    pipe = build_pipeline(index_settings, embedder=real_embedder)
-    pipe.ingest([corpus_dir])
-    yield pipe
-    pipe.close()
+def pipeline(indexed_pipeline):
+    return indexed_pipeline
 
 
 def at_level(pipeline, level):

@@ -19,11 +19,8 @@ QUESTION = "How many nautical miles is the Kestrel Bay lighthouse visible for?"
 
 
 @pytest.fixture(scope="module")
-def indexed(index_settings, real_embedder, corpus_dir):
-    pipe = build_pipeline(index_settings, embedder=real_embedder)
-    pipe.ingest([corpus_dir])
-    yield pipe
-    pipe.close()
+def indexed(indexed_pipeline):
+    return indexed_pipeline
 
 
 def ask(indexed, embedder, reply: str, policy: str = "strict"):

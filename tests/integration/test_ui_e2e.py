@@ -107,10 +107,13 @@ def page(server):
         browser.close()
 
 
-def test_ask_see_the_cited_answer_and_open_the_passage(page):
-    page.locator("#docqa-question textarea").fill(
-        "How long does the sourdough rest before baking?")
+def ask(page, question: str) -> None:
+    page.locator("#docqa-question textarea").fill(question)
     page.locator("#docqa-ask").click()
+
+
+def test_ask_see_the_cited_answer_and_open_the_passage(page):
+    ask(page, "How long does the sourdough rest before baking?")
     cite = page.locator('#docqa-chat a[href^="#docqa-src-"]').first
     cite.wait_for(timeout=180_000)
     reply = page.locator("#docqa-chat").inner_text()
@@ -128,9 +131,7 @@ def test_ask_see_the_cited_answer_and_open_the_passage(page):
 def test_a_partial_answer_names_what_is_missing_and_the_settings_show_the_levels(page):
     from playwright.sync_api import expect
 
-    page.locator("#docqa-question textarea").fill(
-        "How tall is the Kestrel Bay lighthouse tower, and who designed it?")
-    page.locator("#docqa-ask").click()
+    ask(page, "How tall is the Kestrel Bay lighthouse tower, and who designed it?")
     gap = page.locator("#docqa-chat .docqa-gap").last
     gap.wait_for(timeout=180_000)
     assert gap.inner_text() == "The documents do not say: who designed it?"
