@@ -140,20 +140,25 @@ def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
     else:
         print(format_answer(answer))
         if args.explain:
-            level = pipeline.level() if pipeline.settings.factcheck.enabled else None
-            print("\n" + format_checks(answer, level))
+            enabled = pipeline.settings.factcheck.enabled
+            level = pipeline.level() if enabled else None
+            measured_on = pipeline.calibration().measured_on if enabled else ""
+            print("\n" + format_checks(answer, level, measured_on))
     return 0
 
 
 _MARKS = {"supported": "✓", "unsupported": "?", "contradicted": "✗"}
 
 
-def format_checks(answer: Answer, level: Level | None = None) -> str:
+def format_checks(answer: Answer, level: Level | None = None, measured_on: str = "") -> str:
     """The level and its error rates, the question's answerability, then each checked
     sentence with its verdict, support probability, reason and evidence span."""
     lines = []
     if level is not None:
-        lines += [f"Level: {level.describe()}.", ""]
+        lines += [f"Level: {level.describe()}."]
+        if measured_on:
+            lines += [f"(Measured on {measured_on}; on other documents the rates differ.)"]
+        lines += [""]
     if answer.answerability is not None:
         lines += [f"Answerability: {answer.answerability:.2f} (the estimated probability that "
                   "the retrieved passages state the answer)."]

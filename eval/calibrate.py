@@ -261,7 +261,7 @@ def measure(attempts_: Sequence[Attempt], threshold: float) -> dict[str, Interva
 def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
               questions: dict[str, Question] | None, command: str,
               gate_runs: Sequence[Path] = (), note: str = "",
-              save: Path | None = None) -> tuple[Calibration, dict]:
+              save: Path | None = None, measured_on: str = "") -> tuple[Calibration, dict]:
     """Fit on `fit_runs` (the gate on `gate_runs` too), measure the levels on `report_runs`,
     or on out-of-fold replays of the fitting runs when there are none. With `save`, the
     records the models were fitted on are written there, so the fit can be repeated without
@@ -297,7 +297,8 @@ def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
             "fitted_on": [str(p) for p in fit_runs],
             "gate_also_on": [str(p) for p in gate_runs],
             "reported_on": [str(p) for p in report_runs] or "out-of-fold replays of the fit",
-            "note": note, "questions_fitted": len(fit), "questions_reported": len(held_out),
+            "note": note, "measured_on": measured_on,
+            "questions_fitted": len(fit), "questions_reported": len(held_out),
             "sentences_fitted": sum(len(r.sentences) for r in fit),
             "date": datetime.date.today().isoformat(),
         },
@@ -322,12 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "fitted on to DIR/fit.jsonl and DIR/gate.jsonl, which --fit and --gate "
                         "accept instead of runs")
     parser.add_argument("--note", default="", help="what the data is, for the provenance")
+    parser.add_argument("--measured-on", default="", help="the reporting questions in a few "
+                        "words, shown with the levels' figures (the chat, --explain)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     questions = {q.id: q for path in args.questions for q in load_questions(path)}
     command = "python -m eval.calibrate " + " ".join(sys.argv[1:] if argv is None else argv)
     calibration, figures = calibrate(args.fit, args.report, questions or None, command,
-                                     args.gate, args.note, args.save)
+                                     args.gate, args.note, args.save, args.measured_on)
     calibration.save(args.out)
     print(json.dumps(figures, indent=2))
     return 0

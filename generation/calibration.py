@@ -165,6 +165,13 @@ class Calibration:
     judge_range: tuple[float, float] = (logit(0.0), logit(1.0))
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def measured_on(self) -> str:
+        """Which questions the levels' figures come from, in words: rates measured on one kind
+        of document are a guide, not a promise, for another."""
+        return (self.provenance.get("measured_on")
+                or "development questions the calibration was not fitted on")
+
     def level(self, level: str | float) -> Level:
         """A named level, or a bare threshold in [0, 1] as a level of its own."""
         if isinstance(level, str):

@@ -87,11 +87,12 @@ def levels_markdown(calibration: Calibration) -> str:
     >>> from generation.calibration import Interval, Level
     >>> lv = Level("strict", 0.8, Interval(0.9, 0.8, 0.95, 100), Interval(0.3, 0.2, 0.4, 100),
     ...            Interval(0.04, 0.0, 0.1, 100))
-    >>> print(levels_markdown(type("C", (), {"levels": {"strict": lv}})()))
-    Measured on development questions the calibration was not fitted on:
+    >>> c = type("C", (), {"levels": {"strict": lv}, "measured_on": "held-out questions"})()
+    >>> print(levels_markdown(c))
+    Measured on held-out questions (on other documents the rates differ):
     - **strict**: 90 % of answers right; answers 30 % of answerable questions; answers 4 % of unanswerable ones.
     """  # noqa: E501
-    lines = ["Measured on development questions the calibration was not fitted on:"]
+    lines = [f"Measured on {calibration.measured_on} (on other documents the rates differ):"]
     for name, lv in calibration.levels.items():
         if lv.precision is None or lv.coverage is None or lv.wrong_unanswerable is None:
             lines.append(f"- **{name}**: not measured")
