@@ -265,7 +265,7 @@ def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
     """Fit on `fit_runs` (the gate on `gate_runs` too), measure the levels on `report_runs`,
     or on out-of-fold replays of the fitting runs when there are none. With `save`, the
     records the models were fitted on are written there, so the fit can be repeated without
-    the runs (`fit.jsonl`, `gate.jsonl` in that folder)."""
+    the runs (`fit.jsonl`, `gate.jsonl`, `report.jsonl` in that folder)."""
     fit = [r for run in fit_runs for r in load_records(run, questions)]
     report = [r for run in report_runs for r in load_records(run, questions)]
     gated = fit + [r for run in gate_runs for r in load_records(run, questions)]
@@ -280,6 +280,8 @@ def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
         save.mkdir(parents=True, exist_ok=True)
         save_records(save / "fit.jsonl", fit)
         save_records(save / "gate.jsonl", gated[len(fit):])
+        if report:
+            save_records(save / "report.jsonl", report)
     levels = {}
     figures: dict[str, Any] = {}
     for name, threshold in chosen.items():
@@ -320,8 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the question sets the runs answered (not needed for records)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--save", type=Path, metavar="DIR", help="also write the records "
-                        "fitted on to DIR/fit.jsonl and DIR/gate.jsonl, which --fit and --gate "
-                        "accept instead of runs")
+                        "to DIR/fit.jsonl, DIR/gate.jsonl and DIR/report.jsonl, which --fit, "
+                        "--gate and --report accept instead of runs")
     parser.add_argument("--note", default="", help="what the data is, for the provenance")
     parser.add_argument("--measured-on", default="", help="the reporting questions in a few "
                         "words, shown with the levels' figures (the chat, --explain)")

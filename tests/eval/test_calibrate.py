@@ -92,3 +92,20 @@ def test_saved_records_refit_to_the_same_calibration_without_the_runs(tmp_path):
     again, _ = calibrate([tmp_path / "records" / "fit.jsonl"], [], None, "c")
     assert again.answerability == first.answerability and again.support == first.support
     assert again.levels == first.levels
+
+
+def test_the_shipped_calibration_is_what_its_shipped_records_fit_to():
+    """generation/calibration.json is not edited by hand: refitting from the records in
+    eval/data/calibration gives its models, thresholds and measured figures exactly."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    data = root / "eval" / "data" / "calibration"
+    shipped = Calibration.load(root / "generation" / "calibration.json")
+    refit, _ = calibrate([data / "fit.jsonl"], [data / "report.jsonl"], None, "c",
+                         [data / "gate.jsonl"])
+    assert refit.answerability == shipped.answerability and refit.support == shipped.support
+    assert refit.support_without_judge == shipped.support_without_judge
+    assert (refit.gate_similarity, refit.gate_terms) == (shipped.gate_similarity,
+                                                          shipped.gate_terms)
+    assert refit.levels == shipped.levels
