@@ -193,15 +193,7 @@ def bootstrap_rate(
     >>> 0.39 < low < 0.5 < high < 0.61
     True
     """
-    if not flags:
-        return None
-    import numpy as np
-
-    values = np.asarray(flags, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    return bootstrap_ratio([(float(f), 1.0) for f in flags], resamples=resamples, seed=seed)
 
 
 def bootstrap_ratio(
