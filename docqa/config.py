@@ -119,6 +119,12 @@ class GenerationSettings(_Section):
     temperature: float = 0.0
     seed: int = 0
     max_sentences: int = Field(6, description="The grammar allows at most this many sentences.")
+    max_question_chars: int = Field(
+        2000,
+        description="Longer questions are refused: a question is text from outside the "
+        "documents, and an unbounded one can crowd the sources and instructions out of the "
+        "prompt.",
+    )
     mode: Literal["free", "extractive"] = Field(
         "free",
         description="free: the model writes its own cited sentences; extractive: it can only "

@@ -36,6 +36,10 @@ from retrieval.hybrid import HybridRetriever
 log = logging.getLogger(__name__)
 
 
+class QuestionTooLongError(ValueError):
+    """A question over `generation.max_question_chars`; the message says by how much."""
+
+
 class Pipeline:
     """docqa's library API over one index directory."""
 
@@ -193,6 +197,11 @@ class Pipeline:
         self, question: str, history: Sequence[tuple[str, str]] = ()
     ) -> Iterator[AnswerEvent]:
         """`ask` as events: `Rewritten` (for a follow-up), `Retrieved`, `Token`s, `Done`."""
+        limit = self.settings.generation.max_question_chars
+        if len(question) > limit:
+            raise QuestionTooLongError(
+                f"the question is {len(question):,} characters, over the {limit:,} allowed "
+                "(generation.max_question_chars)")
         if history and self.settings.generation.rewrite_followups and question.strip():
             standalone = standalone_question(self.generator, history, question)
             if standalone != question.strip():

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from generation.control import ControlStrings
+
 log = logging.getLogger(__name__)
 
 
@@ -98,6 +100,7 @@ class LlamaCppGenerator:
         self._prefix_cache = prefix_cache
         self._prefixes: dict[str, tuple[int, ...] | None] = {}  # system text → its tokens
         self._states: dict[tuple[int, ...], object] = {}  # prefix tokens → llama.cpp state
+        self._control: ControlStrings | None = None
 
     def keep_prefix(self, system_text: str) -> None:
         if (self._prefix_cache and system_text not in self._prefixes
@@ -164,7 +167,16 @@ class LlamaCppGenerator:
                 model_path=str(self.model_path), n_ctx=self._n_ctx, n_threads=self._n_threads,
                 seed=self._seed, verbose=False,
             )
+            self._control = ControlStrings(_control_tokens(self._llm))
         return self._llm
+
+    def _safe(self, messages: list[dict]) -> list[dict]:
+        """The messages with this model's control strings neutralised: llama-cpp-python
+        tokenizes a rendered chat with special tokens on, and a document must not be able to
+        close a turn (see generation.control)."""
+        self._load()
+        assert self._control is not None
+        return self._control.messages(messages)
 
     def _grammar(self, text: str):
         if text not in self._grammars:
@@ -222,6 +234,7 @@ class LlamaCppGenerator:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         llm = self._load()
+        messages = self._safe(messages)
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ValueError(f"{self.model_path.name} has no chat template")
@@ -268,6 +281,21 @@ class LlamaCppGenerator:
                 f"prompt of ~{prompt_tokens} tokens + {max_tokens} for the answer exceeds the "
                 f"context of {self._n_ctx}"
             )
+        messages = self._safe(messages)
         self._reuse_prefix(messages)
         return {"messages": messages, "grammar": self._grammar(grammar) if grammar else None,
                 "max_tokens": max_tokens, "temperature": self._temperature, "seed": self._seed}
+
+
+def _control_tokens(llm) -> list[str]:
+    """The text of every token the tokenizer only produces with special tokens on (control
+    and unknown tokens; user-defined ones match as plain text anyway), for any GGUF."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+    texts = []
+    for token in range(llm.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & special:
+            texts.append(llama_cpp.llama_vocab_get_text(vocab, token).decode(errors="replace"))
+    return texts

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import httpx
 
+from generation.control import ControlStrings
 from generation.llm import Completion, Piece, PromptTooLongError
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class ServerError(RuntimeError):
     the prompt's length; the message names the URL and the reason on one line."""
 
 
+_CONTROL = ControlStrings()
 _END = object()  # the stream's "data: [DONE]"
 # A connection closed ("Server disconnected") or reset (ECONNRESET) under a request or stream.
 _DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
@@ -191,7 +193,10 @@ class ServerGenerator:
     # ---- HTTP -------------------------------------------------------------------------------
     def _body(self, messages: list[dict], grammar: str | None, max_tokens: int) -> dict:
         body: dict[str, Any] = {
-            "model": self.model, "messages": messages, "max_tokens": max_tokens,
+            # The server renders and tokenizes the chat; the model's vocabulary is not visible
+            # from here, so the common templates' control strings are what is neutralised.
+            "model": self.model, "messages": _CONTROL.messages(messages),
+            "max_tokens": max_tokens,
             "temperature": self._temperature, "seed": self._seed,
         }
         if grammar:
