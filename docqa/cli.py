@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="add or update files and folders in the index")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("paths", nargs="+", type=_path, metavar="PATH")
+    p.add_argument("--force", action="store_true", help="read and parse again files whose "
+                   "size and modification time did not change")
     p.set_defaults(handler=_ingest)
 
     p = sub.add_parser("ask", help="answer a question from the indexed documents")
@@ -94,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_sources)
 
     p = sub.add_parser("remove", help="remove a file (or every file under a folder)")
-    p.add_argument("path", type=Path)
+    p.add_argument("path", type=_path)
+    p.add_argument("-y", "--yes", action="store_true", help="remove every indexed file under "
+                   "a folder without asking")
     p.set_defaults(handler=_remove)
 
     p = sub.add_parser("ui", help="chat with your documents in the browser")
@@ -109,12 +113,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one (an unset shell variable) is refused rather than read
+    as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path (an unset variable?)")
+    return Path(text)
+
+
+def printable(path: str) -> str:
+    r"""A path on one line of output: control characters (a newline or tab in a file name)
+    written as escapes.
+
+    >>> printable("a\tb\nc.txt"), printable("plain.md")
+    ('a\\tb\\nc.txt', 'plain.md')
+    """
+    if path.isprintable():
+        return path
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in path)
+
+
 def _ingest(pipeline: Pipeline, args: argparse.Namespace) -> int:
     def report(outcome: FileOutcome) -> None:
-        if outcome.status == "failed":
-            print(f"failed: {outcome.path}: {outcome.reason}", file=sys.stderr)
+        if outcome.status in ("failed", "skipped"):
+            print(f"{outcome.status}: {printable(outcome.path)}: {outcome.reason}",
+                  file=sys.stderr)
 
-    result = pipeline.ingest(args.paths, progress=sys.stderr.isatty(), on_outcome=report)
+    result = pipeline.ingest(args.paths, progress=sys.stderr.isatty(), on_outcome=report,
+                             force=args.force)
     print(result.summary())
     return 1 if result.failed else 0
 
@@ -218,7 +244,7 @@ def _sources(pipeline: Pipeline, args: argparse.Namespace) -> int:
         print(json.dumps([_record(r) for r in records], indent=2))
         return 0
     for r in records:
-        print(f"{r.path}\t{r.format}\t{r.documents} doc(s)\t{r.chunks} chunk(s)")
+        print(f"{printable(r.path)}\t{r.format}\t{r.documents} doc(s)\t{r.chunks} chunk(s)")
     print(f"{len(records)} file(s), {sum(r.chunks for r in records)} chunk(s)", file=sys.stderr)
     return 0
 
@@ -229,13 +255,26 @@ def _record(r) -> dict:
 
 
 def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
-    removed = pipeline.remove(args.path)
-    if not removed:
+    found = pipeline.indexed_under(args.path)
+    if not found:
         print(f"docqa: error: {args.path} is not in the index", file=sys.stderr)
         return 1
-    for path, chunks in removed:
-        print(f"removed {path} ({chunks} chunks)")
+    if len(found) > 1 and not args.yes and not _confirm(
+            f"Remove {len(found)} indexed files under {args.path}? [y/N] "):
+        print(f"docqa: error: {args.path} holds {len(found)} indexed files; nothing removed "
+              "(add --yes to remove them all)", file=sys.stderr)
+        return 1
+    for path, chunks in pipeline.remove(args.path):
+        print(f"removed {printable(path)} ({chunks} chunks)")
     return 0
+
+
+def _confirm(question: str) -> bool:
+    """Ask on a terminal; anywhere else (a script, CI) the answer is no."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(question, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:

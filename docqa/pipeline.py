@@ -28,6 +28,7 @@ from generation.types import Answer, AnswerEvent, Rewritten, final_answer
 from generation.windows import SentenceWindows
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
+from ingest.loaders import path_text, source_key
 from ingest.manifest import Manifest
 from ingest.store import FileRecord, IndexStore, Store
 from ingest.vectors import VectorIndexPolicy
@@ -176,15 +177,18 @@ class Pipeline:
         progress: bool = False,
         on_outcome: Callable[[FileOutcome], None] | None = None,
         within: Sequence[Path] | None = None,
+        force: bool = False,
     ) -> IngestReport:
         """Ingest files and folders incrementally; see `ingest.ingester.Ingester`. With
-        `within`, files whose real path lies outside those folders fail unread."""
+        `within`, files whose real path lies outside those folders fail unread; with `force`,
+        files whose size and mtime did not change are read and parsed again. The index's own
+        folder is never walked into."""
         ing = self.settings.ingest
         ingester = Ingester(
             self.store(create=True), self.embedder, chunk_tokens=ing.chunk_tokens,
             overlap_sentences=ing.chunk_overlap_sentences,
             max_file_bytes=ing.max_file_mb * 1024 * 1024, batch_size=ing.embed_batch_size,
-            within=within,
+            within=within, exclude=[self.settings.index_dir], force=force,
         )
         return ingester.ingest(paths, progress=progress, on_outcome=on_outcome)
 
@@ -247,12 +251,22 @@ class Pipeline:
     def sources(self) -> list[FileRecord]:
         return self.store().files()
 
-    def remove(self, path: Path) -> list[tuple[str, int]]:
-        """Remove a file, or every indexed file under a folder; returns (path, chunks) pairs."""
+    def indexed_under(self, path: Path) -> list[str]:
+        """The indexed files `remove(path)` would remove: `path` itself, or every indexed file
+        under it, whether it is named by its real path or through links."""
+        store = self.store()
+        names = dict.fromkeys([*store.paths_under(path_text(os.path.abspath(path))),
+                               *store.paths_under(source_key(path))])
+        return list(names)
+
+    def remove(self, path: Path | str) -> list[tuple[str, int]]:
+        """Remove a file, or every indexed file under a folder; returns (path, chunks) pairs.
+        An empty path (an unset variable) is refused, not taken for the current folder."""
+        if not str(path).strip():
+            raise ValueError("an empty path names no file")
         store = self.store()
         with store.writing():
-            removed = [(p, store.remove_file(p))
-                       for p in store.paths_under(os.path.abspath(path))]
+            removed = [(p, store.remove_file(p)) for p in self.indexed_under(Path(path))]
             store.flush()
         return removed
 

@@ -7,6 +7,11 @@ class IngestError(Exception):
     """Base class: something about one input file or the index prevents ingesting it."""
 
 
+class UnreadableError(IngestError):
+    """The file could not be read at all (missing, permission, I/O error): nothing is known
+    about its content, so the index keeps what it had for it."""
+
+
 class UnsupportedFormatError(IngestError):
     """The content is not a format docqa can read (binary data, an unknown archive…)."""
 

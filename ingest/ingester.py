@@ -1,9 +1,15 @@
 """Incremental ingest: files → documents → chunks → vectors → the index, one file at a time.
 
-Bookkeeping is by file: an unchanged file (same size and mtime, or else the same sha256) is
-skipped without parsing or embedding; a changed one is replaced in one transaction; a file
-that disappeared from a folder being ingested is removed. A bad file becomes a `FileOutcome`
-with a one-line reason and the batch goes on.
+Bookkeeping is by file, keyed by its real path: an unchanged file (same size and mtime, or else
+the same sha256) is skipped without parsing or embedding (unless `force`); a changed one is
+replaced in one transaction; a file that disappeared from a folder being ingested is removed. A
+bad file becomes a `FileOutcome` with a one-line reason and the batch goes on.
+
+Nothing is deleted for not having been seen when it could not be looked at: files under a
+folder that could not be listed, or under a link that was not followed, stay indexed, and a
+file that cannot be read keeps its indexed version. A file that was read and no longer yields
+text (emptied, corrupted, encrypted, scanned) is removed: its old text is no longer what the
+file says, and an answer must not cite it.
 
 Embedding dominates ingest time, and an encoder batch costs as much as its longest text times
 its size. So chunks from many files are pooled (several encoder batches' worth) and embedded in
@@ -15,6 +21,7 @@ connection must not be shared between threads.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -30,14 +37,14 @@ from tqdm import tqdm
 
 from ingest.chunking import chunk_document, embedding_text
 from ingest.embedding import Embedder
-from ingest.errors import IngestError
-from ingest.loaders import documents_from_bytes, iter_files, read_checked
+from ingest.errors import IngestError, UnreadableError
+from ingest.loaders import Skipped, documents_from_bytes, find_files, read_checked, source_key
 from ingest.store import FileRecord, Store
 from ingest.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-Status = Literal["indexed", "updated", "unchanged", "removed", "failed"]
+Status = Literal["indexed", "updated", "unchanged", "removed", "failed", "skipped"]
 
 # How many encoder batches' worth of chunks are pooled before one embed call, by default. The
 # pool sorts by length only within itself: 16 batches (1,024 chunks) brought ingest to 0.95 of
@@ -76,12 +83,18 @@ class IngestReport:
     def chunks(self) -> int:
         return sum(o.chunks for o in self.outcomes if o.status in ("indexed", "updated"))
 
+    @property
+    def skipped(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "skipped"]
+
     def summary(self) -> str:
-        files = sum(1 for o in self.outcomes if o.status != "removed")
+        files = sum(1 for o in self.outcomes if o.status not in ("removed", "skipped"))
+        skipped = f", {self.count('skipped')} skipped" if self.count("skipped") else ""
         return (
             f"{files} files: {self.count('indexed')} indexed, {self.count('updated')} updated, "
             f"{self.count('unchanged')} unchanged (skipped), {self.count('failed')} failed, "
-            f"{self.count('removed')} removed; {self.chunks} chunks in {self.elapsed_s:.1f} s"
+            f"{self.count('removed')} removed{skipped}; {self.chunks} chunks in "
+            f"{self.elapsed_s:.1f} s"
         )
 
 
@@ -89,6 +102,7 @@ class IngestReport:
 class _Job:
     """A file that the size+mtime check could not skip, as the main thread saw it."""
 
+    key: str
     path: Path
     size: int
     mtime: float
@@ -127,6 +141,8 @@ class Ingester:
         batch_size: int = 64,
         pool_chunks: int | None = None,
         within: Sequence[Path] | None = None,
+        exclude: Sequence[Path] = (),
+        force: bool = False,
     ) -> None:
         if chunk_tokens > embedder.max_tokens:
             raise ValueError(
@@ -145,6 +161,8 @@ class Ingester:
         # Folders a caller on someone else's behalf (the chat UI) may read: files whose real
         # path, symlinks resolved, lies outside them fail instead of being read.
         self._within = None if within is None else [Path(os.path.realpath(r)) for r in within]
+        self._exclude = list(exclude)  # folders never walked into (the index's own)
+        self._force = force  # re-read files whose size and mtime did not change
 
     def ingest(
         self,
@@ -166,30 +184,39 @@ class Ingester:
     ) -> IngestReport:
         started = time.perf_counter()
         outcomes: list[FileOutcome] = []
-        roots = [Path(os.path.abspath(p)) for p in paths]
-        files = list(iter_files(roots))
-        with tqdm(total=len(files), unit="file", disable=not progress, desc="ingest") as bar:
+        found = find_files([Path(p) for p in paths], exclude=self._exclude)
+        with tqdm(total=len(found.files), unit="file", disable=not progress,
+                  desc="ingest") as bar:
 
             def record(outcome: FileOutcome) -> None:
                 outcomes.append(outcome)
                 # A file counts as done when its outcome is final (stored, skipped or failed),
                 # not when it was parsed: pooled files still wait for their vectors.
-                if outcome.status != "removed":
+                if outcome.status in ("indexed", "updated", "unchanged", "failed"):
                     bar.update(1)
                 if on_outcome is not None:
                     on_outcome(outcome)
 
-            self._ingest_files(files, record)
-        seen = {str(p) for p in files}
-        for root in roots:
-            if root.is_dir():
-                for gone in self._store.paths_under(str(root)):
-                    if gone not in seen:
-                        record(FileOutcome(gone, "removed", self._store.remove_file(gone)))
+            for skipped in found.skipped:
+                record(self._skipped(skipped))
+            self._ingest_files(found.files, record)
+        seen = {key for key, _ in found.files}
+        unseen = [s.path for s in found.skipped if s.unseen]
+        for root in {os.path.realpath(p) for p in paths if os.path.isdir(p)}:
+            for gone in self._store.paths_under(source_key(root)):
+                if gone not in seen and not any(_under(gone, u) for u in unseen):
+                    record(FileOutcome(gone, "removed", self._store.remove_file(gone)))
         self._store.flush()
         return IngestReport(tuple(outcomes), time.perf_counter() - started)
 
-    def _ingest_files(self, files: list[Path], record: Callable[[FileOutcome], None]) -> None:
+    def _skipped(self, skipped: Skipped) -> FileOutcome:
+        reason = skipped.reason
+        if skipped.unseen and (kept := len(self._store.paths_under(skipped.path))):
+            reason += f"; its {kept} indexed file{'s' if kept != 1 else ''} kept as they were"
+        return FileOutcome(skipped.path, "skipped", reason=reason)
+
+    def _ingest_files(self, files: list[tuple[str, Path]],
+                      record: Callable[[FileOutcome], None]) -> None:
         """Screen files here, parse them on a worker thread, embed and store them here.
 
         Results are taken in file order and every outcome is recorded on this thread at a point
@@ -206,10 +233,10 @@ class Ingester:
                 # Top up the look-ahead before the next (maybe long) embed call, so the worker
                 # has files to parse while this thread waits for the encoder.
                 while len(ahead) < LOOKAHEAD_FILES and (not ahead or ahead_bytes < LOOKAHEAD_BYTES):
-                    path = next(queue, None)
-                    if path is None:
+                    item = next(queue, None)
+                    if item is None:
                         break
-                    job = self._screen(path, record)
+                    job = self._screen(*item, record)
                     if job is not None:
                         ahead.append((job, worker.submit(self._parse, job)))
                         ahead_bytes += job.size
@@ -221,6 +248,11 @@ class Ingester:
                 if isinstance(result, FileOutcome):
                     if result.status == "unchanged":  # same content, new mtime: remember it
                         self._store.touch_file(result.path, size=job.size, mtime=job.mtime)
+                    elif job.known is not None and not _unread(result):
+                        chunks = self._store.remove_file(job.key)
+                        result = dataclasses.replace(result, reason=f"{result.reason}; its "
+                                                     f"earlier version ({chunks} chunks) was "
+                                                     "removed from the index")
                     record(result)
                     continue
                 pending.append(result)
@@ -233,25 +265,26 @@ class Ingester:
             # On an error here, files not yet started are not parsed for nothing.
             worker.shutdown(wait=True, cancel_futures=True)
 
-    def _screen(self, path: Path, record: Callable[[FileOutcome], None]) -> _Job | None:
+    def _screen(self, key: str, path: Path,
+                record: Callable[[FileOutcome], None]) -> _Job | None:
         """Skip `path` by size and mtime if the index has it so; else say what the index knows.
 
         Runs on the calling thread: it reads the index.
         """
-        key = str(path)
         if self._within is not None and not _inside(path, self._within):
             record(FileOutcome(key, "failed", reason="outside the folders allowed here"))
             return None
+        known = self._store.file_record(key)
         try:
             stat = path.stat()
-            known = self._store.file_record(key)
-        except (IngestError, OSError) as exc:
-            record(FileOutcome(key, "failed", reason=_reason(exc)))
+        except OSError as exc:
+            record(FileOutcome(key, "failed", reason=_reason(exc) + (_KEPT if known else "")))
             return None
-        if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
+        if (known and not self._force and known.size == stat.st_size
+                and known.mtime == stat.st_mtime):
             record(FileOutcome(key, "unchanged", known.chunks))
             return None
-        return _Job(path, stat.st_size, stat.st_mtime, known)
+        return _Job(key, path, stat.st_size, stat.st_mtime, known)
 
     def _parse(self, job: _Job) -> _Pending | FileOutcome:
         """Read, hash, parse and chunk one file, or say why not; runs on the worker thread.
@@ -261,14 +294,17 @@ class Ingester:
         its new mtime. Every error becomes a "failed" outcome, so one bad file (or a parser
         library bug) does not end the batch.
         """
-        key = str(job.path)
+        key = job.key
         try:
             data = read_checked(job.path, self._max_bytes)
             sha = hashlib.sha256(data).hexdigest()
-            if job.known and job.known.sha256 == sha:
+            if job.known and job.known.sha256 == sha and not self._force:
                 return FileOutcome(key, "unchanged", job.known.chunks)
-            fmt, documents = documents_from_bytes(data, job.path)
+            fmt, documents = documents_from_bytes(data, job.path, key)
             chunks = self._chunk(documents)
+        except UnreadableError as exc:
+            return FileOutcome(key, "failed", reason=_reason(exc)
+                               + (_KEPT if job.known is not None else ""))
         except (IngestError, OSError) as exc:
             return FileOutcome(key, "failed", reason=_reason(exc))
         except Exception as exc:
@@ -306,6 +342,19 @@ class Ingester:
             )
             offset += n
             record(FileOutcome(item.path, "updated" if item.replacing else "indexed", n))
+
+
+_KEPT = "; the index keeps its earlier version"
+
+
+def _unread(outcome: FileOutcome) -> bool:
+    """A failure to read the file at all (its indexed version is kept), as opposed to a file
+    that was read and no longer yields text."""
+    return outcome.reason.endswith(_KEPT)
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:

@@ -1,7 +1,8 @@
 """From paths on disk to parsed Documents: find files, read them safely, sniff, parse.
 
-`iter_files` expands the user's paths into files (sorted, hidden entries and symlinked
-folders skipped, missing paths passed through so they get reported). `read_checked` refuses
+`find_files` expands the user's paths into files (sorted, hidden entries, linked folders and
+links out of the folder skipped, missing paths passed through so they get reported) and says
+what it skipped and why. `read_checked` refuses
 what should not be read (missing, not a regular file, over the size limit, empty), and
 `documents_from_bytes` sniffs and parses. `load_file` is all of it for one path.
 
@@ -13,9 +14,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import EmptyDocumentError, IngestError
+from ingest.errors import EmptyDocumentError, IngestError, UnreadableError
 from ingest.parsers import parse
 from ingest.sniff import sniff
 from ingest.types import Document
@@ -33,22 +35,26 @@ def load_file(path: Path, *, max_bytes: int) -> list[Document]:
 
 
 def read_checked(path: Path, max_bytes: int) -> bytes:
-    """Return the file's bytes after checking it exists, is regular, and is 1..max_bytes long."""
+    """Return the file's bytes after checking it exists, is regular, and is 1..max_bytes long.
+
+    What could not be read at all raises `UnreadableError`; what was read and cannot be used
+    (too big, empty), another `IngestError`.
+    """
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise IngestError("no such file") from None
+        raise UnreadableError("no such file") from None
     except OSError as exc:
-        raise IngestError(f"cannot read: {exc.strerror or exc}") from None
+        raise UnreadableError(f"cannot read: {_why(exc)}") from None
     if not path.is_file():
-        raise IngestError("not a regular file")
+        raise UnreadableError("not a regular file")
     if info.st_size > max_bytes:
         raise IngestError(_too_big(info.st_size, max_bytes))
     try:
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)  # the file may have grown since stat()
     except OSError as exc:
-        raise IngestError(f"cannot read: {exc.strerror or exc}") from None
+        raise UnreadableError(f"cannot read: {_why(exc)}") from None
     if len(data) > max_bytes:
         raise IngestError(_too_big(len(data), max_bytes))
     if not data:
@@ -56,58 +62,152 @@ def read_checked(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def documents_from_bytes(data: bytes, path: Path) -> tuple[str, list[Document]]:
-    """Sniff and parse bytes read from `path`; return the format and the Documents."""
+def documents_from_bytes(data: bytes, path: Path, source: str | None = None
+                         ) -> tuple[str, list[Document]]:
+    """Sniff and parse bytes read from `path`; return the format and the Documents, which
+    name `source` (default: the path as text) as where they come from."""
     fmt = sniff(data, path.name)
-    logger.debug("%s: sniffed as %s", path, fmt)
-    return fmt, parse(data, str(path), fmt)
+    logger.debug("%s: sniffed as %s", source or path, fmt)
+    return fmt, parse(data, source or path_text(path), fmt)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something under the given paths that was not read, and why.
+
+    `unseen` marks a folder whose contents were not looked at (it could not be listed, or it
+    is a link that leads out of the folder being walked): what the index holds under it is
+    kept, since nothing says it is gone.
+    """
+
+    path: str
+    reason: str
+    unseen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The files to read (each once, as (key, path)) and what was skipped on the way."""
+
+    files: list[tuple[str, Path]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def source_key(path: Path | str) -> str:
+    r"""The name a file is indexed under: its real path (links resolved, so one file reached by
+    two paths is one source), as text that can be stored and printed even when the name is
+    not valid UTF-8 (its bytes shown as \xNN, the same on every run).
+
+    >>> source_key("/docs/caf\udce9.txt")
+    '/docs/caf\\xe9.txt'
+    """
+    return path_text(os.path.realpath(path))
+
+
+def path_text(path: Path | str) -> str:
+    """A path as storable, printable text, whatever bytes its name holds."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def find_files(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> Found:
+    """The files under `paths`, in sorted order, each once, and what was skipped and why.
+
+    A path the user named is always taken, links and all, unless it is a folder (then its
+    files are), and even when missing, so that reading it reports why it failed. Inside
+    folders: names starting with "." are left out; a link whose target lies outside the
+    folder being walked is not followed (name it to read it), nor is a linked folder (its
+    files are reached where they are, which also rules out loops); folders in `exclude` (the
+    index's own folder) are not entered; special files are passed over.
+    """
+    found = Found()
+    keys: set[str] = set()
+    excluded = [os.path.realpath(p) for p in exclude]
+    for root in paths:
+        if os.path.isdir(root):
+            candidates = _walk(Path(os.path.realpath(root)), excluded, found.skipped)
+        else:
+            candidates = iter((root,))
+        for path in candidates:
+            key = source_key(path)
+            if key not in keys:
+                keys.add(key)
+                found.files.append((key, path))
+    return found
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Yield the files under `paths` in sorted order, each once.
-
-    Inside folders, names starting with "." are skipped, as are symlinked folders (they can
-    loop) and anything that is not a regular file. A path the user named is always yielded
-    unless it is a folder, even when missing, so that reading it reports why it failed.
-    """
-    seen: set[Path] = set()
-    for root in paths:
-        found = _walk(root) if root.is_dir() else iter((root,))
-        for path in found:
-            key = path.resolve()
-            if key not in seen:
-                seen.add(key)
-                yield path
+    """The files `find_files` takes, without what it skipped."""
+    return (path for _, path in find_files(paths).files)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _walk(folder: Path, excluded: list[str], skipped: list[Skipped]) -> Iterator[Path]:
     """Depth-first, in name order, without recursion (deep trees cannot overflow the stack)."""
+    root = str(folder)
     stack: list[tuple[Path, bool]] = [(folder, True)]
     while stack:
         current, is_folder = stack.pop()
         if not is_folder:
             yield current
             continue
+        try:
+            entries = _list(current)
+        except OSError as exc:
+            skipped.append(Skipped(path_text(current), f"cannot list: {_why(exc)}", True))
+            continue
         children = []
-        for entry in _list(current):
+        for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                children.append((Path(entry.path), True))
-            elif entry.is_file():  # follows file symlinks; symlinked folders fail both tests
-                children.append((Path(entry.path), False))
-            else:
-                logger.debug("skipping %s (symlinked folder or special file)", entry.path)
+            child = _classify(entry, root, excluded)
+            if isinstance(child, Skipped):
+                skipped.append(child)
+            elif child is not None:
+                children.append(child)
         stack.extend(reversed(children))
 
 
-def _list(folder: Path) -> list[os.DirEntry[str]]:
+def _classify(entry: os.DirEntry[str], root: str, excluded: list[str]
+              ) -> tuple[Path, bool] | Skipped | None:
+    """(path, is_folder) to walk, a Skipped to report, or None to pass over quietly."""
+    path = Path(entry.path)
     try:
-        with os.scandir(folder) as entries:
-            return sorted(entries, key=lambda entry: entry.name)
+        if entry.is_symlink():
+            real = os.path.realpath(path)
+            if not os.path.exists(real):
+                return Skipped(path_text(path), "broken link (or a loop of links)")
+            if os.path.isdir(real):
+                # A linked folder is not walked: inside the root its files are reached where
+                # they are; outside it, it is not ours to read. What was indexed there stays.
+                inside = _is_within(real, root)
+                return Skipped(path_text(path), "linked folder not followed"
+                               + ("" if inside else " (it leads outside the folder)"), True)
+            if not _is_within(real, root):
+                return Skipped(path_text(path), f"link to a file outside {root}: not "
+                               "followed (name the file to ingest it)")
+            return (path, False) if os.path.isfile(real) else None
+        if entry.is_dir(follow_symlinks=False):
+            if any(_is_within(str(path), ex) for ex in excluded):
+                return Skipped(path_text(path), "the index's own folder", True)
+            return path, True
+        if entry.is_file(follow_symlinks=False):
+            return path, False
     except OSError as exc:
-        logger.warning("cannot list %s: %s", folder, exc.strerror or exc)
-        return []
+        return Skipped(path_text(path), f"cannot look at: {_why(exc)}")
+    logger.debug("passing over %s (not a regular file)", path_text(path))
+    return None
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _list(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return sorted(entries, key=lambda entry: entry.name)
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 def _too_big(size: int, limit: int) -> str:

@@ -16,7 +16,7 @@ MODULES = [
     "eval.detect_rows", "eval.beir_from_qa",
     "generation.calibration", "generation.windows", "generation.parts", "generation.gate",
     "generation.support", "generation.probes", "eval.curve", "eval.fitting", "eval.calibrate",
-    "eval.progress", "ui.chat", "ui.app", "docqa.cli",
+    "eval.progress", "ui.chat", "ui.app", "docqa.cli", "ingest.loaders", "generation.control",
 ]
 
 

@@ -164,7 +164,7 @@ class DocqaApp:
 
         def record(outcome: FileOutcome) -> None:
             n = outcome.chunks
-            detail = (outcome.reason if outcome.status == "failed"
+            detail = (outcome.reason if outcome.status in ("failed", "skipped")
                       else f"{n} chunk{'' if n == 1 else 's'}")
             rows.append([outcome.path, outcome.status, detail or ""])
             if progress is not None:

@@ -123,11 +123,11 @@ def test_a_file_failing_in_the_worker_is_one_outcome_and_the_rest_is_stored(
     threads: set[str] = set()
     original = ingester_module.documents_from_bytes
 
-    def flaky(data: bytes, path: Path):
+    def flaky(data: bytes, path: Path, source=None):
         threads.add(threading.current_thread().name)
         if path == bad:
             raise KeyError("parser bug")
-        return original(data, path)
+        return original(data, path, source)
 
     monkeypatch.setattr(ingester_module, "documents_from_bytes", flaky)
     store = open_store(tmp_path / "index", embedder)
@@ -146,9 +146,9 @@ def test_outcome_order_does_not_depend_on_the_workers_timing(tmp_path, embedder,
     original = ingester_module.documents_from_bytes
     rng = random.Random(1)
 
-    def slow_sometimes(data: bytes, path: Path):
+    def slow_sometimes(data: bytes, path: Path, source=None):
         time.sleep(rng.choice((0, 0, 0.002, 0.01)))
-        return original(data, path)
+        return original(data, path, source)
 
     monkeypatch.setattr(ingester_module, "documents_from_bytes", slow_sometimes)
     orders = []
@@ -228,9 +228,9 @@ def test_parsing_runs_a_bounded_way_ahead(tmp_path, embedder, monkeypatch, limit
     parsed: list[Path] = []
     original = ingester_module.documents_from_bytes
 
-    def tracking(data: bytes, path: Path):
+    def tracking(data: bytes, path: Path, source=None):
         parsed.append(path)
-        return original(data, path)
+        return original(data, path, source)
 
     monkeypatch.setattr(ingester_module, "documents_from_bytes", tracking)
     done: list[str] = []
