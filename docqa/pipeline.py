@@ -94,11 +94,15 @@ class Pipeline:
             chunk_tokens=ing.chunk_tokens, chunk_overlap=ing.chunk_overlap_sentences,
         )
 
-    def store(self, *, create: bool = False) -> Store:
-        """The configured index: a folder (SQLite + FAISS) or a PostgreSQL schema."""
+    def store(self, *, create: bool = False, write: bool = False) -> Store:
+        """The configured index: a folder (SQLite + FAISS) or a PostgreSQL schema. Opened
+        read-only until something asks to `write` (or `create`), so that asking and listing
+        work on an index this user cannot write, and never change one."""
         if self._store is None:
             self._store = open_store(self.settings, self.manifest, create=create,
-                                     check_chunking=create)
+                                     check_chunking=create, read_only=not (create or write))
+        elif create or write:
+            self._store.make_writable()
         return self._store
 
     def retriever(self) -> HybridRetriever:
@@ -185,7 +189,7 @@ class Pipeline:
         folder is never walked into."""
         ing = self.settings.ingest
         ingester = Ingester(
-            self.store(create=True), self.embedder, chunk_tokens=ing.chunk_tokens,
+            self.store(create=True, write=True), self.embedder, chunk_tokens=ing.chunk_tokens,
             overlap_sentences=ing.chunk_overlap_sentences,
             max_file_bytes=ing.max_file_mb * 1024 * 1024, batch_size=ing.embed_batch_size,
             within=within, exclude=[self.settings.index_dir], force=force,
@@ -264,7 +268,7 @@ class Pipeline:
         An empty path (an unset variable) is refused, not taken for the current folder."""
         if not str(path).strip():
             raise ValueError("an empty path names no file")
-        store = self.store()
+        store = self.store(write=True)
         with store.writing():
             removed = [(p, store.remove_file(p)) for p in self.indexed_under(Path(path))]
             store.flush()
@@ -284,6 +288,7 @@ def open_store(
     *,
     create: bool,
     check_chunking: bool = False,
+    read_only: bool = False,
 ) -> Store:
     """Open the index `settings.store` names, checking it against `manifest()`.
 
@@ -308,7 +313,7 @@ def open_store(
         exact_max=r.exact_search_max, nprobe=r.ivf_nprobe, quantize=r.quantize_vectors
     )
     return IndexStore.open(settings.index_dir, manifest(), create=create,
-                           check_chunking=check_chunking, policy=policy)
+                           check_chunking=check_chunking, policy=policy, read_only=read_only)
 
 
 def build_pipeline(

@@ -149,6 +149,11 @@ class PostgresStore(Catalogue):
             raise
         return cls(conn, schema, stored, ef_search)
 
+    writable = True  # access rights are the database's to enforce
+
+    def make_writable(self) -> None:
+        """Nothing to do: one connection reads and writes."""
+
     @staticmethod
     def require(dsn: str, schema: str) -> None:
         """Raise `IndexNotFoundError` unless `schema` holds an index (cheap: no model needed)."""

@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -70,6 +71,15 @@ class IndexBusyError(IngestError):
     """Another writer holds the index: two ingests must never interleave."""
 
 
+class IndexDamagedError(IngestError):
+    """The index database cannot be read: the message names it and says what to do."""
+
+
+class IndexStorageError(IngestError):
+    """The index cannot be written (a full disk, a read-only folder): one line naming the
+    index, the reason and what to do. What was committed before stays consistent."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileRecord:
     path: str
@@ -108,8 +118,10 @@ class Store(Protocol):
     """
 
     manifest: Manifest
+    writable: bool
 
     def close(self) -> None: ...
+    def make_writable(self) -> None: ...
     def snapshot(self) -> AbstractContextManager[None]: ...
     def file_record(self, path: str) -> FileRecord | None: ...
     def files(self) -> list[FileRecord]: ...
@@ -197,8 +209,11 @@ class IndexStore(Catalogue):
         conn: sqlite3.Connection,
         manifest: Manifest,
         policy: VectorIndexPolicy | None = None,
+        *,
+        writable: bool = True,
     ) -> None:
         self.directory = directory
+        self.writable = writable  # a reader's connection is read-only, and it saves nothing
         self.manifest = manifest
         self.policy = policy or VectorIndexPolicy()
         self._conn = conn
@@ -218,27 +233,50 @@ class IndexStore(Catalogue):
         create: bool,
         check_chunking: bool = False,
         policy: VectorIndexPolicy | None = None,
+        read_only: bool = False,
     ) -> IndexStore:
         """Open (or with `create`, make) the index at `directory`, checking its manifest.
 
         The embedding model and dimension must always match; the chunking settings only when
         `check_chunking` (writers), since reading an index chunked differently is harmless.
         `policy` lays out the vector index by collection size (see `ingest.vectors`).
+        `read_only` (commands that only read) opens the database read-only and saves nothing,
+        so reading works on an index this user cannot write and never changes one it can;
+        `make_writable` turns such a store into a writer later.
         """
         directory = Path(directory)
         db_path = directory / DB_NAME
         if not create:
             cls.require(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        conn = _connect(db_path)
-        stored = read_manifest(conn)
+        try:
+            if create:
+                directory.mkdir(parents=True, exist_ok=True)
+            conn = _connect_reader(db_path) if read_only and not create else _connect(db_path)
+            stored = read_manifest(conn)
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(directory, exc) from None
+        except OSError as exc:
+            raise IndexStorageError(f"cannot create the index at {directory}: "
+                                    f"{exc.strerror or exc}") from None
         if stored is None:
             if not create:
                 raise IndexNotFoundError(f"{db_path} is not a docqa index")
             write_manifest(conn, expected)
             stored = expected
         check_manifest(directory, stored, expected, check_chunking)
-        return cls(directory, conn, stored, policy)
+        return cls(directory, conn, stored, policy, writable=create or not read_only)
+
+    def make_writable(self) -> None:
+        """Reconnect a read-only store for writing (the chat answers, then ingests an upload);
+        the loaded vectors stay."""
+        if self.writable:
+            return
+        try:
+            conn = _connect(self.directory / DB_NAME)
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(self.directory, exc) from None
+        self._conn.close()
+        self._conn, self.writable = conn, True
 
     @staticmethod
     def require(directory: Path) -> None:
@@ -409,7 +447,7 @@ class IndexStore(Catalogue):
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         new_ids: list[int] = []
-        with self._conn:
+        with self._storing(), self._conn:
             old_ids = self._delete_file_rows(path)
             self._conn.execute(
                 "INSERT INTO files(path, sha256, size, mtime, format, ingested_at) "
@@ -424,14 +462,14 @@ class IndexStore(Catalogue):
 
     def touch_file(self, path: str, *, size: int, mtime: float) -> None:
         """Record a new mtime for a file whose content hash did not change."""
-        with self._conn:
+        with self._storing(), self._conn:
             self._conn.execute(
                 "UPDATE files SET size = ?, mtime = ? WHERE path = ?", (size, mtime, path)
             )
 
     def remove_file(self, path: str) -> int:
         """Delete a file and everything derived from it; returns the number of chunks removed."""
-        with self._conn:
+        with self._storing(), self._conn:
             old_ids = self._delete_file_rows(path)
             if old_ids:
                 self._bump_generation()
@@ -439,21 +477,40 @@ class IndexStore(Catalogue):
         return len(old_ids)
 
     def flush(self) -> None:
-        """Persist the FAISS cache for the current generation (atomic rename)."""
-        if not self._dirty:
+        """Persist the FAISS cache for the current generation (atomic rename).
+
+        The cache is an optimisation over SQLite, so failing to save it (a full disk, a
+        read-only folder) is a warning, not an error: the next open rebuilds it. A read-only
+        store keeps a rebuilt cache in memory and saves nothing.
+        """
+        if not self._dirty or not self.writable:
             return
         generation = self._generation()
         target = self.directory / f"vectors-{generation}.faiss"
         tmp = target.with_suffix(".faiss.tmp")
         if self._vectors.outgrown():
             self._vectors = self._rebuild_vectors()
-        self._vectors.save(tmp)
-        os.replace(tmp, target)
+        try:
+            self._vectors.save(tmp)
+            os.replace(tmp, target)
+        except (OSError, RuntimeError) as exc:  # faiss reports I/O errors as RuntimeError
+            tmp.unlink(missing_ok=True)
+            log.warning("%s: could not save the vector cache (%s); it is rebuilt from the "
+                        "database when next opened", self.directory, _first_line(exc))
+            return
         for stale in self.directory.glob("vectors-*.faiss"):
             if stale != target:
                 stale.unlink(missing_ok=True)
         self._dirty = False
         self._loaded_generation = generation
+
+    @contextmanager
+    def _storing(self) -> Iterator[None]:
+        """Turn SQLite's write failures into one `IndexStorageError` line."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise _storage_error(self.directory, exc) from None
 
     # ---- internals -----------------------------------------------------------------------
     def _delete_file_rows(self, path: str) -> list[int]:
@@ -516,11 +573,17 @@ class IndexStore(Catalogue):
         return self._rebuild_vectors()
 
     def _read_vectors(self, generation: int) -> VectorIndex | None:
-        """The vector file written for `generation`, if it exists and holds every chunk."""
+        """The vector file written for `generation`, if it exists, can be read and holds every
+        chunk; None means "rebuild it from the database"."""
         path = self.directory / f"vectors-{generation}.faiss"
         if not path.exists():
             return None
-        index = VectorIndex.load(path, self.policy)
+        try:
+            index = VectorIndex.load(path, self.policy)
+        except (OSError, RuntimeError) as exc:  # empty, truncated or not a FAISS file
+            log.warning("%s cannot be read (%s); rebuilding it from the database", path,
+                        _first_line(exc))
+            return None
         if index.ntotal != self.count_chunks():
             log.warning("%s disagrees with the database; not using it", path.name)
             return None
@@ -562,8 +625,56 @@ def _batches(ids: list[int], size: int = 900) -> Iterable[list[int]]:
 
 def _connect(db_path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(db_path, isolation_level="DEFERRED", check_same_thread=False)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.executescript(_SCHEMA)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.executescript(_SCHEMA)
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
     return conn
+
+
+def _connect_reader(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection: a reader must work on an index it cannot write (another
+    user's, a read-only mount) and must never change one it can.
+
+    SQLite reads a WAL database through a shared-memory file next to it; where that cannot be
+    created (a read-only folder), no process can be writing, so the file is opened as
+    immutable instead.
+    """
+    uri = "file:" + urllib.parse.quote(str(db_path.absolute())) + "?mode=ro"
+    for suffix in ("", "&immutable=1"):
+        conn = sqlite3.connect(uri + suffix, uri=True, isolation_level="DEFERRED",
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if suffix or not ("unable to open" in str(exc) or "readonly" in str(exc)):
+                raise
+            log.debug("%s: opening as immutable (%s)", db_path, exc)
+    raise AssertionError("unreachable")
+
+
+def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> IngestError:
+    """One line for a database failure: damaged, full or read-only, and what to do."""
+    text = str(exc)
+    if "full" in text:
+        return IndexStorageError(f"the disk holding the index at {directory} is full; free "
+                                 "some space and run the command again (what was stored "
+                                 "before is intact)")
+    if "readonly" in text or "read-only" in text:
+        return IndexStorageError(f"the index at {directory} is read-only here; ingest into "
+                                 "an index you can write (--index DIR)")
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
+        return IndexStorageError(f"cannot open the index at {directory}: {text}")
+    return IndexDamagedError(f"the index at {directory} is damaged ({text}); move it aside "
+                             "and ingest your documents again")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
