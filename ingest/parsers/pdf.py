@@ -5,6 +5,11 @@ number, so a chunk can always cite the page it came from. A page that fails to e
 skipped with a warning (the rest of a long report is still worth indexing); a file pypdf
 cannot open at all, or whose every page fails, is a ParseError.
 
+A PDF's text comes out of compressed streams, so a few kilobytes can expand to millions of
+characters (pages that share one huge stream): extraction stops at a per-page and a per-file
+bound, as the DOCX parser bounds its expansion ratio, so such a file costs seconds, not an
+hour of embedding.
+
 This module does not OCR scanned pages, read the outline into sections, or keep layout
 (columns, tables) beyond what pypdf's text extraction gives.
 """
@@ -26,6 +31,15 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "pdf"
 _TITLE_NOISE = ("Microsoft Word - ", "Microsoft PowerPoint - ")
+# A dense page of small print holds ~10,000 characters; ten times that is not a page.
+MAX_PAGE_CHARS = 100_000
+# A page's drawing instructions, decompressed: text-heavy pages take kilobytes, maps and
+# drawings a few megabytes. Extracting text from more would take minutes.
+MAX_PAGE_CONTENT_BYTES = 16 * 1024 * 1024
+# Text per byte of file: PDFs are mostly larger than their text (fonts, images), and even a
+# compressed text-only PDF yields a few characters per byte. Small files get a floor.
+MAX_CHARS_PER_BYTE = 20
+MIN_CHARS_BUDGET = 2_000_000
 
 
 def parse(data: bytes, source: str) -> list[Document]:
@@ -33,12 +47,22 @@ def parse(data: bytes, source: str) -> list[Document]:
     reader = _open(data)
     out = SectionedText()
     failures: list[str] = []
+    budget = max(MIN_CHARS_BUDGET, MAX_CHARS_PER_BYTE * len(data))
+    extracted = 0
     for number, page in enumerate(reader.pages, start=1):
         try:
-            out.add(page.extract_text() or "", str(number))
+            text = _page_text(page, number)
+        except ParseError:
+            raise
         except Exception as exc:  # pypdf raises many types; one bad page must not sink the file
             failures.append(first_line(exc))
             logger.warning("%s: page %d unreadable: %s", source, number, failures[-1])
+            continue
+        extracted += len(text)
+        if extracted > budget:
+            raise ParseError(f"PDF text expands past {budget:,} characters by page {number} "
+                             f"from a {len(data):,}-byte file (a decompression bomb?)")
+        out.add(text, str(number))
     if failures and len(failures) == len(reader.pages):
         raise ParseError(f"corrupt PDF: {failures[0]}")
     try:
@@ -56,6 +80,20 @@ def parse(data: bytes, source: str) -> list[Document]:
             pages=pages,
         )
     ]
+
+
+def _page_text(page: Any, number: int) -> str:
+    """One page's text, refused (ParseError) when it expands past what a page can hold."""
+    contents = page.get_contents()
+    size = len(contents.get_data()) if contents is not None else 0
+    if size > MAX_PAGE_CONTENT_BYTES:
+        raise ParseError(f"page {number} holds {size:,} bytes of drawing instructions, over "
+                         f"{MAX_PAGE_CONTENT_BYTES:,} (a decompression bomb?)")
+    text = page.extract_text() or ""
+    if len(text) > MAX_PAGE_CHARS:
+        raise ParseError(f"page {number} expands to {len(text):,} characters, over the "
+                         f"{MAX_PAGE_CHARS:,} a page holds (a decompression bomb?)")
+    return text
 
 
 def _open(data: bytes) -> PdfReader:
