@@ -75,7 +75,7 @@ def sniff(data: bytes, name: str = "") -> str:
     'markdown'
     """
     head = data[:HEAD_BYTES]
-    if b"%PDF-" in head[:1024]:  # readers accept junk before the header, so do we
+    if _is_pdf(data):
         return "pdf"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _sniff_zip(data)
@@ -92,6 +92,25 @@ def sniff(data: bytes, name: str = "") -> str:
     if extension in _HTML_EXTENSIONS or _looks_like_html_fragment(text):
         return "html"
     return "text"
+
+
+_PDF_HEADER = re.compile(rb"(?:^|[\r\n])%PDF-\d\.\d")
+
+
+def _is_pdf(data: bytes) -> bool:
+    r"""A PDF header at the start, or (readers accept junk before it) at the start of a line
+    in the first KB of a file that also ends like one (a cross-reference pointer and the end
+    marker). Text that merely mentions a header is text.
+
+    >>> _is_pdf(b"%PDF-1.7\n"), _is_pdf(b"junk\r\n%PDF-1.4\nstartxref\n9\n%%EOF\n")
+    (True, True)
+    >>> _is_pdf(b"# Notes\n\nEvery PDF starts with\n%PDF-1.7\nand ends with %%EOF.\n")
+    False
+    """
+    if data.startswith(b"%PDF-"):
+        return True
+    tail = data[-2048:]
+    return bool(_PDF_HEADER.search(data[:1024])) and b"startxref" in tail and b"%%EOF" in tail
 
 
 def _sniff_zip(data: bytes) -> str:

@@ -1,8 +1,9 @@
 """Word (.docx) documents with python-docx: body paragraphs and tables in reading order.
 
 "Title" and "Heading N" styles (or custom styles based on them) build the section path; list
-paragraphs get "- "; table rows become "a | b | c". Before python-docx sees the file, the zip
-directory is checked so a small file that inflates to gigabytes is refused, not unpacked.
+paragraphs get "- "; table rows become "a | b | c" (a table inside a cell is kept there).
+Before python-docx sees the file, the zip directory is checked so a small file that inflates to
+gigabytes is refused, not unpacked.
 
 This module does not read headers, footers, footnotes, comments, text boxes or tracked
 changes, and does not look inside embedded objects.
@@ -20,7 +21,7 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from ingest.errors import ParseError
+from ingest.errors import EmptyDocumentError, ParseError
 from ingest.parsers._common import (
     HeadingPath,
     SectionedText,
@@ -47,6 +48,8 @@ def parse(data: bytes, source: str) -> list[Document]:
         document = docx.Document(io.BytesIO(data))
         text, sections, first_heading = _body(document)
         metadata = _metadata(document.core_properties)
+    except EmptyDocumentError:
+        raise EmptyDocumentError("no text in the document") from None
     except ParseError:
         raise
     except Exception as exc:  # python-docx / lxml / zipfile raise many types
@@ -127,8 +130,9 @@ def _is_list_item(paragraph: Paragraph) -> bool:
     return (name or "").lower().startswith("list")
 
 
-def _table_text(table: Table) -> str:
-    """One line per row; merged cells (which python-docx repeats) appear once."""
+def _table_text(table: Table, depth: int = 0) -> str:
+    """One line per row; merged cells (which python-docx repeats) appear once; a table
+    nested in a cell is written inside that cell, its rows separated by "; "."""
     lines = []
     for row in table.rows:
         cells: list[str] = []
@@ -136,9 +140,24 @@ def _table_text(table: Table) -> str:
         for cell in row.cells:
             if cell._tc not in seen:
                 seen.add(cell._tc)
-                cells.append(one_line(cell.text))
+                cells.append(_cell_text(cell, depth))
         lines.append(" | ".join(cells))
     return "\n".join(lines)
+
+
+MAX_TABLE_DEPTH = 8  # nesting deeper than this is not a layout anyone wrote by hand
+
+
+def _cell_text(cell: Any, depth: int) -> str:
+    parts = []
+    for block in cell.iter_inner_content():
+        if isinstance(block, Table):
+            if depth < MAX_TABLE_DEPTH:
+                nested = _table_text(block, depth + 1)
+                parts.append("[" + "; ".join(nested.split("\n")) + "]")
+        else:
+            parts.append(block.text)
+    return one_line(" ".join(p for p in parts if p.strip()))
 
 
 def _metadata(core: Any) -> dict[str, Any]:

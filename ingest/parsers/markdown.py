@@ -39,7 +39,7 @@ _INLINE_TAG_TEXT = {"sub": "_", "sup": "^", "br": "\n"}
 
 def parse(data: bytes, source: str) -> list[Document]:
     """Parse one Markdown file into one Document."""
-    metadata, body = split_front_matter(decode_text(data))
+    metadata, body = split_front_matter(decode_text(data), source)
     tokens = _markdown().parse(body)
     front_title = one_line(str(metadata.get("title") or ""))
     # Static-site generators render the front-matter title as the page's H1; when the body
@@ -61,7 +61,7 @@ def parse(data: bytes, source: str) -> list[Document]:
     ]
 
 
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+def split_front_matter(text: str, source: str = "") -> tuple[dict[str, Any], str]:
     """Split a leading `---` … `---` YAML block off `text`; return (metadata, rest).
 
     Broken YAML that still looks like front matter (key: value lines) is dropped from the text
@@ -82,7 +82,8 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     except Exception as exc:  # YAML's constructors raise what they like on hostile input
         if not any(_YAML_KEY.match(line) for line in lines[1:end]):
             return {}, text  # a thematic break, not front matter
-        logger.warning("ignoring front matter that is not valid YAML: %s", str(exc).split("\n")[0])
+        logger.warning("%s: ignoring front matter that is not valid YAML: %s",
+                       source or "<text>", str(exc).split("\n")[0])
         return {}, rest
     if not isinstance(loaded, dict):
         return ({}, rest) if loaded is None else ({}, text)
