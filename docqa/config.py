@@ -10,6 +10,7 @@ Env names: `DOCQA_INDEX` (the index directory, the most common override) and
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -17,9 +18,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 APP_NAME = "docqa"
+log = logging.getLogger(__name__)
 
 
 def default_index_dir() -> Path:
@@ -41,34 +50,37 @@ class IngestSettings(_Section):
         "to a local sentence-transformers model folder.",
     )
     chunk_tokens: int = Field(
-        224,
+        224, ge=16,
         description="Upper bound on a chunk's length in the embedder's word pieces, section "
         "label included. Must stay under the embedder's input limit (256 for MiniLM) so no "
         "chunk is silently truncated.",
     )
     chunk_overlap_sentences: int = Field(
-        1, description="Sentences repeated at the start of the next chunk of the same section."
+        1, ge=0, le=10,
+        description="Sentences repeated at the start of the next chunk of the same section."
     )
-    max_file_mb: int = Field(100, description="Files larger than this are refused.")
-    embed_batch_size: int = 64
+    max_file_mb: int = Field(100, ge=1, description="Files larger than this are refused.")
+    embed_batch_size: int = Field(64, ge=1, le=4096)
 
 
 class RetrievalSettings(_Section):
-    top_k: int = Field(4, description="Passages handed to the generator.")
-    candidates: int = Field(20, description="Hits taken from each retriever before fusion.")
-    rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant (Cormack et al. 2009).")
+    top_k: int = Field(4, ge=1, le=50, description="Passages handed to the generator.")
+    candidates: int = Field(20, ge=1, le=1000,
+                            description="Hits taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1,
+                       description="Reciprocal-rank-fusion constant (Cormack et al. 2009).")
     lexical_max_rows: int = Field(
-        10_000,
+        10_000, ge=100,
         description="BM25 scores every chunk holding a query word; in a larger collection the "
         "query's most common words are left out until the chunks to score fit this bound.",
     )
     exact_search_max: int = Field(
-        50_000,
+        50_000, ge=0,
         description="Up to this many chunks, dense search is exact; above it the vector index "
         "becomes IVF (rebuilt automatically as the collection grows or shrinks).",
     )
     ivf_nprobe: int = Field(
-        32, description="IVF cells scanned per query: higher is slower and closer to exact."
+        32, ge=1, description="IVF cells scanned per query: higher is slower and closer to exact."
     )
     quantize_vectors: bool = Field(
         True,
@@ -95,7 +107,7 @@ class StoreSettings(_Section):
         description="The schema that holds this index; one database can hold several.",
     )
     hnsw_ef_search: int = Field(
-        100,
+        100, ge=1, le=1000,
         description="pgvector HNSW search list per query (widened to the number of hits asked "
         "for): higher is slower and closer to exact.",
     )
@@ -113,14 +125,16 @@ class GenerationSettings(_Section):
         description="A known model name ('qwen2.5-coder-1.5b', 'qwen2.5-coder-0.5b', "
         "'smollm2-135m') or a path to any GGUF file.",
     )
-    n_ctx: int = 4096
-    n_threads: int | None = Field(None, description="Defaults to the number of CPU cores.")
-    max_tokens: int = Field(256, description="Upper bound on the answer's length in tokens.")
-    temperature: float = 0.0
-    seed: int = 0
-    max_sentences: int = Field(6, description="The grammar allows at most this many sentences.")
+    n_ctx: int = Field(4096, ge=512, le=131_072)
+    n_threads: int | None = Field(None, ge=1, description="Defaults to the number of CPU cores.")
+    max_tokens: int = Field(256, ge=16, le=8192,
+                            description="Upper bound on the answer's length in tokens.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int = Field(0, ge=0)
+    max_sentences: int = Field(6, ge=1, le=50,
+                               description="The grammar allows at most this many sentences.")
     max_question_chars: int = Field(
-        2000,
+        2000, ge=1,
         description="Longer questions are refused: a question is text from outside the "
         "documents, and an unbounded one can crowd the sources and instructions out of the "
         "prompt.",
@@ -167,7 +181,7 @@ class GenerationSettings(_Section):
         "are then parsed and fact-checked as the model writes them, so more abstain).",
     )
     server_timeout_s: float = Field(
-        300.0,
+        300.0, gt=0,
         description="Seconds to wait for the server to connect or send more; a non-streamed "
         "reply arrives whole, so this bounds a whole answer on a slow server.",
     )
@@ -183,10 +197,10 @@ class GenerationSettings(_Section):
 class UiSettings(_Section):
     host: str = Field("127.0.0.1", description="Interface the chat binds to; loopback only "
                       "unless you choose otherwise.")
-    port: int = 7860
+    port: int = Field(7860, ge=1, le=65_535)
     username: str | None = Field(None, description="With password: require this login.")
     password: str | None = None
-    max_upload_mb: int = Field(50, description="Uploads larger than this are refused.")
+    max_upload_mb: int = Field(50, ge=1, description="Uploads larger than this are refused.")
     ingest_roots: list[str] = Field(
         default_factory=list,
         description="Folders the chat's 'Ingest path' box may read (symlinks resolved). Empty: "
@@ -266,18 +280,25 @@ class Settings(_Section):
         """
         env = os.environ if env is None else env
         data: dict[str, Any] = {}
+        origins: dict[str, str] = {}  # dotted key → where its value came from
         path = path or _default_config_path(env)
         if path is not None:
             data = _read_toml(path)
-        _merge(data, _env_values(env))
+            _note_origins(data, str(path), origins)
+        _merge(data, _env_values(env, origins))
         for dotted, value in (overrides or {}).items():
             if value is not None:
                 _merge(data, _nest(dotted, value))
-        return cls.model_validate(data)
+                origins[dotted] = "the command line"
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, origins)) from None
 
 
 class ConfigError(ValueError):
-    """A config file or variable that cannot be used; the message names which."""
+    """A config file or variable that cannot be used; one line naming the setting, the value,
+    where it came from and what is allowed."""
 
 
 def _default_config_path(env: Mapping[str, str]) -> Path | None:
@@ -297,17 +318,66 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
-def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+def _env_values(env: Mapping[str, str], origins: dict[str, str]) -> dict[str, Any]:
+    """Settings from `DOCQA_*` variables. A variable that names no setting is ignored with a
+    warning: a stray one in someone's shell must not stop every command."""
     data: dict[str, Any] = {}
-    if env.get("DOCQA_INDEX"):
-        data["index_dir"] = env["DOCQA_INDEX"]
-    if env.get("DOCQA_MODEL_CACHE"):
-        data["model_cache"] = env["DOCQA_MODEL_CACHE"]
+    for name, key in (("DOCQA_INDEX", "index_dir"), ("DOCQA_MODEL_CACHE", "model_cache")):
+        if env.get(name):
+            data[key] = env[name]
+            origins[key] = name
     for name, value in env.items():
         if name.startswith("DOCQA_") and "__" in name:
             dotted = name.removeprefix("DOCQA_").lower().replace("__", ".")
+            if not _known(dotted):
+                log.warning("ignoring %s: there is no setting %s", name, dotted)
+                continue
             _merge(data, _nest(dotted, value))
+            origins[dotted] = name
     return data
+
+
+def _known(dotted: str) -> bool:
+    section, _, field = dotted.partition(".")
+    model = Settings.model_fields.get(section)
+    annotation = model.annotation if model is not None else None
+    return (isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            and field in annotation.model_fields)
+
+
+def _note_origins(data: Mapping[str, Any], origin: str, origins: dict[str, str],
+                  prefix: str = "") -> None:
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _note_origins(value, origin, origins, f"{prefix}{key}.")
+        else:
+            origins[prefix + key] = origin
+
+
+def _explain(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    """pydantic's errors as one line: each setting, its value, its origin and the rule.
+
+    Union fields (the level) report one error per alternative; the first per setting says
+    enough, with the others' rules appended.
+    """
+    said: dict[str, list[str]] = {}
+    for error in exc.errors():
+        fields = [str(p) for p in error["loc"] if isinstance(p, str)]
+        key = next((".".join(fields[:n]) for n in range(len(fields), 0, -1)
+                    if ".".join(fields[:n]) in origins), ".".join(fields[:2]))
+        rule = ("there is no such setting" if error["type"] == "extra_forbidden"
+                else error["msg"].removeprefix("Value error, "))
+        if key not in said:
+            value = error.get("input")
+            origin = origins.get(key)
+            if isinstance(value, Mapping) and origin is None:  # a rule across a section
+                said[key] = [rule]
+                continue
+            said[key] = [f"{key} = {value!r}" + (f" (from {origin})" if origin else "")
+                         + f": {rule}"]
+        elif rule not in said[key][-1]:
+            said[key].append(rule)
+    return "; ".join(" or ".join(parts) for parts in said.values())
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:

@@ -9,9 +9,8 @@ import socket
 
 import httpx
 import pytest
-from pydantic import ValidationError
 
-from docqa.config import Settings
+from docqa.config import ConfigError, Settings
 from docqa.pipeline import build_pipeline
 from generation.answerer import Answerer
 from generation.llm import Piece, PromptTooLongError
@@ -397,9 +396,9 @@ def test_reconfigure_keeps_the_client_for_sampling_and_rebuilds_for_a_new_server
 
 
 def test_backend_server_without_a_url_is_a_clear_config_error():
-    with pytest.raises(ValidationError, match="needs generation.server_url"):
+    with pytest.raises(ConfigError, match="needs generation.server_url"):
         Settings.load(env={"DOCQA_GENERATION__BACKEND": "server"})
-    with pytest.raises(ValidationError, match="server_grammar"):
+    with pytest.raises(ConfigError, match="server_grammar"):
         Settings.load(env={"DOCQA_GENERATION__SERVER_GRAMMAR": "json"})
 
 
