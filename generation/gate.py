@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from generation.language import HINT, looks_english
 from generation.windows import SentenceWindows, term_coverage
 from retrieval.types import Hit
 
@@ -67,4 +68,6 @@ class RelevanceGate:
             f"{self.min_similarity:.2f}) and no passage holds most of its words "
             f"({coverage:.0%}, needed {self.min_coverage:.0%})"
         )
+        if not looks_english(question):
+            reason = f"{HINT}; {reason}"
         return GateResult(False, similarity, coverage, reason, windows)

@@ -211,7 +211,9 @@ def build(pipeline: Pipeline, *, warm: bool = False):
                     chat = gr.Chatbot(label="Conversation", height=520, elem_id="docqa-chat",
                                       sanitize_html=True)
                     question = gr.Textbox(label="Question", placeholder="Ask your documents…",
-                                          elem_id="docqa-question")
+                                          elem_id="docqa-question",
+                                          info="Ask in English: docqa's search model reads "
+                                          "English only.")
                     with gr.Row():
                         ask = gr.Button("Ask", variant="primary", elem_id="docqa-ask")
                         clear = gr.Button("New conversation")
