@@ -3,7 +3,7 @@ VENV := .venv
 DEMO_INDEX := .docqa-demo
 QUESTION ?= How does docqa decide to say that it does not know?
 
-.PHONY: setup setup-dev demo test lint
+.PHONY: setup setup-dev demo test lint fuzz
 
 setup:
 	scripts/setup.sh
@@ -17,6 +17,14 @@ demo: setup
 
 test: setup-dev
 	$(VENV)/bin/python -m pytest
+
+# The parsers and the sniffer on inputs no earlier run tried: a random seed (printed, to replay
+# a failure with --hypothesis-seed), FUZZ_EXAMPLES inputs for each of its 10 strategies.
+FUZZ_EXAMPLES ?= 20000
+fuzz: setup-dev
+	DOCQA_FUZZ_RANDOM=1 DOCQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest \
+		tests/reliability/test_fuzz_parsers.py -rA -q \
+		--hypothesis-seed=$$(date +%s) --hypothesis-show-statistics
 
 lint:
 	$(VENV)/bin/ruff check .

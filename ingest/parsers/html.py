@@ -15,7 +15,13 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
+from bs4 import (
+    BeautifulSoup,
+    MarkupResemblesLocatorWarning,
+    NavigableString,
+    Tag,
+    XMLParsedAsHTMLWarning,
+)
 from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
 from ingest.decode import decode_text
@@ -51,6 +57,8 @@ _DECLARED_CHARSET = re.compile(
 # Content the sniffer called HTML is parsed as HTML, even when it looks like broken XML (a
 # damaged feed, say); bs4's many-line advice about that is noise in a user's terminal.
 warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
+# A short file whose text looks like a path or URL is still a file's text, not a mistake.
+warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 
 
 def parse(data: bytes, source: str) -> list[Document]:
