@@ -7,6 +7,12 @@ next ones (the stores come in a burst once a pool of chunks is embedded). Then t
 open, FAISS and SQLite must hold the same chunks, and every file in the index must be present
 exactly as one complete version of it: its chunk count and full-text rows those of the content
 whose hash it records.
+
+A second test kills ingests that remove many files, and ingests whose collection crosses the
+exact-search threshold so that the vector index is rebuilt in the other layout (flat ↔ IVF):
+the kill lands among the removals or while the rebuild runs. Both tests run on both back-ends:
+64 + 36 rounds in all (the PostgreSQL store has no layouts to rebuild; its rounds kill during
+removals).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from ingest.store import IndexStore
 pytestmark = pytest.mark.reliability
 
 WORKER = Path(__file__).with_name("ingest_worker.py")
-ROUNDS = 25
+ROUNDS = {"faiss": 40, "postgres": 24}
+LAYOUT_ROUNDS = {"faiss": 24, "postgres": 12}
 FILES = 40
 
 
@@ -48,7 +55,8 @@ def text(name: str, version: int) -> str:
 
 
 def pipeline_for(index: Path, store: dict[str, str] | None = None):
-    """A pipeline on the hash embedder; `store` holds `store.*` overrides (another back-end)."""
+    """A pipeline on the hash embedder; `store` holds `store.*` (another back-end) and
+    `retrieval.*` overrides."""
     settings = Settings.load(env={}, overrides={**(store or {}), "index_dir": str(index)})
     return build_pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(
         ["The record notes it [1]."], yes=0.99))
@@ -87,7 +95,7 @@ def check_consistent(index: Path, expected: dict[str, int],
 
 def test_killed_ingests_leave_every_document_whole(tmp_path, backend, on_backend):
     store, env = on_backend
-    rounds = ROUNDS if backend == "faiss" else ROUNDS // 2
+    rounds = ROUNDS[backend]
     rng = random.Random(7)
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
@@ -133,10 +141,87 @@ def test_killed_ingests_leave_every_document_whole(tmp_path, backend, on_backend
     report = pipe.ingest([corpus])
     assert not report.failed
     assert {Path(r.path).name for r in pipe.sources()} == set(versions)
-    answer = pipe.ask("What does the doc03 record note?")
+    present = sorted(versions)[0].removesuffix(".md")
+    answer = pipe.ask(f"What does the {present} record note?")
     assert not answer.abstained and answer.sources
     pipe.close()
     check_consistent(index, expected_chunks(tmp_path, seen), store)
+
+
+def start(corpus: Path, index: Path, env: dict[str, str]) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index)],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    return child
+
+
+def kill_after(child: subprocess.Popen, wanted: str, count: int, delay_s: float) -> bool:
+    """Read the worker's lines until `count` lines equal to `wanted` have come, wait `delay_s`,
+    SIGKILL it; True when the kill landed before the ingest finished."""
+    assert child.stdout is not None
+    seen = 0
+    while seen < count:
+        line = child.stdout.readline()
+        if not line or line.strip() == "done":
+            break
+        seen += line.strip() == wanted
+    time.sleep(delay_s)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    return child.returncode == -signal.SIGKILL
+
+
+def test_kills_during_removals_and_vector_layout_rebuilds(tmp_path, backend, on_backend):
+    """Alternate rounds: restore the whole corpus (the collection crosses the exact-search
+    threshold, so the index is rebuilt as IVF), then delete most of it (removals, and a rebuild
+    back to exact search). Kill among the removals, or just after the rebuild announced
+    itself."""
+    store, env = on_backend
+    layout = {"retrieval.exact_search_max": "60"}  # ~150 chunks in all, ~25 after deleting
+    env = {**env, "DOCQA_RETRIEVAL__EXACT_SEARCH_MAX": layout["retrieval.exact_search_max"]}
+    overrides = {**store, **layout}
+    rng = random.Random(13)
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    names = [f"doc{i:02d}.md" for i in range(FILES)]
+    bodies = {name: text(name, i % 3) for i, name in enumerate(names)}
+    expected = expected_chunks(tmp_path, {b: b for b in bodies.values()})
+    landed = {"removed": 0, "rebuilding": 0}
+    for round_ in range(LAYOUT_ROUNDS[backend]):
+        present = {p.name for p in corpus.iterdir()}
+        if round_ % 2 == 0:  # grow: everything back
+            for name in names:
+                (corpus / name).write_text(bodies[name])
+            wanted = "rebuilding" if backend == "faiss" else "indexed"
+            count = 1 if backend == "faiss" else rng.randrange(1, FILES - len(present) + 1)
+            delay = rng.uniform(0, 0.004)
+        else:  # shrink: delete all but five
+            for name in rng.sample(sorted(present), len(present) - 5):
+                (corpus / name).unlink()
+            wanted, count, delay = "removed", rng.randrange(1, len(present) - 5), 0.0
+        if round_ == 0:  # the first ingest builds the index whole, to have a layout to change
+            pipe = pipeline_for(index, overrides)
+            pipe.ingest([corpus])
+            assert pipe.store().describe_vectors().startswith(
+                "IVF" if backend == "faiss" else "")
+            pipe.close()
+            continue
+        child = start(corpus, index, env)
+        if kill_after(child, wanted, count, delay) and wanted in landed:
+            landed[wanted] += 1
+        check_consistent(index, expected, overrides)
+    print(f"{backend}: kills that landed among removals {landed['removed']}, during a "
+          f"layout rebuild {landed['rebuilding']}, in {LAYOUT_ROUNDS[backend]} rounds")
+    assert landed["removed"] >= LAYOUT_ROUNDS[backend] // 2 - 2
+    if backend == "faiss":
+        assert landed["rebuilding"] >= LAYOUT_ROUNDS[backend] // 4
+    pipe = pipeline_for(index, overrides)  # and a full ingest afterwards completes the index
+    for name in names:
+        (corpus / name).write_text(bodies[name])
+    assert not pipe.ingest([corpus]).failed
+    assert len(pipe.sources()) == FILES
+    pipe.close()
+    check_consistent(index, expected, overrides)
 
 
 @pytest.mark.integration
