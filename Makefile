@@ -22,9 +22,9 @@ test: setup-dev
 # a failure with --hypothesis-seed), FUZZ_EXAMPLES inputs for each of its 10 strategies.
 FUZZ_EXAMPLES ?= 20000
 fuzz: setup-dev
+	seed=$${FUZZ_SEED:-$$(date +%s)}; echo "fuzz seed $$seed (replay: make fuzz FUZZ_SEED=$$seed)"; \
 	DOCQA_FUZZ_RANDOM=1 DOCQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest \
-		tests/reliability/test_fuzz_parsers.py -rA -q \
-		--hypothesis-seed=$$(date +%s) --hypothesis-show-statistics
+		tests/reliability/test_fuzz_parsers.py -rA -q --hypothesis-seed=$$seed
 
 lint:
 	$(VENV)/bin/ruff check .

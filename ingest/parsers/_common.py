@@ -111,10 +111,19 @@ class SectionedText:
         return text, spans
 
 
+MAX_REASON_CHARS = 160
+
+
 def first_line(exc: BaseException) -> str:
-    """A library exception's message cut to one line, for one-line error reasons."""
+    """A library exception's message cut to one line (and to a readable length: zipfile puts
+    whole headers' bytes in its messages), for one-line error reasons.
+
+    >>> first_line(ValueError("bad header b'" + "x" * 500 + "'"))[-12:]
+    'xxxxxxxxxx …'
+    """
     lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= MAX_REASON_CHARS else line[:MAX_REASON_CHARS - 2] + " …"
 
 
 def file_stem(source: str) -> str:

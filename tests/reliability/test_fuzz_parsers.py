@@ -201,6 +201,15 @@ def test_mutated_word_xml(samples):
     run()
 
 
+def test_a_zip_header_whose_name_runs_into_the_data(samples):
+    """Found by `make fuzz`: a local header's name length grown to 400 makes zipfile quote 400
+    bytes of compressed data in its message; the reason stays one short line."""
+    _, sample = samples["docx"]
+    data = bytearray(sample)
+    data[26:28] = (400).to_bytes(2, "little")
+    check(bytes(data), "handbook.docx")
+
+
 def test_deeply_nested_html_is_an_error_or_text_not_a_crash():
     depth = 200_000
     check(b"<html><body>" + b"<div>" * depth + b"deep text" + b"</div>" * depth, "deep.html")
