@@ -38,7 +38,14 @@ from tqdm import tqdm
 from ingest.chunking import chunk_document, embedding_text
 from ingest.embedding import Embedder
 from ingest.errors import IngestError, UnreadableError
-from ingest.loaders import Skipped, documents_from_bytes, find_files, read_checked, source_key
+from ingest.loaders import (
+    Skipped,
+    documents_from_bytes,
+    find_files,
+    is_within,
+    read_checked,
+    source_key,
+)
 from ingest.store import FileRecord, Store
 from ingest.types import Chunk, Document
 
@@ -202,9 +209,9 @@ class Ingester:
             self._ingest_files(found.files, record)
         seen = {key for key, _ in found.files}
         unseen = [s.path for s in found.skipped if s.unseen]
-        for root in {os.path.realpath(p) for p in paths if os.path.isdir(p)}:
+        for root in dict.fromkeys(os.path.realpath(p) for p in paths if os.path.isdir(p)):
             for gone in self._store.paths_under(source_key(root)):
-                if gone not in seen and not any(_under(gone, u) for u in unseen):
+                if gone not in seen and not any(is_within(gone, u) for u in unseen):
                     record(FileOutcome(gone, "removed", self._store.remove_file(gone)))
         self._store.flush()
         return IngestReport(tuple(outcomes), time.perf_counter() - started)
@@ -351,10 +358,6 @@ def _unread(outcome: FileOutcome) -> bool:
     """A failure to read the file at all (its indexed version is kept), as opposed to a file
     that was read and no longer yields text."""
     return outcome.reason.endswith(_KEPT)
-
-
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:

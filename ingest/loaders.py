@@ -178,15 +178,15 @@ def _classify(entry: os.DirEntry[str], root: str, excluded: list[str]
             if os.path.isdir(real):
                 # A linked folder is not walked: inside the root its files are reached where
                 # they are; outside it, it is not ours to read. What was indexed there stays.
-                inside = _is_within(real, root)
+                inside = is_within(real, root)
                 return Skipped(path_text(path), "linked folder not followed"
                                + ("" if inside else " (it leads outside the folder)"), True)
-            if not _is_within(real, root):
+            if not is_within(real, root):
                 return Skipped(path_text(path), f"link to a file outside {root}: not "
                                "followed (name the file to ingest it)")
             return (path, False) if os.path.isfile(real) else None
         if entry.is_dir(follow_symlinks=False):
-            if any(_is_within(str(path), ex) for ex in excluded):
+            if any(is_within(str(path), ex) for ex in excluded):
                 return Skipped(path_text(path), "the index's own folder", True)
             return path, True
         if entry.is_file(follow_symlinks=False):
@@ -197,7 +197,8 @@ def _classify(entry: os.DirEntry[str], root: str, excluded: list[str]
     return None
 
 
-def _is_within(path: str, folder: str) -> bool:
+def is_within(path: str, folder: str) -> bool:
+    """`path` is `folder` or inside it, by path components (not by string prefix)."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
