@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+MAX_REASON_CHARS = 160
+
+
+def first_line(exc: BaseException) -> str:
+    """A library exception's message cut to one line (and to a readable length: zipfile puts
+    whole headers' bytes in its messages), for one-line error reasons.
+
+    >>> first_line(ValueError("bad header b'" + "x" * 500 + "'"))[-12:]
+    'xxxxxxxxxx …'
+    """
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= MAX_REASON_CHARS else line[:MAX_REASON_CHARS - 2] + " …"
+
 
 class IngestError(Exception):
     """Base class: something about one input file or the index prevents ingesting it."""

@@ -361,8 +361,8 @@ def _unread(outcome: FileOutcome) -> bool:
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
-    real = Path(os.path.realpath(path))
-    return any(real.is_relative_to(root) for root in roots)
+    real = os.path.realpath(path)
+    return any(is_within(real, str(root)) for root in roots)
 
 
 def _reason(exc: BaseException) -> str:

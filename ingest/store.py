@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ingest.errors import IngestError
+from ingest.errors import IngestError, first_line
 from ingest.manifest import Manifest, check_manifest, read_manifest, write_manifest
 from ingest.types import Chunk, Document
 from ingest.vectors import VectorIndex, VectorIndexPolicy
@@ -496,7 +496,7 @@ class IndexStore(Catalogue):
         except (OSError, RuntimeError) as exc:  # faiss reports I/O errors as RuntimeError
             tmp.unlink(missing_ok=True)
             log.warning("%s: could not save the vector cache (%s); it is rebuilt from the "
-                        "database when next opened", self.directory, _first_line(exc))
+                        "database when next opened", self.directory, first_line(exc))
             return
         for stale in self.directory.glob("vectors-*.faiss"):
             if stale != target:
@@ -582,7 +582,7 @@ class IndexStore(Catalogue):
             index = VectorIndex.load(path, self.policy)
         except (OSError, RuntimeError) as exc:  # empty, truncated or not a FAISS file
             log.warning("%s cannot be read (%s); rebuilding it from the database", path,
-                        _first_line(exc))
+                        first_line(exc))
             return None
         if index.ntotal != self.count_chunks():
             log.warning("%s disagrees with the database; not using it", path.name)
@@ -673,8 +673,3 @@ def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> IngestError:
         return IndexStorageError(f"cannot open the index at {directory}: {text}")
     return IndexDamagedError(f"the index at {directory} is damaged ({text}); move it aside "
                              "and ingest your documents again")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__

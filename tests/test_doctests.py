@@ -17,7 +17,7 @@ MODULES = [
     "generation.calibration", "generation.windows", "generation.parts", "generation.gate",
     "generation.support", "generation.probes", "eval.curve", "eval.fitting", "eval.calibrate",
     "eval.progress", "ui.chat", "ui.app", "docqa.cli", "ingest.loaders", "generation.control",
-    "ingest.sniff", "generation.language", "ingest.parsers._common",
+    "ingest.sniff", "generation.language", "ingest.errors",
 ]
 
 

@@ -111,21 +111,6 @@ class SectionedText:
         return text, spans
 
 
-MAX_REASON_CHARS = 160
-
-
-def first_line(exc: BaseException) -> str:
-    """A library exception's message cut to one line (and to a readable length: zipfile puts
-    whole headers' bytes in its messages), for one-line error reasons.
-
-    >>> first_line(ValueError("bad header b'" + "x" * 500 + "'"))[-12:]
-    'xxxxxxxxxx …'
-    """
-    lines = str(exc).strip().splitlines()
-    line = lines[0] if lines else type(exc).__name__
-    return line if len(line) <= MAX_REASON_CHARS else line[:MAX_REASON_CHARS - 2] + " …"
-
-
 def file_stem(source: str) -> str:
     """The fallback title: the file name without its extension."""
     return PurePath(source).stem or source

@@ -21,12 +21,11 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from ingest.errors import EmptyDocumentError, ParseError
+from ingest.errors import EmptyDocumentError, ParseError, first_line
 from ingest.parsers._common import (
     HeadingPath,
     SectionedText,
     file_stem,
-    first_line,
     jsonable,
     one_line,
 )

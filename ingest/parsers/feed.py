@@ -18,11 +18,10 @@ from typing import Any
 import feedparser
 from bs4 import BeautifulSoup
 
-from ingest.errors import EmptyDocumentError, ParseError
+from ingest.errors import EmptyDocumentError, ParseError, first_line
 from ingest.parsers._common import (
     SECTION_SEPARATOR,
     SectionedText,
-    first_line,
     jsonable,
     one_line,
 )

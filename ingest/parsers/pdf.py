@@ -23,8 +23,8 @@ from typing import Any
 
 from pypdf import PdfReader
 
-from ingest.errors import EmptyDocumentError, ParseError
-from ingest.parsers._common import SectionedText, file_stem, first_line, jsonable, one_line
+from ingest.errors import EmptyDocumentError, ParseError, first_line
+from ingest.parsers._common import SectionedText, file_stem, jsonable, one_line
 from ingest.types import Document
 
 logger = logging.getLogger(__name__)
