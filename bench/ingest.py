@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from docqa.config import Settings  # noqa: E402
 from docqa.pipeline import build_pipeline  # noqa: E402
+from index.types import Chunk  # noqa: E402
 from ingest.chunking import embedding_text  # noqa: E402
-from ingest.types import Chunk  # noqa: E402
 
 WORDS = (
     "model layer attention token index vector search query answer passage source document "

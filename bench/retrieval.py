@@ -46,11 +46,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from docqa.config import RetrievalSettings  # noqa: E402
 from eval.metrics import percentile  # noqa: E402
+from index.base import Store  # noqa: E402
+from index.manifest import Manifest  # noqa: E402
+from index.sqlite import IndexStore  # noqa: E402
+from index.types import Chunk, Document  # noqa: E402
+from index.vectors import VectorIndexPolicy  # noqa: E402
 from ingest.embedding import SentenceTransformerEmbedder  # noqa: E402
-from ingest.manifest import Manifest  # noqa: E402
-from ingest.store import IndexStore, Store  # noqa: E402
-from ingest.types import Chunk, Document  # noqa: E402
-from ingest.vectors import VectorIndexPolicy  # noqa: E402
 from retrieval.hybrid import HybridRetriever  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,7 +218,7 @@ def query(store: Store, lexical_max_rows: int, truth: np.ndarray, queries: np.nd
 def measure_postgres(dsn: str, n: int, seed_base: np.ndarray, truth: np.ndarray,
                      queries: np.ndarray, texts: list[str], sources: list[int]) -> dict:
     """The same chunks through PostgresStore, in a schema of their own, dropped after."""
-    from ingest.pgstore import PostgresStore
+    from index.postgres import PostgresStore
 
     schema = f"bench_{n}_{os.getpid()}"
     try:

@@ -23,12 +23,13 @@ from generation.models import ModelError
 from generation.parts import left_out, missing_part
 from generation.server import ServerError
 from generation.types import Answer
+from index.errors import StoreError
 from ingest.errors import IngestError
 from ingest.ingester import FileOutcome
 
 log = logging.getLogger("docqa")
 
-USER_ERRORS = (IngestError, ModelError, ServerError, ConfigError, ValueError, OSError)
+USER_ERRORS = (IngestError, StoreError, ModelError, ServerError, ConfigError, ValueError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import index.open
 from docqa.config import Settings
 from generation.answerability import AnswerabilityCheck
 from generation.answerer import Answerer
@@ -26,12 +27,12 @@ from generation.server import ServerGenerator
 from generation.support import JudgeMode, SupportCheck
 from generation.types import Answer, AnswerEvent, Rewritten, final_answer
 from generation.windows import SentenceWindows
+from index.base import FileRecord, Store
+from index.manifest import Manifest
+from index.open import Location
 from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.loaders import path_text, source_key
-from ingest.manifest import Manifest
-from ingest.store import FileRecord, IndexStore, Store
-from ingest.vectors import VectorIndexPolicy
 from retrieval.hybrid import HybridRetriever
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,17 @@ class Pipeline:
             self._store = None
 
 
+def index_location(settings: Settings) -> Location:
+    """Where `settings` keep the index, in the index package's own terms."""
+    st, r = settings.store, settings.retrieval
+    return Location(
+        backend=st.backend, directory=settings.index_dir, postgres_dsn=st.postgres_dsn,
+        postgres_schema=st.postgres_schema, hnsw_ef_search=st.hnsw_ef_search,
+        exact_search_max=r.exact_search_max, ivf_nprobe=r.ivf_nprobe,
+        quantize_vectors=r.quantize_vectors,
+    )
+
+
 def open_store(
     settings: Settings,
     manifest: Callable[[], Manifest],
@@ -290,30 +302,10 @@ def open_store(
     check_chunking: bool = False,
     read_only: bool = False,
 ) -> Store:
-    """Open the index `settings.store` names, checking it against `manifest()`.
-
-    Without `create`, a missing index fails before `manifest` is called: working it out may
-    load the embedding model, and a missing index should be a fast error.
-    """
-    st = settings.store
-    if st.backend == "postgres":
-        from ingest.pgstore import PostgresStore
-
-        assert st.postgres_dsn is not None  # the settings validate it
-        if not create:
-            PostgresStore.require(st.postgres_dsn, st.postgres_schema)
-        return PostgresStore.open(
-            st.postgres_dsn, st.postgres_schema, manifest(), create=create,
-            check_chunking=check_chunking, ef_search=st.hnsw_ef_search,
-        )
-    if not create:
-        IndexStore.require(settings.index_dir)
-    r = settings.retrieval
-    policy = VectorIndexPolicy(
-        exact_max=r.exact_search_max, nprobe=r.ivf_nprobe, quantize=r.quantize_vectors
-    )
-    return IndexStore.open(settings.index_dir, manifest(), create=create,
-                           check_chunking=check_chunking, policy=policy, read_only=read_only)
+    """Open the index `settings` name, checking it against `manifest()` (see
+    `index.open.open_store`)."""
+    return index.open.open_store(index_location(settings), manifest, create=create,
+                                 check_chunking=check_chunking, read_only=read_only)
 
 
 def build_pipeline(

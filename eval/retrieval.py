@@ -145,7 +145,7 @@ def _temporary_index(settings: Settings, folder: Path) -> Settings:
 
 def _drop_index(settings: Settings) -> None:
     if settings.store.backend == "postgres" and settings.store.postgres_dsn:
-        from ingest.pgstore import PostgresStore
+        from index.postgres import PostgresStore
 
         PostgresStore.drop(settings.store.postgres_dsn, settings.store.postgres_schema)
 

@@ -1,1 +1,1 @@
-"""Ingest: load → sniff → parse → chunk → embed → store (FAISS + SQLite), incrementally."""
+"""Ingest: load → sniff → parse → chunk → embed, incrementally; writes through `index`."""

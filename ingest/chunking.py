@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ingest.types import Chunk, Document, Span
+from index.types import Chunk, Document, Span
 
 TokenCounter = Callable[[str], int]
 

@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-MAX_REASON_CHARS = 160
-
-
-def first_line(exc: BaseException) -> str:
-    """A library exception's message cut to one line (and to a readable length: zipfile puts
-    whole headers' bytes in its messages), for one-line error reasons.
-
-    >>> first_line(ValueError("bad header b'" + "x" * 500 + "'"))[-12:]
-    'xxxxxxxxxx …'
-    """
-    lines = str(exc).strip().splitlines()
-    line = lines[0] if lines else type(exc).__name__
-    return line if len(line) <= MAX_REASON_CHARS else line[:MAX_REASON_CHARS - 2] + " …"
+from index.errors import first_line as first_line  # the parsers' one-line reasons
 
 
 class IngestError(Exception):
@@ -41,6 +29,3 @@ class DecodeError(IngestError):
 class EmptyDocumentError(IngestError):
     """The file holds no extractable text."""
 
-
-class IndexMismatchError(IngestError):
-    """The index was built with different embedding or chunking settings than requested."""

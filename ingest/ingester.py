@@ -35,6 +35,8 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from index.base import FileRecord, Store
+from index.types import Chunk, Document
 from ingest.chunking import chunk_document, embedding_text
 from ingest.embedding import Embedder
 from ingest.errors import IngestError, UnreadableError
@@ -46,8 +48,6 @@ from ingest.loaders import (
     read_checked,
     source_key,
 )
-from ingest.store import FileRecord, Store
-from ingest.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.types import Document
 from ingest.errors import EmptyDocumentError, IngestError, UnreadableError
 from ingest.parsers import parse
 from ingest.sniff import sniff
-from ingest.types import Document
 
 logger = logging.getLogger(__name__)
 

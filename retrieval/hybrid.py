@@ -1,4 +1,4 @@
-"""Hybrid retrieval over a `Store`: dense and BM25 candidates, fused by RRF.
+"""Hybrid retrieval over a `StoreReader`: dense and BM25 candidates, fused by RRF.
 
 Dense search finds paraphrases; BM25 finds rare exact terms (model names, numbers, acronyms)
 that a 384-d sentence embedding blurs. Fusing ranks rather than scores avoids calibrating two
@@ -11,8 +11,8 @@ import logging
 
 import numpy as np
 
+from index.base import StoredChunk, StoreReader
 from ingest.embedding import Embedder
-from ingest.store import Store, StoredChunk
 from retrieval.fusion import (
     affordable_terms,
     content_terms,
@@ -28,7 +28,7 @@ class HybridRetriever:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreReader,
         embedder: Embedder,
         *,
         candidates: int = 20,

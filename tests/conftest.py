@@ -15,10 +15,10 @@ import pytest
 
 from docqa import pipeline
 from docqa.config import Settings
+from index.base import Store
+from index.manifest import Manifest
 from ingest.embedding import SentenceTransformerEmbedder
 from ingest.fakes import HashEmbedder
-from ingest.manifest import Manifest
-from ingest.store import Store
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

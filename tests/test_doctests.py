@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 MODULES = [
-    "ingest.chunking", "ingest.vectors", "retrieval.fusion", "generation.grammar",
+    "ingest.chunking", "index.vectors", "retrieval.fusion", "generation.grammar",
     "generation.prompts",
     "generation.claims", "generation.factcheck", "generation.judge", "generation.rewrite",
     "eval.dataset",
@@ -17,7 +17,7 @@ MODULES = [
     "generation.calibration", "generation.windows", "generation.parts", "generation.gate",
     "generation.support", "generation.probes", "eval.curve", "eval.fitting", "eval.calibrate",
     "eval.progress", "ui.chat", "ui.app", "docqa.cli", "ingest.loaders", "generation.control",
-    "ingest.sniff", "generation.language", "ingest.errors",
+    "ingest.sniff", "generation.language", "index.errors",
 ]
 
 

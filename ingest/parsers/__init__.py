@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from index.types import Document
 from ingest.errors import UnsupportedFormatError
 from ingest.parsers import docx, feed, html, markdown, pdf, text
-from ingest.types import Document
 
 Parser = Callable[[bytes, str], list[Document]]
 

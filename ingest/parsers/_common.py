@@ -14,8 +14,8 @@ import re
 from pathlib import PurePath
 from typing import Any
 
+from index.types import Span
 from ingest.errors import EmptyDocumentError
-from ingest.types import Span
 
 SECTION_SEPARATOR = " > "
 

@@ -21,6 +21,7 @@ import docx
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
+from index.types import Document, Span
 from ingest.errors import EmptyDocumentError, ParseError, first_line
 from ingest.parsers._common import (
     HeadingPath,
@@ -29,7 +30,6 @@ from ingest.parsers._common import (
     jsonable,
     one_line,
 )
-from ingest.types import Document, Span
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import Any
 import feedparser
 from bs4 import BeautifulSoup
 
+from index.types import Document
 from ingest.errors import EmptyDocumentError, ParseError, first_line
 from ingest.parsers._common import (
     SECTION_SEPARATOR,
@@ -26,7 +27,6 @@ from ingest.parsers._common import (
     one_line,
 )
 from ingest.parsers.html import html_to_text
-from ingest.types import Document
 
 logger = logging.getLogger(__name__)
 

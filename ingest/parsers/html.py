@@ -24,9 +24,9 @@ from bs4 import (
 )
 from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
+from index.types import Document, Span
 from ingest.decode import decode_text
 from ingest.parsers._common import HeadingPath, SectionedText, file_stem, one_line
-from ingest.types import Document, Span
 
 logger = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from index.types import Document
 from ingest.decode import decode_text
 from ingest.errors import EmptyDocumentError
 from ingest.parsers._common import HeadingPath, SectionedText, file_stem, jsonable, one_line
 from ingest.parsers.html import html_to_text
-from ingest.types import Document
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from pypdf import PdfReader
 
+from index.types import Document
 from ingest.errors import EmptyDocumentError, ParseError, first_line
 from ingest.parsers._common import SectionedText, file_stem, jsonable, one_line
-from ingest.types import Document
 
 logger = logging.getLogger(__name__)
 

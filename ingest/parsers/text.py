@@ -6,9 +6,9 @@ that had markup would have been sniffed as Markdown or HTML instead.
 
 from __future__ import annotations
 
+from index.types import Document
 from ingest.decode import decode_text
 from ingest.parsers._common import SectionedText, file_stem
-from ingest.types import Document
 
 FORMAT = "text"
 

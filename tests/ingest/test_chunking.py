@@ -2,8 +2,8 @@ import re
 
 import pytest
 
+from index.types import Document, Span
 from ingest.chunking import chunk_document, embedding_text, sentence_spans
-from ingest.types import Document, Span
 
 pytestmark = pytest.mark.unit
 

@@ -2,9 +2,9 @@ import os
 
 import pytest
 
+from index.manifest import Manifest
+from index.sqlite import IndexStore
 from ingest.ingester import Ingester
-from ingest.manifest import Manifest
-from ingest.store import IndexStore
 
 pytestmark = pytest.mark.unit
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import ingest.ingester as ingester_module
+from index.manifest import Manifest
+from index.sqlite import IndexStore
+from index.types import Chunk
 from ingest.chunking import embedding_text
 from ingest.fakes import HashEmbedder
 from ingest.ingester import FileOutcome, Ingester
-from ingest.manifest import Manifest
-from ingest.store import IndexStore
-from ingest.types import Chunk
 
 pytestmark = pytest.mark.unit
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from index.types import Document
 from ingest.errors import EmptyDocumentError, ParseError, UnsupportedFormatError
 from ingest.parsers import parse
 from ingest.parsers.html import html_to_text
-from ingest.types import Document
 
 pytestmark = pytest.mark.unit
 

@@ -3,10 +3,11 @@ import os
 import numpy as np
 import pytest
 
-from ingest.errors import IndexMismatchError
-from ingest.manifest import Manifest
-from ingest.store import IndexNotFoundError, IndexStore, Store
-from ingest.types import Chunk, Document
+from index.base import Store
+from index.errors import IndexMismatchError, IndexNotFoundError
+from index.manifest import Manifest
+from index.sqlite import IndexStore
+from index.types import Chunk, Document
 
 pytestmark = pytest.mark.unit
 
@@ -116,7 +117,7 @@ def test_reading_more_chunks_than_sqlite_binds_at_once(open_store):
 
 
 def test_a_second_writer_is_refused_until_the_first_is_done(open_store):
-    from ingest.store import IndexBusyError
+    from index.errors import IndexBusyError
 
     first = open_store(MANIFEST, create=True)
     second = open_store(MANIFEST, create=False)
@@ -140,7 +141,7 @@ def test_a_snapshot_does_not_see_a_later_commit(open_store):
 
 
 def test_postgres_ranks_keywords_by_the_same_bm25_as_sqlite(tmp_path, pg_database):
-    from ingest.pgstore import PostgresStore
+    from index.postgres import PostgresStore
 
     texts = ["alpha beta", "alpha alpha gamma delta", "gamma", "beta beta beta alpha",
              "delta epsilon zeta eta theta alpha", "iota"]

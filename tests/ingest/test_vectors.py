@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ingest.manifest import Manifest
-from ingest.store import IndexStore
-from ingest.types import Chunk, Document
-from ingest.vectors import VectorIndexPolicy
+from index.manifest import Manifest
+from index.sqlite import IndexStore
+from index.types import Chunk, Document
+from index.vectors import VectorIndexPolicy
 
 pytestmark = pytest.mark.unit
 

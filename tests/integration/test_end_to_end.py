@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from docqa.pipeline import build_pipeline
+from index.types import Chunk
 from ingest.chunking import embedding_text
 from ingest.embedding import SentenceTransformerEmbedder
-from ingest.types import Chunk
 
 pytestmark = pytest.mark.integration
 

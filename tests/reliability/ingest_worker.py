@@ -33,8 +33,8 @@ class Announce(logging.Handler):
             print("rebuilding", flush=True)
 
 
-logging.getLogger("ingest.store").addHandler(Announce())
-logging.getLogger("ingest.store").setLevel(logging.INFO)
+logging.getLogger("index.sqlite").addHandler(Announce())
+logging.getLogger("index.sqlite").setLevel(logging.INFO)
 
 corpus, index = Path(sys.argv[1]), sys.argv[2]
 real = sys.argv[3:] == ["--real"]

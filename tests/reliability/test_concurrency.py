@@ -14,9 +14,10 @@ import pytest
 from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
+from index.errors import IndexBusyError
+from index.manifest import Manifest
+from index.sqlite import IndexStore
 from ingest.fakes import HashEmbedder
-from ingest.manifest import Manifest
-from ingest.store import IndexBusyError, IndexStore
 
 pytestmark = pytest.mark.reliability
 

@@ -32,8 +32,8 @@ import pytest
 from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
+from index.sqlite import IndexStore
 from ingest.fakes import HashEmbedder
-from ingest.store import IndexStore
 
 pytestmark = pytest.mark.reliability
 

@@ -21,7 +21,7 @@ import pytest
 from docqa import cli
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
-from ingest.store import DB_NAME
+from index.sqlite import DB_NAME
 
 pytestmark = [pytest.mark.reliability, pytest.mark.unit]
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from index.manifest import Manifest
+from index.types import Chunk, Document
 from ingest.fakes import HashEmbedder
-from ingest.manifest import Manifest
-from ingest.types import Chunk, Document
 from retrieval.hybrid import HybridRetriever
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import IndexMismatchError
+from index.errors import IndexMismatchError
 
 SCHEMA_VERSION = 1
 

@@ -7,7 +7,7 @@ cache of the vectors tagged with the generation counter that every write transac
 when the file for the current generation is missing (a crash before `flush`), it is rebuilt
 from SQLite on open. So the two can never disagree for a reader.
 
-Every open checks the manifest (see `ingest.manifest`): an index built with another embedder
+Every open checks the manifest (see `index.manifest`): an index built with another embedder
 is an `IndexMismatchError`, never silent garbage.
 
 Not here: parsing, chunking, embedding — this module stores what it is given.
@@ -23,17 +23,23 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
-from ingest.errors import IngestError, first_line
-from ingest.manifest import Manifest, check_manifest, read_manifest, write_manifest
-from ingest.types import Chunk, Document
-from ingest.vectors import VectorIndex, VectorIndexPolicy
+from index.base import Catalogue, StoredChunk
+from index.errors import (
+    IndexBusyError,
+    IndexDamagedError,
+    IndexNotFoundError,
+    IndexStorageError,
+    StoreError,
+    first_line,
+)
+from index.manifest import Manifest, check_manifest, read_manifest, write_manifest
+from index.types import Chunk, Document
+from index.vectors import VectorIndex, VectorIndexPolicy
 
 log = logging.getLogger(__name__)
 
@@ -63,141 +69,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts
 """
 
 
-class IndexNotFoundError(IngestError):
-    """Asked to read an index that does not exist yet."""
 
 
-class IndexBusyError(IngestError):
-    """Another writer holds the index: two ingests must never interleave."""
-
-
-class IndexDamagedError(IngestError):
-    """The index database cannot be read: the message names it and says what to do."""
-
-
-class IndexStorageError(IngestError):
-    """The index cannot be written (a full disk, a read-only folder): one line naming the
-    index, the reason and what to do. What was committed before stays consistent."""
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    path: str
-    sha256: str
-    size: int
-    mtime: float
-    format: str
-    documents: int
-    chunks: int
-    ingested_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A chunk as read back from the index, with its document's provenance."""
-
-    id: int
-    text: str
-    source: str
-    title: str
-    section: str
-    page: int | None
-    start: int
-    end: int
-    url: str
-    doc_key: str
-
-
-class Store(Protocol):
-    """What ingest and retrieval need of an index, whatever holds it.
-
-    Two implementations: `IndexStore` (SQLite + FAISS in a folder, the default) and
-    `ingest.pgstore.PostgresStore` (PostgreSQL + pgvector, for a collection shared by a team).
-    Chunk ids are the store's own; scores are inner products (dense) and the store's text
-    ranking, higher is better (lexical).
-    """
-
-    manifest: Manifest
-    writable: bool
-
-    def close(self) -> None: ...
-    def make_writable(self) -> None: ...
-    def snapshot(self) -> AbstractContextManager[None]: ...
-    def file_record(self, path: str) -> FileRecord | None: ...
-    def files(self) -> list[FileRecord]: ...
-    def paths_under(self, root: str) -> list[str]: ...
-    def count_chunks(self) -> int: ...
-    def chunk_ids(self) -> list[int]: ...
-    def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]: ...
-    def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
-    def describe_vectors(self) -> str: ...
-    def similarities(self, vector: np.ndarray, ids: Sequence[int]) -> dict[int, float]: ...
-    @property
-    def size(self) -> int: ...
-    def document_counts(self, terms: Sequence[str]) -> dict[str, int]: ...
-    def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]: ...
-    def writing(self) -> AbstractContextManager[None]: ...
-    def replace_file(
-        self, path: str, *, sha256: str, size: int, mtime: float, fmt: str,
-        documents: Sequence[Document], chunks: Sequence[Chunk], vectors: np.ndarray,
-    ) -> None: ...
-    def touch_file(self, path: str, *, size: int, mtime: float) -> None: ...
-    def remove_file(self, path: str) -> int: ...
-    def flush(self) -> None: ...
-
-
-class Catalogue:
-    """The reads on files and chunks that both stores answer with the same SQL.
-
-    Written with `?` placeholders; a store whose driver wants another style (psycopg's `%s`)
-    rewrites them in `_sql`. Kept to queries that are standard SQL, so that both dialects run
-    them unchanged.
-    """
-
-    _conn: Any
-
-    def _sql(self, query: str) -> str:
-        return query
-
-    def _rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self._conn.execute(self._sql(query), tuple(params)).fetchall())
-
-    def file_record(self, path: str) -> FileRecord | None:
-        rows = self._file_rows("WHERE f.path = ?", (path,))
-        return rows[0] if rows else None
-
-    def files(self) -> list[FileRecord]:
-        return self._file_rows("", ())
-
-    def paths_under(self, root: str) -> list[str]:
-        """Indexed paths equal to `root` or inside it (by path prefix, not by string prefix)."""
-        prefix = root.rstrip(os.sep) + os.sep
-        rows = self._rows(
-            "SELECT path FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
-            (root, len(prefix), prefix),
-        )
-        return [r[0] for r in rows]
-
-    def count_chunks(self) -> int:
-        return int(self._rows("SELECT count(*) FROM chunks")[0][0])
-
-    def chunk_ids(self) -> list[int]:
-        return [r[0] for r in self._rows("SELECT id FROM chunks ORDER BY id")]
-
-    def _file_rows(self, where: str, params: tuple[Any, ...]) -> list[FileRecord]:
-        rows = self._rows(
-            "SELECT f.path, f.sha256, f.size, f.mtime, f.format, "
-            "(SELECT count(*) FROM documents d WHERE d.path = f.path), "
-            "(SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id "
-            " WHERE d.path = f.path), f.ingested_at "
-            f"FROM files f {where} ORDER BY f.path",
-            params,
-        )
-        return [FileRecord(*r) for r in rows]
-
-    def _generation(self) -> int:
-        rows = self._rows("SELECT value FROM manifest WHERE key = 'generation'")
-        return int(rows[0][0]) if rows else 0
 
 
 class IndexStore(Catalogue):
@@ -239,7 +112,7 @@ class IndexStore(Catalogue):
 
         The embedding model and dimension must always match; the chunking settings only when
         `check_chunking` (writers), since reading an index chunked differently is harmless.
-        `policy` lays out the vector index by collection size (see `ingest.vectors`).
+        `policy` lays out the vector index by collection size (see `index.vectors`).
         `read_only` (commands that only read) opens the database read-only and saves nothing,
         so reading works on an index this user cannot write and never changes one it can;
         `make_writable` turns such a store into a writer later.
@@ -659,7 +532,7 @@ def _connect_reader(db_path: Path) -> sqlite3.Connection:
     raise AssertionError("unreachable")
 
 
-def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> IngestError:
+def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> StoreError:
     """One line for a database failure: damaged, full or read-only, and what to do."""
     text = str(exc)
     if "full" in text:

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import IngestError
-from ingest.manifest import Manifest, check_manifest, manifest_from_rows, manifest_rows
-from ingest.store import Catalogue, IndexBusyError, IndexNotFoundError, StoredChunk
-from ingest.types import Chunk, Document
+from index.base import Catalogue, StoredChunk
+from index.errors import IndexBusyError, IndexNotFoundError, StoreUnavailableError
+from index.manifest import Manifest, check_manifest, manifest_from_rows, manifest_rows
+from index.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,6 @@ _MAX_CACHED_COUNTS = 50_000
 BM25_K1, BM25_B = 1.2, 0.75  # SQLite FTS5's bm25() constants, so both stores rank alike
 _WORD = re.compile(r"\w+")
 
-
-class StoreUnavailableError(IngestError):
-    """The database cannot be reached or lacks what the store needs (pgvector)."""
 
 
 def _schema_sql(dimension: int) -> str:

@@ -1,0 +1,66 @@
+"""Opening the index a configuration names: a folder (SQLite + FAISS) or a PostgreSQL schema.
+
+`Location` says where an index is and how it is laid out, in plain values: the application's
+settings are turned into one at the top (`docqa.pipeline`), so this package never reads them.
+Each store module is imported only when its kind of index is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from index.base import Store
+from index.manifest import Manifest
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an index is kept and how its vectors are laid out."""
+
+    backend: Literal["faiss", "postgres"]
+    directory: Path
+    postgres_dsn: str | None = None
+    postgres_schema: str = "docqa"
+    hnsw_ef_search: int = 100
+    exact_search_max: int = 50_000
+    ivf_nprobe: int = 32
+    quantize_vectors: bool = True
+
+
+def open_store(
+    location: Location,
+    manifest: Callable[[], Manifest],
+    *,
+    create: bool,
+    check_chunking: bool = False,
+    read_only: bool = False,
+) -> Store:
+    """Open the index at `location`, checking it against `manifest()`.
+
+    Without `create`, a missing index fails before `manifest` is called: working it out may
+    load the embedding model, and a missing index should be a fast error. `read_only` opens a
+    folder index for reading only (see `IndexStore.open`).
+    """
+    if location.backend == "postgres":
+        from index.postgres import PostgresStore
+
+        if location.postgres_dsn is None:
+            raise ValueError("a PostgreSQL index needs a DSN")
+        if not create:
+            PostgresStore.require(location.postgres_dsn, location.postgres_schema)
+        return PostgresStore.open(
+            location.postgres_dsn, location.postgres_schema, manifest(), create=create,
+            check_chunking=check_chunking, ef_search=location.hnsw_ef_search,
+        )
+    from index.sqlite import IndexStore
+    from index.vectors import VectorIndexPolicy
+
+    if not create:
+        IndexStore.require(location.directory)
+    policy = VectorIndexPolicy(exact_max=location.exact_search_max, nprobe=location.ivf_nprobe,
+                               quantize=location.quantize_vectors)
+    return IndexStore.open(location.directory, manifest(), create=create,
+                           check_chunking=check_chunking, policy=policy, read_only=read_only)
