@@ -9,6 +9,7 @@ is cosine similarity everywhere downstream.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import threading
@@ -60,6 +61,37 @@ def resolve_embedding_model(name: str) -> Path:
     return path
 
 
+def declared_shape(folder: Path) -> tuple[int, int] | None:
+    """(output dimension, input limit in tokens) as a sentence-transformers folder declares
+    them in its JSON files, read without loading torch or the weights; None when the folder
+    does not say (then the caller loads the model and asks it).
+
+    Opening an index checks its manifest against the embedder's dimension, and ingest checks
+    the chunk size against the input limit: neither should cost a model load when nothing is
+    embedded (`docqa sources`, an unchanged re-ingest).
+    """
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        limit = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+        dimension = None
+        for module in modules:  # the last module that sets the width decides it
+            kind = module["type"].rsplit(".", 1)[-1]
+            config_path = folder / module["path"] / "config.json"
+            if kind == "Transformer":
+                dimension = json.loads(config_path.read_text())["hidden_size"]
+            elif kind == "Pooling":
+                config = json.loads(config_path.read_text())
+                modes = sum(1 for k, v in config.items() if k.startswith("pooling_mode") and v)
+                dimension = config["word_embedding_dimension"] * max(modes, 1)
+            elif kind == "Dense":
+                dimension = json.loads(config_path.read_text())["out_features"]
+            elif kind != "Normalize":
+                return None  # a module whose effect on the width is not known here
+        return (int(dimension), int(limit)) if dimension else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded lazily from a local folder, on the CPU.
 
@@ -76,6 +108,7 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._counting_tokenizer: Any = None  # a copy of the model's, for count_tokens only
         self._dimension: int | None = None
+        self._max_tokens: int | None = None
         self._load_lock = threading.Lock()  # two threads' first calls must not load it twice
 
     def _load(self):
@@ -99,8 +132,16 @@ class SentenceTransformerEmbedder:
             self._model = model  # last: other threads take a set model as fully loaded
         return self._model
 
+    def _declared(self) -> None:
+        """Take the dimension and input limit from the model folder's files, if it says."""
+        if self._dimension is None and self._model is None:
+            declared = declared_shape(resolve_embedding_model(self._name))
+            if declared is not None:
+                self._dimension, self._max_tokens = declared
+
     @property
     def dimension(self) -> int:  # type: ignore[override]
+        self._declared()
         if self._dimension is None:
             model = self._load()
             # sentence-transformers 6 renamed the method; accept both spellings.
@@ -111,7 +152,10 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_tokens(self) -> int:  # type: ignore[override]
-        return int(self._load().max_seq_length)
+        self._declared()
+        if self._max_tokens is None:
+            self._max_tokens = int(self._load().max_seq_length)
+        return self._max_tokens
 
     def count_tokens(self, text: str) -> int:
         self._load()
