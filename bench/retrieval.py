@@ -51,8 +51,8 @@ from index.manifest import Manifest  # noqa: E402
 from index.sqlite import IndexStore  # noqa: E402
 from index.types import Chunk, Document  # noqa: E402
 from index.vectors import VectorIndexPolicy  # noqa: E402
-from ingest.embedding import SentenceTransformerEmbedder  # noqa: E402
 from retrieval.hybrid import HybridRetriever  # noqa: E402
+from text.embedding import SentenceTransformerEmbedder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 384

@@ -30,10 +30,10 @@ from generation.windows import SentenceWindows
 from index.base import FileRecord, Store
 from index.manifest import Manifest
 from index.open import Location
-from ingest.embedding import Embedder, SentenceTransformerEmbedder
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.loaders import path_text, source_key
 from retrieval.hybrid import HybridRetriever
+from text.embedding import Embedder, SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
 

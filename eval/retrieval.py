@@ -26,8 +26,8 @@ from docqa.pipeline import build_pipeline
 from eval.dataset import read_jsonl
 from eval.metrics import dedupe, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
 from eval.progress import progress
-from ingest.embedding import Embedder
 from retrieval.hybrid import HybridRetriever
+from text.embedding import Embedder
 
 METHODS = ("dense", "bm25", "fused")
 # Chunks retrieved per document wanted: long documents have several chunks, and a document

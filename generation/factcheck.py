@@ -27,7 +27,7 @@ from typing import Literal, Protocol
 from generation.claims import names, quantities, spell_numbers
 from generation.types import AnswerSentence, Evidence, SentenceVerdict
 from generation.windows import SentenceWindows
-from ingest.embedding import Embedder
+from text.embedding import Embedder
 
 Policy = Literal["strict", "flag"]
 

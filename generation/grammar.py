@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generation.types import ABSTENTION, AnswerSentence
-from ingest.chunking import sentence_spans
+from text.sentences import sentence_spans
 
 MAX_CITATIONS_PER_SENTENCE = 3
 # Abbreviations whose final "." may be followed by a space inside a sentence.

@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from index.types import Chunk, Document, Span
+from text.sentences import sentence_spans
 
 TokenCounter = Callable[[str], int]
 
 # A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by whitespace;
 # abbreviations like "e.g." cause an occasional early break, which costs nothing here.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 _WORD = re.compile(r"\S+")
 
 
@@ -43,51 +43,6 @@ def embedding_text(chunk: Chunk) -> str:
     """
     heading = chunk.section or chunk.title
     return f"{heading}\n{chunk.text}" if heading else chunk.text
-
-
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    r"""Split `text[start:end]` into sentence spans, trimmed of surrounding space.
-
-    Hard-wrapped lines are joined (a newline inside a paragraph is a space), while blank lines,
-    list items, headings, quotes and table rows always start a new span.
-
-    >>> t = "One. Two!\n- three\nwrapped\nline. Four"
-    >>> [t[a:b] for a, b in sentence_spans(t)]
-    ['One.', 'Two!', '- three\nwrapped\nline.', 'Four']
-    """
-    end = len(text) if end is None else end
-    spans: list[tuple[int, int]] = []
-    for line_start, line_end in _logical_lines(text, start, end):
-        cursor = line_start
-        for match in _SENTENCE_END.finditer(text, line_start, line_end):
-            spans.append((cursor, match.start()))
-            cursor = match.end()
-        spans.append((cursor, line_end))
-    return [_trim(text, a, b) for a, b in spans if text[a:b].strip()]
-
-
-_BLOCK_START = re.compile(r"\s*(?:[-*+>|#]|\d+[.)])\s|\s*\|")
-
-
-def _logical_lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """Spans of paragraphs' wrapped lines joined; structural lines stand alone."""
-    current: tuple[int, int] | None = None
-    pos = start
-    for line in text[start:end].split("\n"):
-        a, b = pos, pos + len(line)
-        pos = b + 1
-        if not line.strip():
-            if current:
-                yield current
-            current = None
-        elif current is None or _BLOCK_START.match(line):
-            if current:
-                yield current
-            current = (a, b)
-        else:
-            current = (current[0], b)
-    if current:
-        yield current
 
 
 def chunk_document(
@@ -224,11 +179,3 @@ def _carry(units: list[_Unit], overlap: int, room: int) -> list[_Unit]:
             break
         carried.insert(0, unit)
     return carried
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end

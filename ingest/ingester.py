@@ -38,7 +38,6 @@ from tqdm import tqdm
 from index.base import FileRecord, Store
 from index.types import Chunk, Document
 from ingest.chunking import chunk_document, embedding_text
-from ingest.embedding import Embedder
 from ingest.errors import IngestError, UnreadableError
 from ingest.loaders import (
     Skipped,
@@ -48,6 +47,7 @@ from ingest.loaders import (
     read_checked,
     source_key,
 )
+from text.embedding import Embedder
 
 log = logging.getLogger(__name__)
 

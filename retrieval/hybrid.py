@@ -12,13 +12,13 @@ import logging
 import numpy as np
 
 from index.base import StoredChunk, StoreReader
-from ingest.embedding import Embedder
 from retrieval.fusion import (
     affordable_terms,
     content_terms,
     reciprocal_rank_fusion,
 )
 from retrieval.types import Hit
+from text.embedding import Embedder
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from docqa import pipeline
 from docqa.config import Settings
 from index.base import Store
 from index.manifest import Manifest
-from ingest.embedding import SentenceTransformerEmbedder
-from ingest.fakes import HashEmbedder
+from text.embedding import SentenceTransformerEmbedder
+from text.fakes import HashEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -9,8 +9,8 @@ from generation.llm import Completion, PromptTooLongError
 from generation.probes import Probes
 from generation.types import ABSTENTION
 from generation.windows import SentenceWindows
-from ingest.fakes import HashEmbedder
 from retrieval.types import Hit
+from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

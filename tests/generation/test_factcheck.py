@@ -9,7 +9,7 @@ from generation.factcheck import (
     check_answer,
 )
 from generation.types import AnswerSentence, SentenceVerdict
-from ingest.fakes import HashEmbedder
+from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

@@ -3,7 +3,8 @@ import re
 import pytest
 
 from index.types import Document, Span
-from ingest.chunking import chunk_document, embedding_text, sentence_spans
+from ingest.chunking import chunk_document, embedding_text
+from text.sentences import sentence_spans
 
 pytestmark = pytest.mark.unit
 

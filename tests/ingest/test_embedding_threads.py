@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ingest.embedding import SentenceTransformerEmbedder
+from text.embedding import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from index.manifest import Manifest
 from index.sqlite import IndexStore
 from index.types import Chunk
 from ingest.chunking import embedding_text
-from ingest.fakes import HashEmbedder
 from ingest.ingester import FileOutcome, Ingester
+from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ import pytest
 from docqa.pipeline import build_pipeline
 from index.types import Chunk
 from ingest.chunking import embedding_text
-from ingest.embedding import SentenceTransformerEmbedder
+from text.embedding import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.integration
 

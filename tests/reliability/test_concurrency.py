@@ -17,7 +17,7 @@ from generation.fakes import ScriptedGenerator
 from index.errors import IndexBusyError
 from index.manifest import Manifest
 from index.sqlite import IndexStore
-from ingest.fakes import HashEmbedder
+from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.reliability
 

@@ -33,7 +33,7 @@ from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from index.sqlite import IndexStore
-from ingest.fakes import HashEmbedder
+from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.reliability
 

@@ -4,8 +4,8 @@ import pytest
 
 from index.manifest import Manifest
 from index.types import Chunk, Document
-from ingest.fakes import HashEmbedder
 from retrieval.hybrid import HybridRetriever
+from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 
