@@ -1,5 +1,6 @@
-"""Evaluation: question sets (`eval.dataset`) and the fact-check calibration tool.
+"""Evaluation: the `docqa eval` commands (`qa`: docqa against a plain LangChain RAG chain;
+`retrieval`: BEIR; `detect`: the fact-check as a hallucination detector) and the calibration
+tool (`python -m eval.calibrate`).
 
-The `docqa eval` commands are still to come. Never `import eval` bare (it hides the builtin);
-write `from eval.dataset import …`.
+Never `import eval` bare (it hides the builtin); write `from eval.dataset import …`.
 """

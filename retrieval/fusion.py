@@ -52,26 +52,6 @@ def content_terms(text: str) -> list[str]:
     return seen
 
 
-def fts_match(terms: Sequence[str]) -> str:
-    """A safe FTS5 MATCH expression: every term quoted, OR-ed.
-
-    Quoting every token means user punctuation can never be parsed as FTS5 syntax.
-
-    >>> fts_match(["int4", "quantization"])
-    '"int4" OR "quantization"'
-    """
-    return " OR ".join(f'"{t}"' for t in terms)
-
-
-def fts_query(text: str) -> str:
-    """`fts_match` of the content words of free text.
-
-    >>> fts_query('What is "INT4" quantization, and how?')
-    '"int4" OR "quantization"'
-    """
-    return fts_match(content_terms(text))
-
-
 def affordable_terms(document_counts: dict[str, int], max_rows: int) -> list[str]:
     """The rarest terms whose chunks together stay within `max_rows`, rarest first.
 

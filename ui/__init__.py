@@ -1,1 +1,1 @@
-"""The Gradio chat (not built yet): a thin layer over `docqa.pipeline.Pipeline`."""
+"""The Gradio chat: a thin layer over the library API (`docqa.pipeline.Pipeline`)."""

@@ -1,6 +1,6 @@
 import pytest
 
-from retrieval.fusion import fts_query, reciprocal_rank_fusion
+from retrieval.fusion import content_terms, reciprocal_rank_fusion
 
 pytestmark = pytest.mark.unit
 
@@ -22,11 +22,11 @@ def test_rrf_of_nothing_is_empty():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("How many layers?", '"many" OR "layers"'),
-        ('NEAR(a b) "x" OR y*', '"near"'),
-        ("the of and", ""),
-        ("INT4 int4 Int4", '"int4"'),
+        ("How many layers?", ["many", "layers"]),
+        ('NEAR(a b) "x" OR y*', ["near"]),
+        ("the of and", []),
+        ("INT4 int4 Int4", ["int4"]),
     ],
 )
-def test_fts_query_quotes_content_words(text, expected):
-    assert fts_query(text) == expected
+def test_content_terms_drop_stopwords_punctuation_and_repeats(text, expected):
+    assert content_terms(text) == expected
