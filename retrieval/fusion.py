@@ -1,4 +1,4 @@
-"""Reciprocal-rank fusion and the FTS5 query builder: pure functions, no index needed."""
+"""Reciprocal-rank fusion and the query's content terms: pure functions, no index needed."""
 
 from __future__ import annotations
 
