@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from generation import llama_internals as internals
 from generation.control import ControlStrings
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class LlamaCppGenerator:
             prefix = self._prefix_tokens(text)
             if not prefix or tuple(tokens[: len(prefix)]) != prefix:
                 continue
-            if llm.longest_token_prefix(llm._input_ids, tokens) < len(prefix):
+            if llm.longest_token_prefix(internals.evaluated(llm), tokens) < len(prefix):
                 llm.load_state(self._state(prefix))
             return
 
@@ -162,12 +163,13 @@ class LlamaCppGenerator:
         if self._llm is None:
             from llama_cpp import Llama
 
+            internals.check_version()
             log.info("loading %s", self.model_path)
             self._llm = Llama(
                 model_path=str(self.model_path), n_ctx=self._n_ctx, n_threads=self._n_threads,
                 seed=self._seed, verbose=False,
             )
-            self._control = ControlStrings(_control_tokens(self._llm))
+            self._control = ControlStrings(internals.control_tokens(self._llm))
         return self._llm
 
     def _safe(self, messages: list[dict]) -> list[dict]:
@@ -216,8 +218,6 @@ class LlamaCppGenerator:
     def _first_logits(self, messages: list[dict]):
         """The logits for the reply's first token: one prompt evaluation, reusing the part of
         it the context already holds."""
-        import numpy as np
-
         llm = self._load()
         tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
         if len(tokens) >= self._n_ctx:
@@ -225,22 +225,15 @@ class LlamaCppGenerator:
                                      f"{self._n_ctx}")
         self._reuse_prefix(messages, tokens)
         # Always evaluate at least the last token, so the logits belong to this prompt.
-        llm.n_tokens = llm.longest_token_prefix(llm._input_ids, tokens[:-1])
-        llm.eval(tokens[llm.n_tokens:])
-        # Private API of llama-cpp-python 0.3.x (pinned): the logits of the last prompt token.
-        return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
+        kept = internals.keep_evaluated(llm, tokens[:-1])
+        llm.eval(tokens[kept:])
+        return internals.last_logits(llm)
 
     def _chat_prompt(self, messages: list[dict]) -> str:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        llm = self._load()
-        messages = self._safe(messages)
-        template = llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise ValueError(f"{self.model_path.name} has no chat template")
-        eos = llm.detokenize([llm.token_eos()]).decode(errors="ignore")
-        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="")
-        return formatter(messages=messages).prompt
+        try:
+            return internals.render_chat(self._load(), self._safe(messages))
+        except ValueError as exc:
+            raise ValueError(f"{self.model_path.name}: {exc}") from None
 
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode(), add_bos=False, special=True))
@@ -285,17 +278,3 @@ class LlamaCppGenerator:
         self._reuse_prefix(messages)
         return {"messages": messages, "grammar": self._grammar(grammar) if grammar else None,
                 "max_tokens": max_tokens, "temperature": self._temperature, "seed": self._seed}
-
-
-def _control_tokens(llm) -> list[str]:
-    """The text of every token the tokenizer only produces with special tokens on (control
-    and unknown tokens; user-defined ones match as plain text anyway), for any GGUF."""
-    import llama_cpp
-
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
-    texts = []
-    for token in range(llm.n_vocab()):
-        if llama_cpp.llama_vocab_get_attr(vocab, token) & special:
-            texts.append(llama_cpp.llama_vocab_get_text(vocab, token).decode(errors="replace"))
-    return texts
