@@ -44,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from core.embedding import SentenceTransformerEmbedder  # noqa: E402
 from docqa.config import RetrievalSettings  # noqa: E402
 from eval.metrics import percentile  # noqa: E402
 from index.base import Store  # noqa: E402
@@ -52,7 +53,6 @@ from index.sqlite import IndexStore  # noqa: E402
 from index.types import Chunk, Document  # noqa: E402
 from index.vectors import VectorIndexPolicy  # noqa: E402
 from retrieval.hybrid import HybridRetriever  # noqa: E402
-from text.embedding import SentenceTransformerEmbedder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 384

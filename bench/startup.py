@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 # Run docqa with the embedder's declared shape switched off: the cost it saved.
-LOADING = ("import sys, text.embedding as e; e.declared_shape = lambda folder: None; "
+LOADING = ("import sys, core.embedding as e; e.declared_shape = lambda folder: None; "
            "from docqa.cli import main; sys.exit(main())")
 
 

@@ -15,21 +15,18 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from docqa.config import ConfigError, Settings
+from core.errors import DocqaError
+from docqa.config import Settings
 from docqa.pipeline import Pipeline, build_pipeline
 from generation.answerer import render
 from generation.calibration import Level
-from generation.models import ModelError
 from generation.parts import left_out, missing_part
-from generation.server import ServerError
 from generation.types import Answer
-from index.errors import StoreError
-from ingest.errors import IngestError
 from ingest.ingester import FileOutcome
 
 log = logging.getLogger("docqa")
 
-USER_ERRORS = (IngestError, StoreError, ModelError, ServerError, ConfigError, ValueError, OSError)
+USER_ERRORS = (DocqaError, ValueError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from core.errors import DocqaError
+
 APP_NAME = "docqa"
 log = logging.getLogger(__name__)
 
@@ -296,7 +298,7 @@ class Settings(_Section):
             raise ConfigError(_explain(exc, origins)) from None
 
 
-class ConfigError(ValueError):
+class ConfigError(DocqaError, ValueError):
     """A config file or variable that cannot be used; one line naming the setting, the value,
     where it came from and what is allowed."""
 

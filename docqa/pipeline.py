@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import index.open
+from core.embedding import Embedder, SentenceTransformerEmbedder
+from core.errors import DocqaError
 from docqa.config import Settings
 from generation.answerability import AnswerabilityCheck
 from generation.answerer import Answerer
@@ -33,12 +35,11 @@ from index.open import Location
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.loaders import path_text, source_key
 from retrieval.hybrid import HybridRetriever
-from text.embedding import Embedder, SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
 
 
-class QuestionTooLongError(ValueError):
+class QuestionTooLongError(DocqaError, ValueError):
     """A question over `generation.max_question_chars`; the message says by how much."""
 
 

@@ -26,13 +26,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from core.sentences import sentence_spans
 from eval.dataset import Question
 from eval.metrics import bootstrap_rate, bootstrap_ratio, percentile, rate
 from eval.progress import progress
 from generation.factcheck import Grounding, Verifier
 from generation.types import Answer, AnswerSentence, SentenceVerdict
 from retrieval.types import Hit
-from text.sentences import sentence_spans
 
 STAGES = ("retrieve_s", "gate_s", "answerability_s", "generate_s", "verify_s", "total_s")
 _CITATION = re.compile(r"\s*\[\d+\]")

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.embedding import Embedder
 from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from eval.dataset import read_jsonl
 from eval.metrics import dedupe, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
 from eval.progress import progress
 from retrieval.hybrid import HybridRetriever
-from text.embedding import Embedder
 
 METHODS = ("dense", "bm25", "fused")
 # Chunks retrieved per document wanted: long documents have several chunks, and a document

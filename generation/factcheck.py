@@ -24,10 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from core.embedding import Embedder
 from generation.claims import names, quantities, spell_numbers
 from generation.types import AnswerSentence, Evidence, SentenceVerdict
 from generation.windows import SentenceWindows
-from text.embedding import Embedder
 
 Policy = Literal["strict", "flag"]
 

@@ -22,8 +22,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.sentences import sentence_spans
 from generation.types import ABSTENTION, AnswerSentence
-from text.sentences import sentence_spans
 
 MAX_CITATIONS_PER_SENTENCE = 3
 # Abbreviations whose final "." may be followed by a space inside a sentence.

@@ -18,10 +18,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.errors import DocqaError
+
 log = logging.getLogger(__name__)
 
 
-class ModelError(RuntimeError):
+class ModelError(DocqaError, RuntimeError):
     """A model that cannot be found, assembled or verified; the message says how to fix it."""
 
 

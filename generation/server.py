@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import httpx
 
+from core.errors import DocqaError
 from generation.control import ControlStrings
 from generation.llm import Completion, Piece, PromptTooLongError
 
@@ -47,7 +48,7 @@ _CONTEXT_ERROR = re.compile(
 )
 
 
-class ServerError(RuntimeError):
+class ServerError(DocqaError, RuntimeError):
     """The generation server could not be reached, or refused a request for a reason other than
     the prompt's length; the message names the URL and the reason on one line."""
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.embedding import Embedder
+from core.sentences import sentence_spans
 from retrieval.fusion import content_terms
-from text.embedding import Embedder
-from text.sentences import sentence_spans
 
 CACHE_PASSAGES = 256
 WINDOW = 3  # sentences: a fact and the two around it that name its subject
@@ -45,7 +45,7 @@ class SentenceWindows:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Single sentences and runs of `window` sentences: support may span a sentence break.
 
-        >>> from text.fakes import HashEmbedder
+        >>> from core.fakes import HashEmbedder
         >>> t = "One. Two. Three."
         >>> [t[a:b] for a, b in SentenceWindows(HashEmbedder(8), window=2).spans(t)]
         ['One.', 'Two.', 'Three.', 'One. Two.', 'Two. Three.']

@@ -6,6 +6,8 @@ prints it as it is. `first_line` makes library exceptions' messages fit that rul
 
 from __future__ import annotations
 
+from core.errors import DocqaError
+
 MAX_REASON_CHARS = 160
 
 
@@ -21,7 +23,7 @@ def first_line(exc: BaseException) -> str:
     return line if len(line) <= MAX_REASON_CHARS else line[:MAX_REASON_CHARS - 2] + " …"
 
 
-class StoreError(Exception):
+class StoreError(DocqaError):
     """Base class: the index cannot be opened, read or written as asked."""
 
 

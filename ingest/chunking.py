@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from core.sentences import sentence_spans
 from index.types import Chunk, Document, Span
-from text.sentences import sentence_spans
 
 TokenCounter = Callable[[str], int]
 

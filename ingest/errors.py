@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from core.errors import DocqaError
 from index.errors import first_line as first_line  # the parsers' one-line reasons
 
 
-class IngestError(Exception):
+class IngestError(DocqaError):
     """Base class: something about one input file or the index prevents ingesting it."""
 
 

@@ -35,6 +35,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from core.embedding import Embedder
 from index.base import FileRecord, Store
 from index.types import Chunk, Document
 from ingest.chunking import chunk_document, embedding_text
@@ -47,7 +48,6 @@ from ingest.loaders import (
     read_checked,
     source_key,
 )
-from text.embedding import Embedder
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from core.embedding import Embedder
 from index.base import StoredChunk, StoreReader
 from retrieval.fusion import (
     affordable_terms,
@@ -18,7 +19,6 @@ from retrieval.fusion import (
     reciprocal_rank_fusion,
 )
 from retrieval.types import Hit
-from text.embedding import Embedder
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from core.embedding import SentenceTransformerEmbedder
+from core.fakes import HashEmbedder
 from docqa import pipeline
 from docqa.config import Settings
 from index.base import Store
 from index.manifest import Manifest
-from text.embedding import SentenceTransformerEmbedder
-from text.fakes import HashEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

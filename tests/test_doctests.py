@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 MODULES = [
-    "ingest.chunking", "text.sentences", "index.vectors", "retrieval.fusion", "generation.grammar",
+    "ingest.chunking", "core.sentences", "index.vectors", "retrieval.fusion", "generation.grammar",
     "generation.prompts",
     "generation.claims", "generation.factcheck", "generation.judge", "generation.rewrite",
     "eval.dataset",

@@ -1,5 +1,6 @@
 import pytest
 
+from core.fakes import HashEmbedder
 from generation.answerability import AnswerabilityCheck
 from generation.answerer import Answerer
 from generation.calibration import Level, Logistic
@@ -10,7 +11,6 @@ from generation.probes import Probes
 from generation.types import ABSTENTION
 from generation.windows import SentenceWindows
 from retrieval.types import Hit
-from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

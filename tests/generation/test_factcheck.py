@@ -1,5 +1,6 @@
 import pytest
 
+from core.fakes import HashEmbedder
 from generation.factcheck import (
     ClaimCheck,
     CombinedVerifier,
@@ -9,7 +10,6 @@ from generation.factcheck import (
     check_answer,
 )
 from generation.types import AnswerSentence, SentenceVerdict
-from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

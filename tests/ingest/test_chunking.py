@@ -2,9 +2,9 @@ import re
 
 import pytest
 
+from core.sentences import sentence_spans
 from index.types import Document, Span
 from ingest.chunking import chunk_document, embedding_text
-from text.sentences import sentence_spans
 
 pytestmark = pytest.mark.unit
 

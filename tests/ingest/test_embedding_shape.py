@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from text.embedding import declared_shape, resolve_embedding_model
+from core.embedding import declared_shape, resolve_embedding_model
 
 
 def write_folder(root: Path, modules: list[tuple[str, str, dict]], limit: int = 512) -> Path:

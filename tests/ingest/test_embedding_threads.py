@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from text.embedding import SentenceTransformerEmbedder
+from core.embedding import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import ingest.ingester as ingester_module
+from core.fakes import HashEmbedder
 from index.manifest import Manifest
 from index.sqlite import IndexStore
 from index.types import Chunk
 from ingest.chunking import embedding_text
 from ingest.ingester import FileOutcome, Ingester
-from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

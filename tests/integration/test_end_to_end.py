@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from core.embedding import SentenceTransformerEmbedder
 from docqa.pipeline import build_pipeline
 from index.types import Chunk
 from ingest.chunking import embedding_text
-from text.embedding import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.integration
 

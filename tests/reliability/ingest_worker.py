@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from core.fakes import HashEmbedder  # noqa: E402
 from docqa.config import Settings  # noqa: E402
 from docqa.pipeline import build_pipeline  # noqa: E402
 from generation.fakes import ScriptedGenerator  # noqa: E402
-from text.fakes import HashEmbedder  # noqa: E402
 
 
 class Announce(logging.Handler):

@@ -55,3 +55,12 @@ def test_a_stray_variable_is_ignored_with_a_warning(caplog):
 def test_a_command_line_value_is_named_as_such(tmp_path, capsys):
     assert cli.main(["--index", str(tmp_path / "i"), "ask", "q?", "--top-k", "-1"]) == 1
     assert "retrieval.top_k = -1 (from the command line)" in capsys.readouterr().err
+
+
+def test_a_missing_embedding_model_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DOCQA_INGEST__EMBEDDING_MODEL", str(tmp_path / "no-such-model"))
+    (tmp_path / "doc.md").write_text("# Doc\n\nText.\n")
+    assert cli.main(["--index", str(tmp_path / "i"), "ingest", str(tmp_path / "doc.md")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("docqa: error: embedding model ") and "no-such-model" in err

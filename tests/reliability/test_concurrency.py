@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from core.fakes import HashEmbedder
 from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from index.errors import IndexBusyError
 from index.manifest import Manifest
 from index.sqlite import IndexStore
-from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.reliability
 

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.fakes import HashEmbedder
 from docqa.config import Settings
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from index.sqlite import IndexStore
-from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.reliability
 

