@@ -62,6 +62,7 @@ class Pipeline:
         self._store: Store | None = None
         self._calibration: Calibration | None = None
         self._windows: SentenceWindows | None = None
+        self._answerers: dict[tuple[bool, bool], Answerer] = {}
 
     # ---- stages, built on first use --------------------------------------------------------
     def model_path(self) -> Path:
@@ -161,7 +162,15 @@ class Pipeline:
         """The configured answerer. `guard=False` keeps only the prompt and the citation
         grammar (no gate, no answerability, no fact-check): the `constrained` system of
         `docqa eval`. `record=True` withholds nothing and measures every signal, for an
-        evaluation that replays the decisions at every threshold."""
+        evaluation that replays the decisions at every threshold.
+
+        Built once per kind and kept: the settings of a pipeline never change (`reconfigure`
+        makes a new pipeline), so every question reuses the same stage graph."""
+        if (guard, record) not in self._answerers:
+            self._answerers[guard, record] = self._build_answerer(guard, record)
+        return self._answerers[guard, record]
+
+    def _build_answerer(self, guard: bool, record: bool) -> Answerer:
         r, g, fc = self.settings.retrieval, self.settings.generation, self.settings.factcheck
         guarded = guard and fc.enabled
         return Answerer(
@@ -279,6 +288,7 @@ class Pipeline:
     def close(self) -> None:
         if (close := getattr(self._generator, "close", None)) is not None:
             close()  # a server generator's connections
+        self._answerers.clear()  # they hold the store
         if self._store is not None:
             self._store.close()
             self._store = None
