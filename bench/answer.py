@@ -95,14 +95,19 @@ def guarded(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
 
     def events(question: str):
         return pipeline.stream(question, history) if chat else answerer.stream(question)
+
     gen = pipeline.settings.generation
     count_tokens = getattr(pipeline.generator, "count_tokens", None)
 
     def prompt_tokens(question: str, sources: tuple[Source, ...]) -> int | None:
         if count_tokens is None:
             return None
-        messages = build_messages(question, [s.hit for s in sources], gen.max_sentences,
-                                  extractive=gen.mode == "extractive")
+        messages = build_messages(
+            question,
+            [s.hit for s in sources],
+            gen.max_sentences,
+            extractive=gen.mode == "extractive",
+        )
         return sum(count_tokens(m["content"]) for m in messages)
 
     def run(question: str) -> Sample:
@@ -128,14 +133,20 @@ def guarded(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
         # counted after the clock stopped; `build_messages` is what the answerer sends
         tokens = prompt_tokens(question.strip(), sources)
         if first is None or last is None:  # abstained before writing, or wrote nothing
-            return Sample(done - start, retrieve, checks_s=checks, prompt_tokens=tokens,
-                          abstained=True)
+            return Sample(
+                done - start, retrieve, checks_s=checks, prompt_tokens=tokens, abstained=True
+            )
         return Sample(
-            done - start, retrieve, checks_s=checks, ttft_s=first - start,
+            done - start,
+            retrieve,
+            checks_s=checks,
+            ttft_s=first - start,
             # the sources are shown before the answerability probes run
             prompt_eval_s=first - retrieved - answer.timings.get("answerability_s", 0.0),
             generation_s=last - first,
-            factcheck_s=done - last, prompt_tokens=tokens, abstained=answer.abstained,
+            factcheck_s=done - last,
+            prompt_tokens=tokens,
+            abstained=answer.abstained,
         )
 
     return run
@@ -143,8 +154,10 @@ def guarded(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
 
 def require_prefix_cache() -> None:
     if "prefix_cache" not in GenerationSettings.model_fields:
-        raise SystemExit("guarded-nocache needs the generation.prefix_cache setting, which "
-                         "docqa/config.py does not have yet")
+        raise SystemExit(
+            "guarded-nocache needs the generation.prefix_cache setting, which "
+            "docqa/config.py does not have yet"
+        )
 
 
 def guarded_nocache(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
@@ -197,9 +210,13 @@ def plain(pipeline: Pipeline, stack: ExitStack) -> Run:
         if first is None or last is None:
             return Sample(done - start, retrieve, prompt_tokens=tokens, abstained=abstained)
         return Sample(
-            done - start, retrieve, ttft_s=first - start,
-            prompt_eval_s=first - start - retrieve, generation_s=last - first,
-            prompt_tokens=tokens, abstained=abstained,
+            done - start,
+            retrieve,
+            ttft_s=first - start,
+            prompt_eval_s=first - start - retrieve,
+            generation_s=last - first,
+            prompt_tokens=tokens,
+            abstained=abstained,
         )
 
     return run
@@ -222,8 +239,10 @@ def warm_up(name: str, run: Run, candidates: Sequence[str]) -> None:
     for question in candidates[:5]:
         if not run(question).gated:
             return
-    print(f"warning: no warm-up question reached the {name} model; its load time is in the "
-          "first measured question")
+    print(
+        f"warning: no warm-up question reached the {name} model; its load time is in the "
+        "first measured question"
+    )
 
 
 def p(values: Sequence[float | None], q: float) -> float | None:
@@ -237,29 +256,51 @@ def fmt(value: float | None, unit: str = "s") -> str:
 
 
 def report(results: dict[str, list[Sample]]) -> None:
-    columns = ("system", "model/all", "gated", "abstained", "TTFT p50", "TTFT p95",
-               "total p50", "total p95", "retrieve", "gate+answerable", "prompt eval",
-               "generation", "fact-check", "prompt tok")
+    columns = (
+        "system",
+        "model/all",
+        "gated",
+        "abstained",
+        "TTFT p50",
+        "TTFT p95",
+        "total p50",
+        "total p95",
+        "retrieve",
+        "gate+answerable",
+        "prompt eval",
+        "generation",
+        "fact-check",
+        "prompt tok",
+    )
     rows = []
     for name, samples in results.items():
         ttft = [s.ttft_s for s in samples]
         total = [s.total_s for s in samples]
-        rows.append((
-            name, f"{sum(not s.gated for s in samples)}/{len(samples)}",
-            str(sum(s.gated for s in samples)), str(sum(s.abstained for s in samples)),
-            fmt(p(ttft, 50)), fmt(p(ttft, 95)), fmt(p(total, 50)), fmt(p(total, 95)),
-            fmt(p([s.retrieve_s for s in samples], 50)),
-            fmt(p([s.checks_s for s in samples], 50)),
-            fmt(p([s.prompt_eval_s for s in samples], 50)),
-            fmt(p([s.generation_s for s in samples], 50)),
-            fmt(p([s.factcheck_s for s in samples], 50)),
-            fmt(p([s.prompt_tokens for s in samples], 50), "tok"),
-        ))
+        rows.append(
+            (
+                name,
+                f"{sum(not s.gated for s in samples)}/{len(samples)}",
+                str(sum(s.gated for s in samples)),
+                str(sum(s.abstained for s in samples)),
+                fmt(p(ttft, 50)),
+                fmt(p(ttft, 95)),
+                fmt(p(total, 50)),
+                fmt(p(total, 95)),
+                fmt(p([s.retrieve_s for s in samples], 50)),
+                fmt(p([s.checks_s for s in samples], 50)),
+                fmt(p([s.prompt_eval_s for s in samples], 50)),
+                fmt(p([s.generation_s for s in samples], 50)),
+                fmt(p([s.factcheck_s for s in samples], 50)),
+                fmt(p([s.prompt_tokens for s in samples], 50), "tok"),
+            )
+        )
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
 
     def line(cells: Sequence[str]) -> str:  # the system name left-aligned, figures right
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     print(line(columns))
     print(line(["-" * w for w in widths]))
@@ -289,11 +330,15 @@ def report(results: dict[str, list[Sample]]) -> None:
             ttft_ratio = ttft / base_ttft if ttft and base_ttft else None
             print(f"{name}/plain total p50: {fmt(total_ratio)}×   TTFT p50: {fmt(ttft_ratio)}×")
             met = total_ratio is not None and total_ratio <= GOAL_TOTAL_RATIO
-            print(f"goal {name} total ≤ {GOAL_TOTAL_RATIO}× plain (p50): "
-                  f"{'met' if met else 'not met'} ({fmt(total_ratio)}×)")
+            print(
+                f"goal {name} total ≤ {GOAL_TOTAL_RATIO}× plain (p50): "
+                f"{'met' if met else 'not met'} ({fmt(total_ratio)}×)"
+            )
         met = ttft is not None and ttft <= GOAL_TTFT_S
-        print(f"goal {name} TTFT ≤ {GOAL_TTFT_S} s (p50): {'met' if met else 'not met'} "
-              f"({fmt(ttft)} s; p95 {fmt(p([s.ttft_s for s in samples], 95))} s)")
+        print(
+            f"goal {name} TTFT ≤ {GOAL_TTFT_S} s (p50): {'met' if met else 'not met'} "
+            f"({fmt(ttft)} s; p95 {fmt(p([s.ttft_s for s in samples], 95))} s)"
+        )
 
 
 def main() -> None:
@@ -303,10 +348,13 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="an existing index (no ingest)")
     parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument("--model", help="generation.model, e.g. qwen2.5-coder-0.5b")
-    parser.add_argument("--systems", default="guarded,plain",
-                        help=f"comma list of {', '.join(SYSTEMS)}")
-    parser.add_argument("--server-url", help="for guarded-server: the server's base URL, "
-                        "e.g. http://127.0.0.1:8080/v1")
+    parser.add_argument(
+        "--systems", default="guarded,plain", help=f"comma list of {', '.join(SYSTEMS)}"
+    )
+    parser.add_argument(
+        "--server-url",
+        help="for guarded-server: the server's base URL, e.g. http://127.0.0.1:8080/v1",
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     unknown = [n for n in names if n not in SYSTEMS]
@@ -319,26 +367,36 @@ def main() -> None:
     questions = every[: args.limit] if args.limit else every
     # Warm up on questions outside the measured set where there are any, else on the last
     # measured ones, so the first measured prompt is not already in llama.cpp's cache.
-    warm_candidates = every[len(questions):] + questions[::-1]
+    warm_candidates = every[len(questions) :] + questions[::-1]
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         overrides: dict[str, Any] = {
-            "index_dir": str(args.index or Path(tmp) / "index"), "generation.model": args.model,
+            "index_dir": str(args.index or Path(tmp) / "index"),
+            "generation.model": args.model,
         }
         pipeline = build_pipeline(Settings.load(env={}, overrides=overrides))
         stack.callback(pipeline.close)
         if args.index is None:
             started = time.perf_counter()
             ingested = pipeline.ingest([args.corpus])
-            print(f"ingested {args.corpus}: {ingested.count('indexed')} files in "
-                  f"{time.perf_counter() - started:.1f} s")
+            print(
+                f"ingested {args.corpus}: {ingested.count('indexed')} files in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
         gen = pipeline.settings.generation
-        print(f"model {gen.model}, {gen.n_threads or os.cpu_count()} threads, "
-              f"max_tokens {gen.max_tokens}; {len(questions)} questions from {args.questions}")
+        print(
+            f"model {gen.model}, {gen.n_threads or os.cpu_count()} threads, "
+            f"max_tokens {gen.max_tokens}; {len(questions)} questions from {args.questions}"
+        )
 
-        runs = {name: (guarded_server(pipeline, stack, url=args.server_url)
-                       if name == "guarded-server" else SYSTEMS[name](pipeline, stack))
-                for name in names}
+        runs = {
+            name: (
+                guarded_server(pipeline, stack, url=args.server_url)
+                if name == "guarded-server"
+                else SYSTEMS[name](pipeline, stack)
+            )
+            for name in names
+        }
         for name, run in runs.items():
             warm_up(name, run, warm_candidates)
         results: dict[str, list[Sample]] = {name: [] for name in names}

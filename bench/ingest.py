@@ -67,8 +67,12 @@ def main() -> None:
     # 400 files make about 1,900 chunks: more than one embedding pool (1,024 chunks), so the
     # comparison with the encoder's single call is not flattered.
     parser.add_argument("--files", type=int, default=400)
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="time ingest and the encoder this many times each; keep the fastest")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="time ingest and the encoder this many times each; keep the fastest",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = args.corpus
@@ -124,8 +128,10 @@ def main() -> None:
         f"ingest: {first_s:.2f} s = {files / first_s:.1f} files/s, "
         f"{chunks / first_s:.1f} chunks/s (runs: {_runs(first_runs)} s)"
     )
-    print(f"raw encoder on the same chunks: {encoder_s:.2f} s = {chunks / encoder_s:.1f} chunks/s "
-          f"(runs: {_runs(encoder_runs)} s)")
+    print(
+        f"raw encoder on the same chunks: {encoder_s:.2f} s = {chunks / encoder_s:.1f} chunks/s "
+        f"(runs: {_runs(encoder_runs)} s)"
+    )
     print(f"ingest / encoder throughput: {encoder_s / first_s:.2f}")
     print(
         f"unchanged re-ingest: {reingest_s:.3f} s ({again.count('unchanged')} skipped) = "

@@ -137,8 +137,16 @@ def write(store: Store, n: int, synthetic: Synthetic) -> tuple[np.ndarray, list[
         path = f"/synthetic/{f // FILE_CHUNKS:06d}.txt"
         doc = Document(source=path, text="", format="text", title=path)
         chunks = [Chunk(t, path, path, "", None, 0, len(t), i) for i, t in enumerate(texts)]
-        store.replace_file(path, sha256=path, size=m, mtime=0.0, fmt="text",
-                           documents=[doc], chunks=chunks, vectors=vectors)
+        store.replace_file(
+            path,
+            sha256=path,
+            size=m,
+            mtime=0.0,
+            fmt="text",
+            documents=[doc],
+            chunks=chunks,
+            vectors=vectors,
+        )
         all_vectors.append(vectors)
         sample.append(texts[0])
     return np.concatenate(all_vectors), sample, time.perf_counter() - started
@@ -170,8 +178,14 @@ def timed(fn, items) -> tuple[list[float], list]:
     return seconds, results
 
 
-def measure(directory: Path, configuration: str, truth: np.ndarray, queries: np.ndarray,
-            texts: list[str], sources: list[int]) -> dict:
+def measure(
+    directory: Path,
+    configuration: str,
+    truth: np.ndarray,
+    queries: np.ndarray,
+    texts: list[str],
+    sources: list[int],
+) -> dict:
     policy, lexical_max_rows = CONFIGURATIONS[configuration]
     before = rss_mb()
     started = time.perf_counter()
@@ -180,14 +194,19 @@ def measure(directory: Path, configuration: str, truth: np.ndarray, queries: np.
     open_s = time.perf_counter() - started
     faiss_file = next(directory.glob("vectors-*.faiss"))
     out = query(store, lexical_max_rows, truth, queries, texts, sources)
-    out.update(open_s=open_s, faiss_mb=faiss_file.stat().st_size / 2**20,
-               rss_mb=rss_mb() - before)
+    out.update(open_s=open_s, faiss_mb=faiss_file.stat().st_size / 2**20, rss_mb=rss_mb() - before)
     store.close()
     return out
 
 
-def query(store: Store, lexical_max_rows: int, truth: np.ndarray, queries: np.ndarray,
-          texts: list[str], sources: list[int]) -> dict:
+def query(
+    store: Store,
+    lexical_max_rows: int,
+    truth: np.ndarray,
+    queries: np.ndarray,
+    texts: list[str],
+    sources: list[int],
+) -> dict:
     """Dense, BM25 and fused latency, dense recall@10 and BM25 hit@10 on an open store."""
     query_embedder = FixedQuery()
     retriever = HybridRetriever(  # type: ignore[arg-type]
@@ -195,13 +214,18 @@ def query(store: Store, lexical_max_rows: int, truth: np.ndarray, queries: np.nd
     )
 
     dense_s, dense = timed(lambda q: store.search_vectors(q, K), queries)
-    recall = float(np.mean([
-        len({i for i, _ in found} & set(truth[j])) / K for j, found in enumerate(dense)
-    ]))
+    recall = float(
+        np.mean([len({i for i, _ in found} & set(truth[j])) / K for j, found in enumerate(dense)])
+    )
     lexical_s, lexical = timed(lambda t: retriever.lexical(t, K), texts)
-    lexical_hit = float(np.mean([
-        any(i == source for i, _ in found) for source, found in zip(sources, lexical, strict=True)
-    ]))
+    lexical_hit = float(
+        np.mean(
+            [
+                any(i == source for i, _ in found)
+                for source, found in zip(sources, lexical, strict=True)
+            ]
+        )
+    )
 
     def fused(j: int):
         query_embedder.vector = queries[j]
@@ -210,13 +234,23 @@ def query(store: Store, lexical_max_rows: int, truth: np.ndarray, queries: np.nd
     fused_s, _ = timed(fused, range(len(queries)))
     return {
         "layout": store.describe_vectors().rsplit(", ", 1)[0],  # without the count
-        "recall": recall, "lexical_hit": lexical_hit,
-        "dense": dense_s, "bm25": lexical_s, "fused": fused_s,
+        "recall": recall,
+        "lexical_hit": lexical_hit,
+        "dense": dense_s,
+        "bm25": lexical_s,
+        "fused": fused_s,
     }
 
 
-def measure_postgres(dsn: str, n: int, seed_base: np.ndarray, truth: np.ndarray,
-                     queries: np.ndarray, texts: list[str], sources: list[int]) -> dict:
+def measure_postgres(
+    dsn: str,
+    n: int,
+    seed_base: np.ndarray,
+    truth: np.ndarray,
+    queries: np.ndarray,
+    texts: list[str],
+    sources: list[int],
+) -> dict:
     """The same chunks through PostgresStore, in a schema of their own, dropped after."""
     from index.postgres import PostgresStore
 
@@ -224,10 +258,8 @@ def measure_postgres(dsn: str, n: int, seed_base: np.ndarray, truth: np.ndarray,
     try:
         with PostgresStore.open(dsn, schema, MANIFEST, create=True) as store:
             fill_s = write(store, n, Synthetic(seed_base, seed=n))[2]
-            out = query(store, RetrievalSettings().lexical_max_rows, truth, queries, texts,
-                        sources)
-            size = store._conn.execute(
-                "SELECT pg_total_relation_size('chunks')").fetchone()[0]
+            out = query(store, RetrievalSettings().lexical_max_rows, truth, queries, texts, sources)
+            size = store._conn.execute("SELECT pg_total_relation_size('chunks')").fetchone()[0]
         out.update(open_s=fill_s, faiss_mb=size / 2**20, rss_mb=float("nan"))
         return out
     finally:
@@ -239,8 +271,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dir", type=Path, help="where to build (default: a temporary folder)")
-    parser.add_argument("--postgres", metavar="DSN",
-                        help="also measure the PostgreSQL store on the same chunks")
+    parser.add_argument(
+        "--postgres", metavar="DSN", help="also measure the PostgreSQL store on the same chunks"
+    )
     args = parser.parse_args()
 
     embedder = SentenceTransformerEmbedder()
@@ -248,13 +281,17 @@ def main() -> None:
     question = "How long does the sourdough rest before baking?"
     embedder.embed([question])
     embed_s, _ = timed(lambda q: embedder.embed([q]), [question] * 50)
-    print(f"atoms: {len(base)} real sentence embeddings; question embedding (real model, "
-          f"not in the figures below): p50 {percentile(embed_s, 50) * 1e3:.1f} ms")
+    print(
+        f"atoms: {len(base)} real sentence embeddings; question embedding (real model, "
+        f"not in the figures below): p50 {percentile(embed_s, 50) * 1e3:.1f} ms"
+    )
     print(f"peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
-    header = ("| chunks | configuration | recall@10 | BM25 hit@10 | dense p50 / p95 ms | "
-              "BM25 p50 / p95 ms | fused p50 / p95 ms | FAISS file MB | "
-              "RSS after open+queries MB | build s |")
+    header = (
+        "| chunks | configuration | recall@10 | BM25 hit@10 | dense p50 / p95 ms | "
+        "BM25 p50 / p95 ms | fused p50 / p95 ms | FAISS file MB | "
+        "RSS after open+queries MB | build s |"
+    )
     rows = [header, "|" + "---|" * 10]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for n in (int(s) for s in args.sizes.split(",")):

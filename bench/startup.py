@@ -23,8 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 # Run docqa with the embedder's declared shape switched off: the cost it saved.
-LOADING = ("import sys, core.embedding as e; e.declared_shape = lambda folder: None; "
-           "from docqa.cli import main; sys.exit(main())")
+LOADING = (
+    "import sys, core.embedding as e; e.declared_shape = lambda folder: None; "
+    "from docqa.cli import main; sys.exit(main())"
+)
 
 
 def timed(command: list[str], env: dict[str, str], repeat: int) -> float:
@@ -46,13 +48,15 @@ def main() -> None:
         shutil.copytree(CORPUS, corpus)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "DOCQA_INDEX": str(index)}
         docqa = [sys.executable, "-m", "docqa"]
-        subprocess.run([*docqa, "ingest", str(corpus)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run([*docqa, "ingest", str(corpus)], env=env, check=True, capture_output=True)
         base = timed([sys.executable, "-c", "pass"], env, args.repeat)
         print(f"python -c pass: {base:.2f} s (median of {args.repeat})")
         print(f"{'command':32} {'now s':>7} {'model loaded s':>15} {'ratio':>6}")
-        for name, tail in (("docqa --help", ["--help"]), ("docqa sources", ["sources"]),
-                           ("docqa ingest (unchanged)", ["ingest", str(corpus)])):
+        for name, tail in (
+            ("docqa --help", ["--help"]),
+            ("docqa sources", ["sources"]),
+            ("docqa ingest (unchanged)", ["ingest", str(corpus)]),
+        ):
             now = timed([*docqa, *tail], env, args.repeat)
             before = timed([sys.executable, "-c", LOADING, *tail], env, args.repeat)
             print(f"{name:32} {now:7.2f} {before:15.2f} {now / before:6.2f}")

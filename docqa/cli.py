@@ -63,8 +63,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="docqa", description="Answer questions from your own documents, offline, with "
-        "citations — or say \"I don't know\"."
+        prog="docqa",
+        description="Answer questions from your own documents, offline, with "
+        'citations — or say "I don\'t know".',
     )
     parser.add_argument("--config", type=Path, help="TOML settings file (default: ./docqa.toml)")
     parser.add_argument("--index", type=Path, help="index directory (env DOCQA_INDEX)")
@@ -73,18 +74,27 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="add or update files and folders in the index")
     p.add_argument("paths", nargs="+", type=_path, metavar="PATH")
-    p.add_argument("--force", action="store_true", help="read and parse again files whose "
-                   "size and modification time did not change")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="read and parse again files whose size and modification time did not change",
+    )
     p.set_defaults(handler=_ingest)
 
     p = sub.add_parser("ask", help="answer a question from the indexed documents")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--explain", action="store_true", help="show the fact-check of each sentence")
-    p.add_argument("--policy", choices=["strict", "flag"], help="what to do with unsupported "
-                   "sentences: drop them (strict) or keep them marked (flag)")
-    p.add_argument("--level", help="how sure an answer must be: strict, balanced, lenient, or "
-                   "a probability in [0, 1] (see --explain for each level's error rates)")
+    p.add_argument(
+        "--policy",
+        choices=["strict", "flag"],
+        help="what to do with unsupported sentences: drop them (strict) or keep them marked (flag)",
+    )
+    p.add_argument(
+        "--level",
+        help="how sure an answer must be: strict, balanced, lenient, or "
+        "a probability in [0, 1] (see --explain for each level's error rates)",
+    )
     p.add_argument("--model", help="known model name or GGUF path")
     p.add_argument("--top-k", type=int, help="passages given to the model")
     p.set_defaults(handler=_ask)
@@ -95,8 +105,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remove", help="remove a file (or every file under a folder)")
     p.add_argument("path", type=_path)
-    p.add_argument("-y", "--yes", action="store_true", help="remove every indexed file under "
-                   "a folder without asking")
+    p.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="remove every indexed file under a folder without asking",
+    )
     p.set_defaults(handler=_remove)
 
     p = sub.add_parser("ui", help="chat with your documents in the browser")
@@ -134,11 +148,11 @@ def printable(path: str) -> str:
 def _ingest(pipeline: Pipeline, args: argparse.Namespace) -> int:
     def report(outcome: FileOutcome) -> None:
         if outcome.status in ("failed", "skipped"):
-            print(f"{outcome.status}: {printable(outcome.path)}: {outcome.reason}",
-                  file=sys.stderr)
+            print(f"{outcome.status}: {printable(outcome.path)}: {outcome.reason}", file=sys.stderr)
 
-    result = pipeline.ingest(args.paths, progress=sys.stderr.isatty(), on_outcome=report,
-                             force=args.force)
+    result = pipeline.ingest(
+        args.paths, progress=sys.stderr.isatty(), on_outcome=report, force=args.force
+    )
     print(result.summary())
     return 1 if result.failed else 0
 
@@ -184,8 +198,10 @@ def format_checks(answer: Answer, level: Level | None = None, measured_on: str =
             lines += [f"(Measured on {measured_on}; on other documents the rates differ.)"]
         lines += [""]
     if answer.answerability is not None:
-        lines += [f"Answerability: {answer.answerability:.2f} (the estimated probability that "
-                  "the retrieved passages state the answer)."]
+        lines += [
+            f"Answerability: {answer.answerability:.2f} (the estimated probability that "
+            "the retrieved passages state the answer)."
+        ]
         if answer.unanswered:
             lines += ["Not stated in the documents: " + " ".join(answer.unanswered)]
         lines.append("")
@@ -195,13 +211,16 @@ def format_checks(answer: Answer, level: Level | None = None, measured_on: str =
         if s.check is None:
             continue
         kept = "" if s in answer.sentences else " (dropped)"
-        lines.append(f"  {_MARKS[s.check.verdict]} {s.check.verdict}{kept} "
-                     f"{s.check.score:.2f}: {s.text}")
+        lines.append(
+            f"  {_MARKS[s.check.verdict]} {s.check.verdict}{kept} {s.check.score:.2f}: {s.text}"
+        )
         lines.append(f"      {s.check.reason}")
         if s.check.evidence is not None:
             ev = " ".join(s.check.evidence.text.split())
-            lines.append(f"      evidence [{s.check.evidence.source}]: "
-                         + textwrap.shorten(ev, width=160, placeholder=" …"))
+            lines.append(
+                f"      evidence [{s.check.evidence.source}]: "
+                + textwrap.shorten(ev, width=160, placeholder=" …")
+            )
     if len(lines) == start:
         lines.append("  (nothing was checked)")
     return "\n".join(lines)
@@ -248,8 +267,15 @@ def _sources(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
 
 def _record(r) -> dict:
-    return {"path": r.path, "format": r.format, "documents": r.documents, "chunks": r.chunks,
-            "sha256": r.sha256, "size": r.size, "ingested_at": r.ingested_at}
+    return {
+        "path": r.path,
+        "format": r.format,
+        "documents": r.documents,
+        "chunks": r.chunks,
+        "sha256": r.sha256,
+        "size": r.size,
+        "ingested_at": r.ingested_at,
+    }
 
 
 def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
@@ -257,10 +283,16 @@ def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:
     if not found:
         print(f"docqa: error: {args.path} is not in the index", file=sys.stderr)
         return 1
-    if len(found) > 1 and not args.yes and not _confirm(
-            f"Remove {len(found)} indexed files under {args.path}? [y/N] "):
-        print(f"docqa: error: {args.path} holds {len(found)} indexed files; nothing removed "
-              "(add --yes to remove them all)", file=sys.stderr)
+    if (
+        len(found) > 1
+        and not args.yes
+        and not _confirm(f"Remove {len(found)} indexed files under {args.path}? [y/N] ")
+    ):
+        print(
+            f"docqa: error: {args.path} holds {len(found)} indexed files; nothing removed "
+            "(add --yes to remove them all)",
+            file=sys.stderr,
+        )
         return 1
     for path, chunks in pipeline.remove(args.path):
         print(f"removed {printable(path)} ({chunks} chunks)")
@@ -279,45 +311,67 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     # Accept --index/--config after the subcommand too ("docqa eval qa Q.jsonl --index DIR");
     # SUPPRESS keeps a value given before the subcommand when none is given after it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", type=Path, default=argparse.SUPPRESS,
-                        help="index directory (env DOCQA_INDEX)")
-    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                        help="TOML settings file")
-    evals = sub.add_parser("eval", help="measure answers, retrieval or hallucination "
-                           "detection on your own data").add_subparsers(
-        required=True, metavar="KIND")
+    common.add_argument(
+        "--index", type=Path, default=argparse.SUPPRESS, help="index directory (env DOCQA_INDEX)"
+    )
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML settings file")
+    evals = sub.add_parser(
+        "eval", help="measure answers, retrieval or hallucination detection on your own data"
+    ).add_subparsers(required=True, metavar="KIND")
 
-    p = evals.add_parser("qa", parents=[common], help="answer a question set with docqa and a "
-                         "plain LangChain RAG chain; write a report with plots")
-    p.add_argument("questions", type=Path, help="JSON lines: id, question, answerable, and "
-                   "accept (lists of substrings) or answers (SQuAD-style strings)")
-    p.add_argument("--out", type=Path, default=Path("docqa-eval"),
-                   help="report folder (default: ./docqa-eval)")
-    p.add_argument("--systems", default=",".join(("plain", "constrained", "guarded")),
-                   help="comma-separated, from plain, constrained, guarded (default: all)")
-    p.add_argument("--independent", choices=["judge", "none"], default="judge",
-                   help="the second unsupported-sentence count: the answer model as a yes/no "
-                   "judge (default), or none (for a model too small to judge)")
+    p = evals.add_parser(
+        "qa",
+        parents=[common],
+        help="answer a question set with docqa and a "
+        "plain LangChain RAG chain; write a report with plots",
+    )
+    p.add_argument(
+        "questions",
+        type=Path,
+        help="JSON lines: id, question, answerable, and "
+        "accept (lists of substrings) or answers (SQuAD-style strings)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("docqa-eval"), help="report folder (default: ./docqa-eval)"
+    )
+    p.add_argument(
+        "--systems",
+        default=",".join(("plain", "constrained", "guarded")),
+        help="comma-separated, from plain, constrained, guarded (default: all)",
+    )
+    p.add_argument(
+        "--independent",
+        choices=["judge", "none"],
+        default="judge",
+        help="the second unsupported-sentence count: the answer model as a yes/no "
+        "judge (default), or none (for a model too small to judge)",
+    )
     p.add_argument("--model", help="known model name or GGUF path")
     p.add_argument("--mode", choices=["free", "extractive"], help="generation mode")
     p.add_argument("--top-k", type=int, help="passages given to the model")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.set_defaults(handler=_eval_qa)
 
-    p = evals.add_parser("retrieval", parents=[common], help="BEIR-format retrieval "
-                         "evaluation of dense, BM25 and fused search")
+    p = evals.add_parser(
+        "retrieval",
+        parents=[common],
+        help="BEIR-format retrieval evaluation of dense, BM25 and fused search",
+    )
     p.add_argument("corpus", type=Path, help="corpus.jsonl (_id, title, text)")
     p.add_argument("queries", type=Path, help="queries.jsonl (_id, text)")
     p.add_argument("qrels", type=Path, help="qrels TSV (query-id, corpus-id, score)")
     p.add_argument("--out", type=Path, help="also write report.md and summary.json here")
     p.set_defaults(handler=_eval_retrieval)
 
-    p = evals.add_parser("detect", parents=[common], help="the fact-check stage as a "
-                         "hallucination detector on labelled responses")
-    p.add_argument("rows", type=Path, help="JSON lines: context, question, response, "
-                   "hallucinated")
-    p.add_argument("--out", type=Path, help="also write report.md, summary.json and "
-                   "detections.jsonl here")
+    p = evals.add_parser(
+        "detect",
+        parents=[common],
+        help="the fact-check stage as a hallucination detector on labelled responses",
+    )
+    p.add_argument("rows", type=Path, help="JSON lines: context, question, response, hallucinated")
+    p.add_argument(
+        "--out", type=Path, help="also write report.md, summary.json and detections.jsonl here"
+    )
     p.set_defaults(handler=_eval_detect)
 
 
@@ -343,12 +397,14 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     factcheck = pipeline.verifier(judge="off") or CombinedVerifier(pipeline.checks())
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "outcomes.jsonl").open("w", encoding="utf-8") as partial:
+
         def keep(outcome) -> None:  # an interrupted run keeps what it answered
             partial.write(json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n")
             partial.flush()
 
-        outcomes = run(systems, questions, factcheck, independent, ground=checker.ground,
-                       on_outcome=keep)
+        outcomes = run(
+            systems, questions, factcheck, independent, ground=checker.ground, on_outcome=keep
+        )
     rows = summarize_by_system(outcomes)
     trade = None
     guarded = [o for o in outcomes if o.system == "guarded"]
@@ -359,24 +415,34 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
             levels["configured"] = pipeline.level().threshold
         trade = tradeoff([from_outcome(o, by_id[o.id]) for o in guarded], levels)
     g, r = settings.generation, settings.retrieval
-    measured_by = {"judge": "the answer model as a yes/no judge with a prompt of its own",
-                   "none": "not measured"}
+    measured_by = {
+        "judge": "the answer model as a yes/no judge with a prompt of its own",
+        "none": "not measured",
+    }
     context = {
         "questions": str(args.questions),
         "index": settings.index_location,
         "model": f"{g.model} (mode {g.mode}, temperature {g.temperature})",
         "retrieval": f"top {r.top_k} passages",
-        "guard": (f"level {pipeline.level().describe()}; policy {fc.policy}; model judge "
-                  f"{'on' if fc.judge else 'off'}" if fc.enabled else "fact-check off"),
+        "guard": (
+            f"level {pipeline.level().describe()}; policy {fc.policy}; model judge "
+            f"{'on' if fc.judge else 'off'}"
+            if fc.enabled
+            else "fact-check off"
+        ),
         "unsupported (fact-check)": "docqa's calibrated support check at the configured level; "
         "for the other systems applied afterwards without the model judge, with the question "
         "measured against the passages they were given",
         "independent check": measured_by[args.independent]
-        + (" — the same model as docqa's own probes, so not independent of them"
-           if args.independent == "judge" else ""),
+        + (
+            " — the same model as docqa's own probes, so not independent of them"
+            if args.independent == "judge"
+            else ""
+        ),
     }
-    report = write_qa_report(args.out, rows, outcomes, title="docqa eval qa", context=context,
-                             tradeoff=trade)
+    report = write_qa_report(
+        args.out, rows, outcomes, title="docqa eval qa", context=context, tradeoff=trade
+    )
     print(markdown_table(rows, QA_COLUMNS))
     print(f"\nreport: {report}", file=sys.stderr)
     return 0
@@ -388,8 +454,9 @@ def _eval_retrieval(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
     data = load_beir(args.corpus, args.queries, args.qrels)
     logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
-    result = evaluate(data, pipeline.settings, embedder=pipeline.embedder,
-                      show_progress=sys.stderr.isatty())
+    result = evaluate(
+        data, pipeline.settings, embedder=pipeline.embedder, show_progress=sys.stderr.isatty()
+    )
     text = result.markdown()
     print(text)
     if args.out:
@@ -412,8 +479,13 @@ def _eval_detect(pipeline: Pipeline, args: argparse.Namespace) -> int:
     table = markdown(summary)
     print(table)
     if args.out:
-        write_summary(args.out, "docqa eval detect", f"{args.rows}\n\n{table}", summary,
-                      ("detections.jsonl", [d.to_dict() for d in detections]))
+        write_summary(
+            args.out,
+            "docqa eval detect",
+            f"{args.rows}\n\n{table}",
+            summary,
+            ("detections.jsonl", [d.to_dict() for d in detections]),
+        )
     return 0
 
 
@@ -423,9 +495,11 @@ def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
     settings = pipeline.settings
     host = args.host or settings.ui.host
     port = args.port or settings.ui.port
-    print(f"docqa: serving {settings.index_location} on http://{host}:{port}"
-          + ("" if host in ("127.0.0.1", "localhost", "::1") else
-             " — reachable from other machines"), file=sys.stderr)
+    print(
+        f"docqa: serving {settings.index_location} on http://{host}:{port}"
+        + ("" if host in ("127.0.0.1", "localhost", "::1") else " — reachable from other machines"),
+        file=sys.stderr,
+    )
     launch(pipeline, host=args.host, port=args.port)
     return 0
 

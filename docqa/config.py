@@ -52,14 +52,17 @@ class IngestSettings(_Section):
         "to a local sentence-transformers model folder.",
     )
     chunk_tokens: int = Field(
-        224, ge=16,
+        224,
+        ge=16,
         description="Upper bound on a chunk's length in the embedder's word pieces, section "
         "label included. Must stay under the embedder's input limit (256 for MiniLM) so no "
         "chunk is silently truncated.",
     )
     chunk_overlap_sentences: int = Field(
-        1, ge=0, le=10,
-        description="Sentences repeated at the start of the next chunk of the same section."
+        1,
+        ge=0,
+        le=10,
+        description="Sentences repeated at the start of the next chunk of the same section.",
     )
     max_file_mb: int = Field(100, ge=1, description="Files larger than this are refused.")
     embed_batch_size: int = Field(64, ge=1, le=4096)
@@ -67,17 +70,21 @@ class IngestSettings(_Section):
 
 class RetrievalSettings(_Section):
     top_k: int = Field(4, ge=1, le=50, description="Passages handed to the generator.")
-    candidates: int = Field(20, ge=1, le=1000,
-                            description="Hits taken from each retriever before fusion.")
-    rrf_k: int = Field(60, ge=1,
-                       description="Reciprocal-rank-fusion constant (Cormack et al. 2009).")
+    candidates: int = Field(
+        20, ge=1, le=1000, description="Hits taken from each retriever before fusion."
+    )
+    rrf_k: int = Field(
+        60, ge=1, description="Reciprocal-rank-fusion constant (Cormack et al. 2009)."
+    )
     lexical_max_rows: int = Field(
-        10_000, ge=100,
+        10_000,
+        ge=100,
         description="BM25 scores every chunk holding a query word; in a larger collection the "
         "query's most common words are left out until the chunks to score fit this bound.",
     )
     exact_search_max: int = Field(
-        50_000, ge=0,
+        50_000,
+        ge=0,
         description="Up to this many chunks, dense search is exact; above it the vector index "
         "becomes IVF (rebuilt automatically as the collection grows or shrinks).",
     )
@@ -109,7 +116,9 @@ class StoreSettings(_Section):
         description="The schema that holds this index; one database can hold several.",
     )
     hnsw_ef_search: int = Field(
-        100, ge=1, le=1000,
+        100,
+        ge=1,
+        le=1000,
         description="pgvector HNSW search list per query (widened to the number of hits asked "
         "for): higher is slower and closer to exact.",
     )
@@ -129,14 +138,17 @@ class GenerationSettings(_Section):
     )
     n_ctx: int = Field(4096, ge=512, le=131_072)
     n_threads: int | None = Field(None, ge=1, description="Defaults to the number of CPU cores.")
-    max_tokens: int = Field(256, ge=16, le=8192,
-                            description="Upper bound on the answer's length in tokens.")
+    max_tokens: int = Field(
+        256, ge=16, le=8192, description="Upper bound on the answer's length in tokens."
+    )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     seed: int = Field(0, ge=0)
-    max_sentences: int = Field(6, ge=1, le=50,
-                               description="The grammar allows at most this many sentences.")
+    max_sentences: int = Field(
+        6, ge=1, le=50, description="The grammar allows at most this many sentences."
+    )
     max_question_chars: int = Field(
-        2000, ge=1,
+        2000,
+        ge=1,
         description="Longer questions are refused: a question is text from outside the "
         "documents, and an unbounded one can crowd the sources and instructions out of the "
         "prompt.",
@@ -183,7 +195,8 @@ class GenerationSettings(_Section):
         "are then parsed and fact-checked as the model writes them, so more abstain).",
     )
     server_timeout_s: float = Field(
-        300.0, gt=0,
+        300.0,
+        gt=0,
         description="Seconds to wait for the server to connect or send more; a non-streamed "
         "reply arrives whole, so this bounds a whole answer on a slow server.",
     )
@@ -191,14 +204,18 @@ class GenerationSettings(_Section):
     @model_validator(mode="after")
     def _server_needs_url(self) -> GenerationSettings:
         if self.backend == "server" and not self.server_url:
-            raise ValueError("generation.backend = 'server' needs generation.server_url "
-                             "(e.g. 'http://127.0.0.1:8080/v1')")
+            raise ValueError(
+                "generation.backend = 'server' needs generation.server_url "
+                "(e.g. 'http://127.0.0.1:8080/v1')"
+            )
         return self
 
 
 class UiSettings(_Section):
-    host: str = Field("127.0.0.1", description="Interface the chat binds to; loopback only "
-                      "unless you choose otherwise.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface the chat binds to; loopback only unless you choose otherwise.",
+    )
     port: int = Field(7860, ge=1, le=65_535)
     username: str | None = Field(None, description="With password: require this login.")
     password: str | None = None
@@ -211,8 +228,11 @@ class UiSettings(_Section):
 
 
 class FactCheckSettings(_Section):
-    enabled: bool = Field(True, description="Measure answerability before answering and "
-                          "verify every answer sentence against its sources.")
+    enabled: bool = Field(
+        True,
+        description="Measure answerability before answering and "
+        "verify every answer sentence against its sources.",
+    )
     level: Literal["strict", "balanced", "lenient"] | Annotated[float, Field(ge=0.0, le=1.0)] = (
         Field(
             "balanced",
@@ -343,12 +363,16 @@ def _known(dotted: str) -> bool:
     section, _, field = dotted.partition(".")
     model = Settings.model_fields.get(section)
     annotation = model.annotation if model is not None else None
-    return (isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            and field in annotation.model_fields)
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+        and field in annotation.model_fields
+    )
 
 
-def _note_origins(data: Mapping[str, Any], origin: str, origins: dict[str, str],
-                  prefix: str = "") -> None:
+def _note_origins(
+    data: Mapping[str, Any], origin: str, origins: dict[str, str], prefix: str = ""
+) -> None:
     for key, value in data.items():
         if isinstance(value, Mapping):
             _note_origins(value, origin, origins, f"{prefix}{key}.")
@@ -365,18 +389,28 @@ def _explain(exc: ValidationError, origins: Mapping[str, str]) -> str:
     said: dict[str, list[str]] = {}
     for error in exc.errors():
         fields = [str(p) for p in error["loc"] if isinstance(p, str)]
-        key = next((".".join(fields[:n]) for n in range(len(fields), 0, -1)
-                    if ".".join(fields[:n]) in origins), ".".join(fields[:2]))
-        rule = ("there is no such setting" if error["type"] == "extra_forbidden"
-                else error["msg"].removeprefix("Value error, "))
+        key = next(
+            (
+                ".".join(fields[:n])
+                for n in range(len(fields), 0, -1)
+                if ".".join(fields[:n]) in origins
+            ),
+            ".".join(fields[:2]),
+        )
+        rule = (
+            "there is no such setting"
+            if error["type"] == "extra_forbidden"
+            else error["msg"].removeprefix("Value error, ")
+        )
         if key not in said:
             value = error.get("input")
             origin = origins.get(key)
             if isinstance(value, Mapping) and origin is None:  # a rule across a section
                 said[key] = [rule]
                 continue
-            said[key] = [f"{key} = {value!r}" + (f" (from {origin})" if origin else "")
-                         + f": {rule}"]
+            said[key] = [
+                f"{key} = {value!r}" + (f" (from {origin})" if origin else "") + f": {rule}"
+            ]
         elif rule not in said[key][-1]:
             said[key].append(rule)
     return "; ".join(" or ".join(parts) for parts in said.values())
@@ -398,4 +432,3 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             _merge(base[key], value)
         else:
             base[key] = dict(value) if isinstance(value, Mapping) else value
-

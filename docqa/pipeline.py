@@ -69,8 +69,9 @@ class Pipeline:
         """The configured GGUF file, assembled and verified once (the eval baseline loads it
         too)."""
         if self._model_path is None:
-            self._model_path = resolve_model(self.settings.generation.model,
-                                             self.settings.model_cache, progress=True)
+            self._model_path = resolve_model(
+                self.settings.generation.model, self.settings.model_cache, progress=True
+            )
         return self._model_path
 
     @property
@@ -79,22 +80,32 @@ class Pipeline:
             gen = self.settings.generation
             if gen.backend == "server":  # no GGUF file needed here: the server has the model
                 self._generator = ServerGenerator(
-                    gen.server_url or "", gen.server_model or gen.model,
-                    api_key=gen.server_api_key, grammar_field=gen.server_grammar,
-                    timeout_s=gen.server_timeout_s, temperature=gen.temperature, seed=gen.seed,
+                    gen.server_url or "",
+                    gen.server_model or gen.model,
+                    api_key=gen.server_api_key,
+                    grammar_field=gen.server_grammar,
+                    timeout_s=gen.server_timeout_s,
+                    temperature=gen.temperature,
+                    seed=gen.seed,
                 )
                 return self._generator
             self._generator = LlamaCppGenerator(
-                self.model_path(), n_ctx=gen.n_ctx, n_threads=gen.n_threads,
-                temperature=gen.temperature, seed=gen.seed, prefix_cache=gen.prefix_cache,
+                self.model_path(),
+                n_ctx=gen.n_ctx,
+                n_threads=gen.n_threads,
+                temperature=gen.temperature,
+                seed=gen.seed,
+                prefix_cache=gen.prefix_cache,
             )
         return self._generator
 
     def manifest(self) -> Manifest:
         ing = self.settings.ingest
         return Manifest(
-            embedding_model=self.embedder.model_id, dimension=self.embedder.dimension,
-            chunk_tokens=ing.chunk_tokens, chunk_overlap=ing.chunk_overlap_sentences,
+            embedding_model=self.embedder.model_id,
+            dimension=self.embedder.dimension,
+            chunk_tokens=ing.chunk_tokens,
+            chunk_overlap=ing.chunk_overlap_sentences,
         )
 
     def store(self, *, create: bool = False, write: bool = False) -> Store:
@@ -102,8 +113,13 @@ class Pipeline:
         read-only until something asks to `write` (or `create`), so that asking and listing
         work on an index this user cannot write, and never change one."""
         if self._store is None:
-            self._store = open_store(self.settings, self.manifest, create=create,
-                                     check_chunking=create, read_only=not (create or write))
+            self._store = open_store(
+                self.settings,
+                self.manifest,
+                create=create,
+                check_chunking=create,
+                read_only=not (create or write),
+            )
         elif create or write:
             self._store.make_writable()
         return self._store
@@ -111,7 +127,10 @@ class Pipeline:
     def retriever(self) -> HybridRetriever:
         r = self.settings.retrieval
         return HybridRetriever(
-            self.store(), self.embedder, candidates=r.candidates, rrf_k=r.rrf_k,
+            self.store(),
+            self.embedder,
+            candidates=r.candidates,
+            rrf_k=r.rrf_k,
             lexical_max_rows=r.lexical_max_rows,
         )
 
@@ -141,8 +160,9 @@ class Pipeline:
         return RelevanceGate(self.windows(), c.gate_similarity, c.gate_terms)
 
     def answerability(self) -> AnswerabilityCheck:
-        return AnswerabilityCheck(Probes(self.generator), self.windows(),
-                                  self.calibration().answerability)
+        return AnswerabilityCheck(
+            Probes(self.generator), self.windows(), self.calibration().answerability
+        )
 
     def verifier(self, *, judge: JudgeMode | None = None) -> SupportCheck | None:
         """The calibrated support check at the configured level; None when the fact-check is
@@ -154,9 +174,14 @@ class Pipeline:
         c = self.calibration()
         mode: JudgeMode = "off" if not fc.judge else (judge or "auto")
         model = c.support if mode != "off" else c.support_without_judge
-        return SupportCheck(self.windows(), model, self.level().threshold,
-                            probes=Probes(self.generator), judge=mode,
-                            judge_range=c.judge_range)
+        return SupportCheck(
+            self.windows(),
+            model,
+            self.level().threshold,
+            probes=Probes(self.generator),
+            judge=mode,
+            judge_range=c.judge_range,
+        )
 
     def answerer(self, *, guard: bool = True, record: bool = False) -> Answerer:
         """The configured answerer. `guard=False` keeps only the prompt and the citation
@@ -174,13 +199,18 @@ class Pipeline:
         r, g, fc = self.settings.retrieval, self.settings.generation, self.settings.factcheck
         guarded = guard and fc.enabled
         return Answerer(
-            self.retriever(), self.generator, top_k=r.top_k,
+            self.retriever(),
+            self.generator,
+            top_k=r.top_k,
             gate=self.gate() if guard else None,
             answerability=self.answerability() if guarded else None,
             verifier=self.verifier(judge="always" if record else None) if guard else None,
-            level=self.level() if guarded else None, max_tokens=g.max_tokens,
-            max_sentences=g.max_sentences, policy=fc.policy,
-            extractive=g.mode == "extractive", repair_citations=fc.repair_citations,
+            level=self.level() if guarded else None,
+            max_tokens=g.max_tokens,
+            max_sentences=g.max_sentences,
+            policy=fc.policy,
+            extractive=g.mode == "extractive",
+            repair_citations=fc.repair_citations,
             record=record,
         )
 
@@ -200,10 +230,15 @@ class Pipeline:
         folder is never walked into."""
         ing = self.settings.ingest
         ingester = Ingester(
-            self.store(create=True, write=True), self.embedder, chunk_tokens=ing.chunk_tokens,
+            self.store(create=True, write=True),
+            self.embedder,
+            chunk_tokens=ing.chunk_tokens,
             overlap_sentences=ing.chunk_overlap_sentences,
-            max_file_bytes=ing.max_file_mb * 1024 * 1024, batch_size=ing.embed_batch_size,
-            within=within, exclude=[self.settings.index_dir], force=force,
+            max_file_bytes=ing.max_file_mb * 1024 * 1024,
+            batch_size=ing.embed_batch_size,
+            within=within,
+            exclude=[self.settings.index_dir],
+            force=force,
         )
         return ingester.ingest(paths, progress=progress, on_outcome=on_outcome)
 
@@ -220,7 +255,8 @@ class Pipeline:
         if len(question) > limit:
             raise QuestionTooLongError(
                 f"the question is {len(question):,} characters, over the {limit:,} allowed "
-                "(generation.max_question_chars)")
+                "(generation.max_question_chars)"
+            )
         if history and self.settings.generation.rewrite_followups and question.strip():
             standalone = standalone_question(self.generator, history, question)
             if standalone != question.strip():
@@ -243,14 +279,25 @@ class Pipeline:
         embedder and index always, the answer model unless its file or context changed (or,
         for a server, its backend, address, model name, key or grammar field)."""
         if (settings.index_dir, settings.ingest, settings.store) != (
-            self.settings.index_dir, self.settings.ingest, self.settings.store
+            self.settings.index_dir,
+            self.settings.ingest,
+            self.settings.store,
         ):
             raise ValueError("reconfigure keeps the index and the embedder; build a new pipeline")
         old, new = self.settings.generation, settings.generation
-        same_model = (old.model, old.n_ctx, old.prefix_cache) == (new.model, new.n_ctx,
-                                                                new.prefix_cache)
-        server = ("backend", "server_url", "server_model", "server_api_key", "server_grammar",
-                  "server_timeout_s")
+        same_model = (old.model, old.n_ctx, old.prefix_cache) == (
+            new.model,
+            new.n_ctx,
+            new.prefix_cache,
+        )
+        server = (
+            "backend",
+            "server_url",
+            "server_model",
+            "server_api_key",
+            "server_grammar",
+            "server_timeout_s",
+        )
         same_model = same_model and all(getattr(old, f) == getattr(new, f) for f in server)
         generator = self._generator if same_model else None
         if generator is not None and (old.temperature, old.seed) != (new.temperature, new.seed):
@@ -270,8 +317,12 @@ class Pipeline:
         """The indexed files `remove(path)` would remove: `path` itself, or every indexed file
         under it, whether it is named by its real path or through links."""
         store = self.store()
-        names = dict.fromkeys([*store.paths_under(path_text(os.path.abspath(path))),
-                               *store.paths_under(source_key(path))])
+        names = dict.fromkeys(
+            [
+                *store.paths_under(path_text(os.path.abspath(path))),
+                *store.paths_under(source_key(path)),
+            ]
+        )
         return list(names)
 
     def remove(self, path: Path | str) -> list[tuple[str, int]]:
@@ -298,9 +349,13 @@ def index_location(settings: Settings) -> Location:
     """Where `settings` keep the index, in the index package's own terms."""
     st, r = settings.store, settings.retrieval
     return Location(
-        backend=st.backend, directory=settings.index_dir, postgres_dsn=st.postgres_dsn,
-        postgres_schema=st.postgres_schema, hnsw_ef_search=st.hnsw_ef_search,
-        exact_search_max=r.exact_search_max, ivf_nprobe=r.ivf_nprobe,
+        backend=st.backend,
+        directory=settings.index_dir,
+        postgres_dsn=st.postgres_dsn,
+        postgres_schema=st.postgres_schema,
+        hnsw_ef_search=st.hnsw_ef_search,
+        exact_search_max=r.exact_search_max,
+        ivf_nprobe=r.ivf_nprobe,
         quantize_vectors=r.quantize_vectors,
     )
 
@@ -315,8 +370,13 @@ def open_store(
 ) -> Store:
     """Open the index `settings` name, checking it against `manifest()` (see
     `index.open.open_store`)."""
-    return index.open.open_store(index_location(settings), manifest, create=create,
-                                 check_chunking=check_chunking, read_only=read_only)
+    return index.open.open_store(
+        index_location(settings),
+        manifest,
+        create=create,
+        check_chunking=check_chunking,
+        read_only=read_only,
+    )
 
 
 def build_pipeline(

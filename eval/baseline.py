@@ -72,12 +72,17 @@ class PlainRAG:
         self._retriever = retriever
         self._top_k = top_k
         self._llm_args: dict[str, Any] = {
-            "model_path": str(model_path), "n_ctx": n_ctx, "n_threads": n_threads,
-            "temperature": temperature, "seed": seed, "max_tokens": max_tokens,
+            "model_path": str(model_path),
+            "n_ctx": n_ctx,
+            "n_threads": n_threads,
+            "temperature": temperature,
+            "seed": seed,
+            "max_tokens": max_tokens,
             # LangChain's LlamaCpp evaluates prompts 8 tokens at a time unless told otherwise,
             # about half the speed of llama-cpp-python's own default of 512 that docqa runs
             # with: the baseline should lose on its design, not on a default.
-            "n_batch": 512, "verbose": False,
+            "n_batch": 512,
+            "verbose": False,
         }
         self._chain = None
         self._index_retriever: Any = None
@@ -122,10 +127,16 @@ class PlainRAG:
         sentences = tuple(AnswerSentence(s, ()) for s in split_sentences(text))
         abstained = says_no_answer(text)
         return Response(
-            text, abstained, () if abstained else sentences,
+            text,
+            abstained,
+            () if abstained else sentences,
             tuple(hits),
-            {"retrieve_s": retrieve, "generate_s": total - retrieve, "verify_s": 0.0,
-             "total_s": total},
+            {
+                "retrieve_s": retrieve,
+                "generate_s": total - retrieve,
+                "verify_s": 0.0,
+                "total_s": total,
+            },
             "the reply says the context does not hold the answer" if abstained else None,
         )
 
@@ -147,8 +158,12 @@ def _index_retriever(retriever: Retriever, k: int):
             started = time.perf_counter()
             self.last_hits = self.inner.search(query, self.k)
             self.last_seconds = time.perf_counter() - started
-            return [Document(page_content=h.text,
-                             metadata={"source": h.source, "section": h.section, "page": h.page})
-                    for h in self.last_hits]
+            return [
+                Document(
+                    page_content=h.text,
+                    metadata={"source": h.source, "section": h.section, "page": h.page},
+                )
+                for h in self.last_hits
+            ]
 
     return IndexRetriever(inner=retriever, k=k)

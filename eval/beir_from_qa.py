@@ -77,13 +77,20 @@ def build(folder: Path, questions_path: Path, out: Path) -> dict[str, int]:
     with (out / "qrels.tsv").open("w", encoding="utf-8") as fh:
         fh.write("query-id\tcorpus-id\tscore\n")
         fh.writelines(f"{qid}\t{doc_id}\t1\n" for qid, doc_id in qrels)
-    return {"passages": len(corpus), "queries": len(queries), "judgements": len(qrels),
-            "unmatched": unmatched}
+    return {
+        "passages": len(corpus),
+        "queries": len(queries),
+        "judgements": len(qrels),
+        "unmatched": unmatched,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.beir_from_qa", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.beir_from_qa",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("folder", type=Path)
     parser.add_argument("questions", type=Path)
     parser.add_argument("out", type=Path)

@@ -47,10 +47,23 @@ from generation.gate import passes
 log = logging.getLogger(__name__)
 
 ANSWERABILITY_FEATURES = ("probe", "similarity", "coverage")
-SUPPORT_FEATURES = ("judge", "similarity", "coverage", "name_fail", "q_probe", "q_similarity",
-                    "q_coverage")
-SUPPORT_FEATURES_WITHOUT_JUDGE = ("similarity", "coverage", "name_fail", "q_probe",
-                                  "q_similarity", "q_coverage")
+SUPPORT_FEATURES = (
+    "judge",
+    "similarity",
+    "coverage",
+    "name_fail",
+    "q_probe",
+    "q_similarity",
+    "q_coverage",
+)
+SUPPORT_FEATURES_WITHOUT_JUDGE = (
+    "similarity",
+    "coverage",
+    "name_fail",
+    "q_probe",
+    "q_similarity",
+    "q_coverage",
+)
 GATE_MARGIN = 0.05  # below the lowest answerable question's similarity: room for paraphrases
 NEVER = 1.01  # a coverage threshold no question reaches
 STRICT_WRONG = 0.05
@@ -80,30 +93,48 @@ class Record:
         return self.gold.right(plain), self.gold.f1(plain)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "group": self.group, "answerable": self.answerable,
-                "stated": self.stated, "gated": self.gated,
-                "question_signals": self.question_signals,
-                "sentences": [{"text": t, "signals": s, "right": r}
-                              for t, s, r in self.sentences],
-                "accept": [list(a) for a in self.gold.accept],
-                "answers": list(self.gold.answers)}
+        return {
+            "id": self.id,
+            "group": self.group,
+            "answerable": self.answerable,
+            "stated": self.stated,
+            "gated": self.gated,
+            "question_signals": self.question_signals,
+            "sentences": [{"text": t, "signals": s, "right": r} for t, s, r in self.sentences],
+            "accept": [list(a) for a in self.gold.accept],
+            "answers": list(self.gold.answers),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
-        gold = Question(d["id"], "", d["answerable"],
-                        tuple(tuple(a) for a in d.get("accept", ())),
-                        tuple(d.get("answers", ())))
-        return cls(d["id"], d["group"], d["answerable"], d["stated"], d["gated"],
-                   d["question_signals"],
-                   tuple((x["text"], x["signals"], x["right"]) for x in d["sentences"]), gold)
+        gold = Question(
+            d["id"],
+            "",
+            d["answerable"],
+            tuple(tuple(a) for a in d.get("accept", ())),
+            tuple(d.get("answers", ())),
+        )
+        return cls(
+            d["id"],
+            d["group"],
+            d["answerable"],
+            d["stated"],
+            d["gated"],
+            d["question_signals"],
+            tuple((x["text"], x["signals"], x["right"]) for x in d["sentences"]),
+            gold,
+        )
 
 
 def load_records(run: Path, questions: dict[str, Question] | None = None) -> list[Record]:
     """The guarded outcomes of one `docqa eval qa` output folder, labelled — or the records
     a `--save` wrote (a `.jsonl` file), which carry their labels."""
     if run.suffix == ".jsonl":
-        return [Record.from_dict(json.loads(line))
-                for line in run.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [
+            Record.from_dict(json.loads(line))
+            for line in run.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
     if questions is None:
         raise ValueError(f"{run}: a run folder needs the question sets (--questions)")
     records = []
@@ -116,19 +147,29 @@ def load_records(run: Path, questions: dict[str, Question] | None = None) -> lis
         stated = q.answerable and any(q.accepts(p["text"]) for p in o["passages"])
         sentences = tuple(
             (c["text"], c["signals"], q.answerable and q.right(c["text"]))
-            for c in o.get("candidates", ()) if c.get("signals")
+            for c in o.get("candidates", ())
+            if c.get("signals")
         )
-        records.append(Record(
-            o["id"], group, q.answerable, stated,
-            gated=o.get("answerability") is None, question_signals=o.get("question_signals")
-            or {}, sentences=sentences, gold=q,
-        ))
+        records.append(
+            Record(
+                o["id"],
+                group,
+                q.answerable,
+                stated,
+                gated=o.get("answerability") is None,
+                question_signals=o.get("question_signals") or {},
+                sentences=sentences,
+                gold=q,
+            )
+        )
     return records
 
 
 def save_records(path: Path, records: Sequence[Record]) -> None:
-    path.write_text("".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
-                            for r in records), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records),
+        encoding="utf-8",
+    )
 
 
 # ---- fitting ----------------------------------------------------------------------------------
@@ -157,8 +198,9 @@ def gate_thresholds(records: Sequence[Record]) -> tuple[float, float]:
         low = [s["similarity"] for s in answerable if s["coverage"] < coverage]
         lowest = min(low, default=ceiling)
         similarity = round(max(0.0, min(lowest, ceiling) - GATE_MARGIN), 4)
-        refused = sum(not passes(s["similarity"], s["coverage"], similarity, coverage)
-                      for s in unanswerable)
+        refused = sum(
+            not passes(s["similarity"], s["coverage"], similarity, coverage) for s in unanswerable
+        )
         if best is None or (refused, similarity) > (best[0], best[1]):
             best = (refused, similarity, coverage)
     return (0.0, 0.0) if best is None else (best[1], best[2])
@@ -166,8 +208,11 @@ def gate_thresholds(records: Sequence[Record]) -> tuple[float, float]:
 
 def fit_answerability(records: Sequence[Record]) -> Logistic:
     usable = [r for r in records if not r.gated]
-    return fit_logistic([[r.question_signals[f] for f in ANSWERABILITY_FEATURES] for r in usable],
-                        [r.stated for r in usable], ANSWERABILITY_FEATURES)
+    return fit_logistic(
+        [[r.question_signals[f] for f in ANSWERABILITY_FEATURES] for r in usable],
+        [r.stated for r in usable],
+        ANSWERABILITY_FEATURES,
+    )
 
 
 def fit_support(records: Sequence[Record], features: Sequence[str]) -> Logistic:
@@ -194,33 +239,54 @@ class Models:
     support: Logistic
 
 
-def fit_models(records: Sequence[Record], support_features: Sequence[str],
-               gate: tuple[float, float] | None = None) -> Models:
-    return Models(gate or gate_thresholds(records), fit_answerability(records),
-                  fit_support(records, support_features))
+def fit_models(
+    records: Sequence[Record],
+    support_features: Sequence[str],
+    gate: tuple[float, float] | None = None,
+) -> Models:
+    return Models(
+        gate or gate_thresholds(records),
+        fit_answerability(records),
+        fit_support(records, support_features),
+    )
 
 
 def attempts(records: Sequence[Record], models: Models) -> list[Attempt]:
     """Each question's replay under `models`: refused by the gate, or scored."""
     out = []
     for r in records:
-        if (r.gated or not r.question_signals or not passes(
-                r.question_signals["similarity"], r.question_signals["coverage"], *models.gate)):
+        if (
+            r.gated
+            or not r.question_signals
+            or not passes(
+                r.question_signals["similarity"], r.question_signals["coverage"], *models.gate
+            )
+        ):
             out.append(Attempt(r.id, r.answerable, 0.0, (), ()))
             continue
         a = models.answerability.probability(r.question_signals)
-        probs = [0.0 if signals.get("number_fail") else
-                 models.support.probability({**signals, **_prefixed(r)})
-                 for _, signals, _ in r.sentences]
+        probs = [
+            0.0
+            if signals.get("number_fail")
+            else models.support.probability({**signals, **_prefixed(r)})
+            for _, signals, _ in r.sentences
+        ]
         texts = [text for text, _, _ in r.sentences]
-        out.append(attempt(r.id, r.answerable, a, probs,
-                           lambda kept, texts=texts, r=r: r.right(" ".join(texts[i]
-                                                                           for i in kept))))
+        out.append(
+            attempt(
+                r.id,
+                r.answerable,
+                a,
+                probs,
+                lambda kept, texts=texts, r=r: r.right(" ".join(texts[i] for i in kept)),
+            )
+        )
     return out
 
 
-def out_of_fold_attempts(records: Sequence[Record], features: Sequence[str],
-                         gate: tuple[float, float], k: int = FOLDS) -> list[Attempt]:
+def out_of_fold_attempts(
+    records: Sequence[Record], features: Sequence[str], gate: tuple[float, float], k: int = FOLDS
+) -> list[Attempt]:
     """Every question replayed under models fitted without its document's questions (the
     gate's thresholds, chosen so that no answerable question is refused, are held fixed)."""
     fold_of = folds([r.group for r in records], k)
@@ -238,8 +304,11 @@ def out_of_fold_attempts(records: Sequence[Record], features: Sequence[str],
 def choose_levels(oof: Sequence[Attempt]) -> dict[str, float]:
     """Each level's threshold from out-of-fold replays (see the module docstring)."""
     points = sweep(oof, thresholds(oof))
-    strict = [p for p in points if p.wrong_unanswerable is not None
-              and p.wrong_unanswerable <= STRICT_WRONG]
+    strict = [
+        p
+        for p in points
+        if p.wrong_unanswerable is not None and p.wrong_unanswerable <= STRICT_WRONG
+    ]
     lenient = [p for p in points if p.coverage is not None and p.coverage >= LENIENT_COVERAGE]
     balanced = max(points, key=lambda p: (p.squad_right, p.threshold)).threshold
     # A strict level never looser than balanced, a lenient one never stricter.
@@ -253,15 +322,23 @@ def choose_levels(oof: Sequence[Attempt]) -> dict[str, float]:
 def measure(attempts_: Sequence[Attempt], threshold: float) -> dict[str, Interval | None]:
     """Precision, coverage and wrong answers to unanswerable questions at `threshold`, each with
     its bootstrap interval over questions."""
-    return {key: None if b is None else Interval(*b, len(attempts_))
-            for key, b in point_intervals(attempts_, threshold).items()}
+    return {
+        key: None if b is None else Interval(*b, len(attempts_))
+        for key, b in point_intervals(attempts_, threshold).items()
+    }
 
 
 # ---- the command ------------------------------------------------------------------------------
-def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
-              questions: dict[str, Question] | None, command: str,
-              gate_runs: Sequence[Path] = (), note: str = "",
-              save: Path | None = None, measured_on: str = "") -> tuple[Calibration, dict]:
+def calibrate(
+    fit_runs: Sequence[Path],
+    report_runs: Sequence[Path],
+    questions: dict[str, Question] | None,
+    command: str,
+    gate_runs: Sequence[Path] = (),
+    note: str = "",
+    save: Path | None = None,
+    measured_on: str = "",
+) -> tuple[Calibration, dict]:
     """Fit on `fit_runs` (the gate on `gate_runs` too), measure the levels on `report_runs`,
     or on out-of-fold replays of the fitting runs when there are none. With `save`, the
     records the models were fitted on are written there, so the fit can be repeated without
@@ -279,28 +356,36 @@ def calibrate(fit_runs: Sequence[Path], report_runs: Sequence[Path],
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
         save_records(save / "fit.jsonl", fit)
-        save_records(save / "gate.jsonl", gated[len(fit):])
+        save_records(save / "gate.jsonl", gated[len(fit) :])
         if report:
             save_records(save / "report.jsonl", report)
     levels = {}
     figures: dict[str, Any] = {}
     for name, threshold in chosen.items():
         m = measure(held_out, threshold)
-        levels[name] = Level(name, threshold, m["precision"], m["coverage"],
-                             m["wrong_unanswerable"])
+        levels[name] = Level(
+            name, threshold, m["precision"], m["coverage"], m["wrong_unanswerable"]
+        )
         figures[name] = {k: None if v is None else str(v) for k, v in m.items()}
     judges = [s["judge"] for r in fit for _, s, _ in r.sentences if "judge" in s]
     judge_range = (min(judges, default=logit(0.0)), max(judges, default=logit(1.0)))
     calibration = Calibration(
-        final.answerability, final.support, without_judge, similarity, coverage, levels,
+        final.answerability,
+        final.support,
+        without_judge,
+        similarity,
+        coverage,
+        levels,
         judge_range,
         provenance={
             "command": command,
             "fitted_on": [str(p) for p in fit_runs],
             "gate_also_on": [str(p) for p in gate_runs],
             "reported_on": [str(p) for p in report_runs] or "out-of-fold replays of the fit",
-            "note": note, "measured_on": measured_on,
-            "questions_fitted": len(fit), "questions_reported": len(held_out),
+            "note": note,
+            "measured_on": measured_on,
+            "questions_fitted": len(fit),
+            "questions_reported": len(held_out),
             "sentences_fitted": sum(len(r.sentences) for r in fit),
             "date": datetime.date.today().isoformat(),
         },
@@ -313,26 +398,60 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fit", type=Path, nargs="+", required=True, metavar="RUN")
-    parser.add_argument("--report", type=Path, nargs="*", default=[], metavar="RUN",
-                        help="held-out runs the levels are measured on (default: out-of-fold "
-                        "replays of the fitting runs)")
-    parser.add_argument("--gate", type=Path, nargs="*", default=[], metavar="RUN",
-                        help="more runs, recorded with the gate open, for the gate only")
-    parser.add_argument("--questions", type=Path, nargs="*", default=[],
-                        help="the question sets the runs answered (not needed for records)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="RUN",
+        help="held-out runs the levels are measured on (default: out-of-fold "
+        "replays of the fitting runs)",
+    )
+    parser.add_argument(
+        "--gate",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="RUN",
+        help="more runs, recorded with the gate open, for the gate only",
+    )
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="the question sets the runs answered (not needed for records)",
+    )
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--save", type=Path, metavar="DIR", help="also write the records "
-                        "to DIR/fit.jsonl, DIR/gate.jsonl and DIR/report.jsonl, which --fit, "
-                        "--gate and --report accept instead of runs")
+    parser.add_argument(
+        "--save",
+        type=Path,
+        metavar="DIR",
+        help="also write the records "
+        "to DIR/fit.jsonl, DIR/gate.jsonl and DIR/report.jsonl, which --fit, "
+        "--gate and --report accept instead of runs",
+    )
     parser.add_argument("--note", default="", help="what the data is, for the provenance")
-    parser.add_argument("--measured-on", default="", help="the reporting questions in a few "
-                        "words, shown with the levels' figures (the chat, --explain)")
+    parser.add_argument(
+        "--measured-on",
+        default="",
+        help="the reporting questions in a few "
+        "words, shown with the levels' figures (the chat, --explain)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     questions = {q.id: q for path in args.questions for q in load_questions(path)}
     command = "python -m eval.calibrate " + " ".join(sys.argv[1:] if argv is None else argv)
-    calibration, figures = calibrate(args.fit, args.report, questions or None, command,
-                                     args.gate, args.note, args.save, args.measured_on)
+    calibration, figures = calibrate(
+        args.fit,
+        args.report,
+        questions or None,
+        command,
+        args.gate,
+        args.note,
+        args.save,
+        args.measured_on,
+    )
     calibration.save(args.out)
     print(json.dumps(figures, indent=2))
     return 0

@@ -29,8 +29,10 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     for method in (m for m in rows_a if m in rows_b):
         qa, qb = rows_a[method].get("per_query"), rows_b[method].get("per_query")
         if not qa or not qb:
-            raise ValueError("a summary.json without per-query figures: rerun `docqa eval "
-                             "retrieval --out` with this docqa")
+            raise ValueError(
+                "a summary.json without per-query figures: rerun `docqa eval "
+                "retrieval --out` with this docqa"
+            )
         queries = sorted(set(qa) & set(qb))
         for metric in METRICS:
             if metric not in qa[queries[0]]:
@@ -41,18 +43,28 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             assert result is not None
             diff, low, high = result
             changed = sum(x != y for x, y in zip(xs, ys, strict=True))
-            out.append({
-                "method": method, "metric": metric, "a": sum(xs) / len(xs),
-                "b": sum(ys) / len(ys), "diff": diff, "low": low, "high": high,
-                "queries": len(queries), "changed": changed,
-                "same": low <= 0 <= high,
-            })
+            out.append(
+                {
+                    "method": method,
+                    "metric": metric,
+                    "a": sum(xs) / len(xs),
+                    "b": sum(ys) / len(ys),
+                    "diff": diff,
+                    "low": low,
+                    "high": high,
+                    "queries": len(queries),
+                    "changed": changed,
+                    "same": low <= 0 <= high,
+                }
+            )
     return out
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| method | metric | A | B | B − A | 95 % interval | queries changed | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | metric | A | B | B − A | 95 % interval | queries changed | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['method']} | {r['metric']} | {r['a']:.3f} | {r['b']:.3f} | "
@@ -63,8 +75,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.compare_retrieval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.compare_retrieval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("a", type=Path, help="summary.json of run A")
     parser.add_argument("b", type=Path, help="summary.json of run B")
     args = parser.parse_args(argv)

@@ -111,8 +111,12 @@ def point(attempts: Sequence[Attempt], threshold: float) -> Point:
     n_answerable = sum(a.answerable for a in attempts)
     n_unanswerable = len(attempts) - n_answerable
     return Point(
-        threshold, answered, right, _rate(right, answered),
-        _rate(answered_answerable, n_answerable), _rate(right_answerable, n_answerable),
+        threshold,
+        answered,
+        right,
+        _rate(right, answered),
+        _rate(answered_answerable, n_answerable),
+        _rate(right_answerable, n_answerable),
         _rate(answered_unanswerable, n_unanswerable),
         f1_total / len(attempts) if attempts else 0.0,
         right_total / len(attempts) if attempts else 0.0,
@@ -220,8 +224,9 @@ def from_outcome(outcome, question) -> Attempt:
     if outcome.answerability is None or not outcome.candidates:
         return Attempt(outcome.id, outcome.answerable, outcome.answerability or 0.0, (), ())
     texts = [c.text for c in outcome.candidates]
-    probabilities = [c.probability if c.probability is not None else 1.0
-                     for c in outcome.candidates]
+    probabilities = [
+        c.probability if c.probability is not None else 1.0 for c in outcome.candidates
+    ]
 
     def judge(kept: Sequence[int]) -> tuple[bool, float | None]:
         text = " ".join(texts[i] for i in kept)
@@ -249,5 +254,11 @@ def tradeoff(attempts: Sequence[Attempt], levels: Mapping[str, float]) -> Tradeo
     points = sweep(attempts)
     at_levels = {name: point(attempts, t) for name, t in levels.items()}
     intervals = {name: point_intervals(attempts, t) for name, t in levels.items()}
-    return Tradeoff(tuple(points), area(points), best(points, "squad_f1"),
-                    best(points, "squad_right"), at_levels, intervals)
+    return Tradeoff(
+        tuple(points),
+        area(points),
+        best(points, "squad_f1"),
+        best(points, "squad_right"),
+        at_levels,
+        intervals,
+    )

@@ -90,14 +90,17 @@ def load_questions(path: Path) -> list[Question]:
 
     def parse(row: dict[str, Any], number: int) -> Question:
         question = Question(
-            id=str(row["id"]), question=str(row["question"]),
+            id=str(row["id"]),
+            question=str(row["question"]),
             answerable=bool(row["answerable"]),
             accept=tuple(tuple(str(p) for p in alt) for alt in row.get("accept") or ()),
             answers=tuple(str(a) for a in row.get("answers") or ()),
         )
         if question.answerable and not (question.accept or question.answers):
-            raise ValueError(f"answerable question {question.id!r} has neither 'accept' nor "
-                             "'answers', so no answer could be scored")
+            raise ValueError(
+                f"answerable question {question.id!r} has neither 'accept' nor "
+                "'answers', so no answer could be scored"
+            )
         if question.id in seen:
             raise ValueError(f"duplicate id {question.id!r}")
         seen.add(question.id)

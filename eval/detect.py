@@ -43,8 +43,10 @@ class Row:
         """The passages as retrieved hits, numbered from 1 in order (the context alone when
         the row has no passages)."""
         texts = self.passages or (self.context,)
-        return tuple(Hit(n, t, f"{self.id}#{n}", "", "", None, 0, len(t), "", 0.0)
-                     for n, t in enumerate(texts, start=1))
+        return tuple(
+            Hit(n, t, f"{self.id}#{n}", "", "", None, 0, len(t), "", 0.0)
+            for n, t in enumerate(texts, start=1)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,14 @@ def load_rows(path: Path) -> list[Row]:
         if not isinstance(label, bool):
             raise TypeError(f"'hallucinated' must be true or false, not {label!r}")
         passages = tuple(str(p) for p in r.get("passages") or ())
-        return Row(str(r.get("id", number)), str(r["context"]), str(r["question"]),
-                   str(r["response"]), label, passages)
+        return Row(
+            str(r.get("id", number)),
+            str(r["context"]),
+            str(r["question"]),
+            str(r["response"]),
+            label,
+            passages,
+        )
 
     return read_jsonl(path, "a detection row", parse)
 
@@ -76,18 +84,32 @@ def detect(row: Row, verifier: Verifier, ground: Ground | None = None) -> Detect
     """Flag the response if any of its sentences is unsupported by the passages."""
     sentences = split_sentences(row.response)
     hits = row.hits()
-    grounding = (ground(row.question, hits) if ground is not None and sentences else
-                 Grounding(row.question, {h.chunk_id: h.text for h in hits}))
+    grounding = (
+        ground(row.question, hits)
+        if ground is not None and sentences
+        else Grounding(row.question, {h.chunk_id: h.text for h in hits})
+    )
     cited = tuple(grounding.passages)
     verdicts = [verifier.verify(AnswerSentence(s, cited), grounding) for s in sentences]
     bad = [v for v in verdicts if not v.ok]
     support = min((v.score for v in verdicts), default=1.0)
-    return Detection(row.id, row.hallucinated, bool(bad), 1.0 - support,
-                     len(row.response.split()), tuple(v.reason for v in bad))
+    return Detection(
+        row.id,
+        row.hallucinated,
+        bool(bad),
+        1.0 - support,
+        len(row.response.split()),
+        tuple(v.reason for v in bad),
+    )
 
 
-def run(rows: Sequence[Row], verifier: Verifier, ground: Ground | None = None, *,
-        show_progress: bool | None = None) -> list[Detection]:
+def run(
+    rows: Sequence[Row],
+    verifier: Verifier,
+    ground: Ground | None = None,
+    *,
+    show_progress: bool | None = None,
+) -> list[Detection]:
     out = []
     with progress(len(rows), "rows", show=show_progress) as bar:
         for r in rows:
@@ -109,14 +131,21 @@ def summarize(detections: Sequence[Detection]) -> list[dict[str, Any]]:
     rows = []
     for name, flagged, scores in (
         ("fact-check", [d.flagged for d in detections], [d.score for d in detections]),
-        ("length baseline", [d.words > median for d in detections],
-         [float(d.words) for d in detections]),
+        (
+            "length baseline",
+            [d.words > median for d in detections],
+            [float(d.words) for d in detections],
+        ),
     ):
         precision, recall = precision_recall(truth, flagged)
         row = {
-            "detector": name, "rows": len(detections), "hallucinated": sum(truth),
+            "detector": name,
+            "rows": len(detections),
+            "hallucinated": sum(truth),
             "balanced_accuracy": balanced_accuracy(truth, flagged),
-            "precision": precision, "recall": recall, "roc_auc": roc_auc(truth, scores),
+            "precision": precision,
+            "recall": recall,
+            "roc_auc": roc_auc(truth, scores),
         }
         items = list(zip(truth, flagged, scores, strict=True))
         for key, statistic in _STATISTICS.items():
@@ -126,8 +155,7 @@ def summarize(detections: Sequence[Detection]) -> list[dict[str, Any]]:
 
 
 _STATISTICS = {
-    "balanced_accuracy": lambda xs: balanced_accuracy([t for t, _, _ in xs],
-                                                      [f for _, f, _ in xs]),
+    "balanced_accuracy": lambda xs: balanced_accuracy([t for t, _, _ in xs], [f for _, f, _ in xs]),
     "precision": lambda xs: precision_recall([t for t, _, _ in xs], [f for _, f, _ in xs])[0],
     "recall": lambda xs: precision_recall([t for t, _, _ in xs], [f for _, f, _ in xs])[1],
     "roc_auc": lambda xs: roc_auc([t for t, _, _ in xs], [s for _, _, s in xs]),
@@ -137,8 +165,15 @@ _STATISTICS = {
 def markdown(summary: Sequence[dict[str, Any]]) -> str:
     from eval.report import markdown_table
 
-    return markdown_table(summary, [
-        ("detector", "detector"), ("rows", "rows"), ("hallucinated", "hallucinated"),
-        ("balanced_accuracy", "balanced accuracy"), ("precision", "precision"),
-        ("recall", "recall"), ("roc_auc", "ROC-AUC"),
-    ])
+    return markdown_table(
+        summary,
+        [
+            ("detector", "detector"),
+            ("rows", "rows"),
+            ("hallucinated", "hallucinated"),
+            ("balanced_accuracy", "balanced accuracy"),
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("roc_auc", "ROC-AUC"),
+        ],
+    )

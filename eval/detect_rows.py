@@ -31,14 +31,16 @@ def rows_from_outcomes(outcomes: list[dict], systems: set[str]) -> list[dict]:
     for o in outcomes:
         if o["system"] not in systems or o["abstained"] or not o.get("passages"):
             continue
-        rows.append({
-            "id": f"{o['system']}:{o['id']}",
-            "context": "\n\n".join(p["text"] for p in o["passages"]),
-            "passages": [p["text"] for p in o["passages"]],
-            "question": o["question"],
-            "response": strip_citations(o["answer"]),
-            "hallucinated": not o["correct"],
-        })
+        rows.append(
+            {
+                "id": f"{o['system']}:{o['id']}",
+                "context": "\n\n".join(p["text"] for p in o["passages"]),
+                "passages": [p["text"] for p in o["passages"]],
+                "question": o["question"],
+                "response": strip_citations(o["answer"]),
+                "hallucinated": not o["correct"],
+            }
+        )
     return rows
 
 

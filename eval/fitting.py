@@ -55,8 +55,13 @@ def fit_logistic(
         w += step
         if np.abs(step).max() < 1e-8:
             break
-    return Logistic(tuple(features), tuple(float(v) for v in w[1:]), float(w[0]),
-                    tuple(float(m) for m in means), tuple(float(s) for s in scales))
+    return Logistic(
+        tuple(features),
+        tuple(float(v) for v in w[1:]),
+        float(w[0]),
+        tuple(float(m) for m in means),
+        tuple(float(s) for s in scales),
+    )
 
 
 def folds(groups: Sequence[Hashable], k: int, *, seed: int = 0) -> list[int]:

@@ -130,8 +130,12 @@ def confusion(truth: Sequence[bool], predicted: Sequence[bool]) -> tuple[int, in
     if len(truth) != len(predicted):
         raise ValueError(f"{len(truth)} labels but {len(predicted)} predictions")
     pairs = list(zip(truth, predicted, strict=True))
-    return (sum(t and p for t, p in pairs), sum(p and not t for t, p in pairs),
-            sum(not t and not p for t, p in pairs), sum(t and not p for t, p in pairs))
+    return (
+        sum(t and p for t, p in pairs),
+        sum(p and not t for t, p in pairs),
+        sum(not t and not p for t, p in pairs),
+        sum(t and not p for t, p in pairs),
+    )
 
 
 def balanced_accuracy(truth: Sequence[bool], predicted: Sequence[bool]) -> float | None:

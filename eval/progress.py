@@ -35,8 +35,11 @@ class _Lines:
     def update(self, n: int = 1) -> None:
         self.done += n
         now = time.monotonic()
-        if (now - self._last >= self.every_s or self.done % self._step == 0
-                or self.done == self.total):
+        if (
+            now - self._last >= self.every_s
+            or self.done % self._step == 0
+            or self.done == self.total
+        ):
             self._last = now
             log.info("%s", self.line(now - self._start))
 
@@ -49,9 +52,11 @@ class _Lines:
         each = elapsed / self.done if self.done else 0.0
         left = each * (self.total - self.done)
         head = f"{self.what}: " if self.what else ""
-        return (f"{head}{self.done}/{self.total} {self.unit} "
-                f"({100 * self.done / max(self.total, 1):.0f} %), {each:.1f} s each, "
-                f"about {left / 60:.0f} min left")
+        return (
+            f"{head}{self.done}/{self.total} {self.unit} "
+            f"({100 * self.done / max(self.total, 1):.0f} %), {each:.1f} s each, "
+            f"about {left / 60:.0f} min left"
+        )
 
 
 class _Bar:
@@ -66,8 +71,9 @@ class _Bar:
 
 
 @contextmanager
-def progress(total: int, unit: str, *, show: bool | None = None,
-             every_s: float = 60.0) -> Iterator[_Lines | _Bar]:
+def progress(
+    total: int, unit: str, *, show: bool | None = None, every_s: float = 60.0
+) -> Iterator[_Lines | _Bar]:
     """A progress reporter: a tqdm bar when `show` (default: stderr is a terminal), else
     log lines on the `eval.progress` logger."""
     if show is None:

@@ -60,17 +60,24 @@ class Response:
 
     @classmethod
     def from_answer(cls, answer: Answer) -> Response:
-        return cls(answer.text, answer.abstained, answer.sentences,
-                   tuple(s.hit for s in answer.sources), dict(answer.timings),
-                   answer.abstain_reason, len(answer.dropped), answer.answerability,
-                   (*answer.sentences, *answer.dropped), dict(answer.signals))
+        return cls(
+            answer.text,
+            answer.abstained,
+            answer.sentences,
+            tuple(s.hit for s in answer.sources),
+            dict(answer.timings),
+            answer.abstain_reason,
+            len(answer.dropped),
+            answer.answerability,
+            (*answer.sentences, *answer.dropped),
+            dict(answer.signals),
+        )
 
 
 class System(Protocol):
     name: str
 
-    def respond(self, question: str) -> Response:
-        ...
+    def respond(self, question: str) -> Response: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,44 +155,62 @@ def score(
     if ground is not None and unchecked and response.passages:
         grounding = ground(question.question, response.passages)
     else:
-        grounding = Grounding(question.question,
-                              {n: h.text for n, h in enumerate(response.passages, start=1)})
-    sentences = tuple(_sentence(s, grounding, factcheck, independent)
-                      for s in (response.sentences if answered else ()))
+        grounding = Grounding(
+            question.question, {n: h.text for n, h in enumerate(response.passages, start=1)}
+        )
+    sentences = tuple(
+        _sentence(s, grounding, factcheck, independent)
+        for s in (response.sentences if answered else ())
+    )
     candidates = tuple(_sentence(s, grounding, factcheck, None) for s in response.candidates)
     numbered = grounding.passages
     cited_ns = [n for s in sentences for n in s.citations] if question.answerable else []
     return Outcome(
-        system=system, id=question.id, question=question.question,
-        answerable=question.answerable, abstained=response.abstained, correct=correct,
-        answer=response.text, reason=response.reason, sentences=sentences,
+        system=system,
+        id=question.id,
+        question=question.question,
+        answerable=question.answerable,
+        abstained=response.abstained,
+        correct=correct,
+        answer=response.text,
+        reason=response.reason,
+        sentences=sentences,
         citations=len(cited_ns),
         citations_correct=sum(question.accepts(numbered.get(n, "")) for n in cited_ns),
-        retrieval_hit=(any(question.accepts(h.text) for h in response.passages)
-                       if question.answerable else None),
+        retrieval_hit=(
+            any(question.accepts(h.text) for h in response.passages)
+            if question.answerable
+            else None
+        ),
         f1=question.f1(plain) if answered else (0.0 if question.answers else None),
         exact=question.exact(plain) if answered else (False if question.answers else None),
-        dropped=response.dropped, timings=dict(response.timings),
-        passages=tuple({"n": n, "source": h.source, "section": h.section, "page": h.page,
-                        "text": h.text} for n, h in enumerate(response.passages, start=1)),
-        answerability=response.answerability, candidates=candidates,
+        dropped=response.dropped,
+        timings=dict(response.timings),
+        passages=tuple(
+            {"n": n, "source": h.source, "section": h.section, "page": h.page, "text": h.text}
+            for n, h in enumerate(response.passages, start=1)
+        ),
+        answerability=response.answerability,
+        candidates=candidates,
         question_signals=dict(response.question_signals),
     )
 
 
 def _sentence(
-    sentence: AnswerSentence, grounding: Grounding, factcheck: Verifier,
+    sentence: AnswerSentence,
+    grounding: Grounding,
+    factcheck: Verifier,
     independent: Verifier | None,
 ) -> SentenceOutcome:
     cited = sentence.citations
     if not cited:  # checked against every passage, but it cites none: no citation to score
         sentence = dataclasses.replace(sentence, citations=tuple(grounding.passages))
     own = sentence.check or _safe_verify(factcheck, sentence, grounding)
-    other = (None if independent is None
-             else _safe_verify(independent, sentence, grounding).verdict)
+    other = None if independent is None else _safe_verify(independent, sentence, grounding).verdict
     probability = own.score if own.signals else None
-    return SentenceOutcome(sentence.text, cited, own.verdict, other, own.reason,
-                           probability, dict(own.signals))
+    return SentenceOutcome(
+        sentence.text, cited, own.verdict, other, own.reason, probability, dict(own.signals)
+    )
 
 
 def strip_citations(text: str) -> str:
@@ -232,8 +257,14 @@ def run(
         for system in systems:
             bar.describe(system.name)
             for q in questions:
-                outcome = score(q, system.respond(q.question), factcheck, independent,
-                                system=system.name, ground=ground)
+                outcome = score(
+                    q,
+                    system.respond(q.question),
+                    factcheck,
+                    independent,
+                    system=system.name,
+                    ground=ground,
+                )
                 outcomes.append(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
@@ -266,24 +297,28 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "answerable_accuracy": rate(sum(o.correct for o in answerable), len(answerable)),
-        "abstention_rate_answerable": rate(sum(o.abstained for o in answerable),
-                                           len(answerable)),
-        "wrong_answer_rate_unanswerable": rate(sum(not o.abstained for o in unanswerable),
-                                               len(unanswerable)),
+        "abstention_rate_answerable": rate(sum(o.abstained for o in answerable), len(answerable)),
+        "wrong_answer_rate_unanswerable": rate(
+            sum(not o.abstained for o in unanswerable), len(unanswerable)
+        ),
         "precision": rate(sum(o.correct for o in answered), len(answered)),
         "sentences": len(sentences),
         "dropped_sentences": sum(o.dropped for o in outcomes),
-        "unsupported_rate_factcheck": rate(sum(o.unsupported_factcheck for o in outcomes),
-                                           len(sentences)),
-        "unsupported_rate_independent": rate(sum(o.unsupported_independent for o in outcomes),
-                                             len(judged)),
+        "unsupported_rate_factcheck": rate(
+            sum(o.unsupported_factcheck for o in outcomes), len(sentences)
+        ),
+        "unsupported_rate_independent": rate(
+            sum(o.unsupported_independent for o in outcomes), len(judged)
+        ),
         "citations": sum(o.citations for o in outcomes),
-        "citation_precision": rate(sum(o.citations_correct for o in outcomes),
-                                   sum(o.citations for o in outcomes)),
+        "citation_precision": rate(
+            sum(o.citations_correct for o in outcomes), sum(o.citations for o in outcomes)
+        ),
         "retrieval_hit_rate": rate(sum(hits), len(hits)),
         "f1": rate(sum(f1s), len(f1s)),
-        "exact_match": rate(sum(bool(o.exact) for o in answerable if o.exact is not None),
-                            len(f1s)),
+        "exact_match": rate(
+            sum(bool(o.exact) for o in answerable if o.exact is not None), len(f1s)
+        ),
     }
     intervals = {
         "answerable_accuracy": [o.correct for o in answerable],
@@ -296,12 +331,17 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         row[f"{key}_ci"] = bootstrap_rate(flags)
     # Rates over sentences and citations: their questions are what is resampled.
     row["unsupported_rate_factcheck_ci"] = bootstrap_ratio(
-        [(o.unsupported_factcheck, len(o.sentences)) for o in outcomes])
+        [(o.unsupported_factcheck, len(o.sentences)) for o in outcomes]
+    )
     row["unsupported_rate_independent_ci"] = bootstrap_ratio(
-        [(o.unsupported_independent, sum(s.independent is not None for s in o.sentences))
-         for o in outcomes])
+        [
+            (o.unsupported_independent, sum(s.independent is not None for s in o.sentences))
+            for o in outcomes
+        ]
+    )
     row["citation_precision_ci"] = bootstrap_ratio(
-        [(o.citations_correct, o.citations) for o in outcomes])
+        [(o.citations_correct, o.citations) for o in outcomes]
+    )
     for stage in STAGES:
         values = [o.timings[stage] for o in outcomes if stage in o.timings]
         row[f"{stage[:-2]}_p50_s"] = percentile(values, 50)

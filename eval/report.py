@@ -51,8 +51,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[st
     |---|---|
     | 0.50 | — |
     """
-    lines = ["| " + " | ".join(title for _, title in columns) + " |",
-             "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row, key) for key, _ in columns) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -70,8 +69,9 @@ def cell(row: Mapping[str, Any], key: str) -> str:
 
 
 def write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
 
 
 def write_summary(
@@ -106,13 +106,17 @@ def write_qa_report(
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "outcomes.jsonl", [o.to_dict() for o in outcomes])
     # One shape whatever was run: a reader finds the systems under one key.
-    summary = {"systems": list(rows),
-               "tradeoff": tradeoff_summary(tradeoff) if tradeoff is not None else None}
+    summary = {
+        "systems": list(rows),
+        "tradeoff": tradeoff_summary(tradeoff) if tradeoff is not None else None,
+    }
     if tradeoff is not None:
         write_jsonl(out / "curve.jsonl", [dataclasses.asdict(p) for p in tradeoff.points])
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    plots = [plot_accuracy_vs_hallucination(rows, out / "accuracy_vs_hallucination.png"),
-             plot_latency(rows, out / "latency.png")]
+    plots = [
+        plot_accuracy_vs_hallucination(rows, out / "accuracy_vs_hallucination.png"),
+        plot_latency(rows, out / "latency.png"),
+    ]
     if tradeoff is not None:
         plots.append(plot_tradeoff(tradeoff, rows, out / "precision_coverage.png"))
     columns = list(QA_COLUMNS)
@@ -178,8 +182,10 @@ def _failures(outcomes: Sequence[Any]) -> str:
     for o in wrong:
         said = o.reason if o.abstained else o.answer
         said = textwrap.shorten(" ".join((said or "").split()), 160, placeholder=" …")
-        lines.append(f"| {o.system} | {o.id} | {'answer' if o.answerable else 'abstain'} | "
-                     f"{said.replace('|', '/')} |")
+        lines.append(
+            f"| {o.system} | {o.id} | {'answer' if o.answerable else 'abstain'} | "
+            f"{said.replace('|', '/')} |"
+        )
     return "\n".join(lines)
 
 
@@ -202,18 +208,27 @@ def plot_accuracy_vs_hallucination(rows: Sequence[Mapping[str, Any]], path: Path
         if x is not None and y is not None:
             left.scatter([x], [y], s=60)
             left.annotate(r["system"], (x, y), textcoords="offset points", xytext=(6, 4))
-    left.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05), xlabel="wrong answers to unanswerable",
-             ylabel="answerable accuracy", title="accuracy vs hallucination")
+    left.set(
+        xlim=(-0.05, 1.05),
+        ylim=(-0.05, 1.05),
+        xlabel="wrong answers to unanswerable",
+        ylabel="answerable accuracy",
+        title="accuracy vs hallucination",
+    )
     left.grid(alpha=0.3)
-    metrics = [("answerable_accuracy", "answerable accuracy"),
-               ("wrong_answer_rate_unanswerable", "wrong answers to unanswerable"),
-               ("unsupported_rate_independent", "unsupported sentences (independent)")]
+    metrics = [
+        ("answerable_accuracy", "answerable accuracy"),
+        ("wrong_answer_rate_unanswerable", "wrong answers to unanswerable"),
+        ("unsupported_rate_independent", "unsupported sentences (independent)"),
+    ]
     width = 0.8 / max(len(rows), 1)
     for i, r in enumerate(rows):
         xs = [j + i * width for j in range(len(metrics))]
         right.bar(xs, [r.get(k) or 0.0 for k, _ in metrics], width, label=r["system"])
-    right.set_xticks([j + width * (len(rows) - 1) / 2 for j in range(len(metrics))],
-                     [textwrap.fill(t, 16) for _, t in metrics])
+    right.set_xticks(
+        [j + width * (len(rows) - 1) / 2 for j in range(len(metrics))],
+        [textwrap.fill(t, 16) for _, t in metrics],
+    )
     right.set(ylim=(0, 1.05), title="rates per system")
     right.legend()
     fig.tight_layout()
@@ -232,8 +247,15 @@ def plot_latency(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
         values = [r.get(f"{stage}_p50_s") or 0.0 for r in rows]
         ax.barh(names, values, left=left, label=f"{stage} (p50)")
         left = [a + b for a, b in zip(left, values, strict=True)]
-    ax.scatter([r.get("total_p95_s") or 0.0 for r in rows], names, marker="|", s=300,
-               color="black", label="total p95", zorder=3)
+    ax.scatter(
+        [r.get("total_p95_s") or 0.0 for r in rows],
+        names,
+        marker="|",
+        s=300,
+        color="black",
+        label="total p95",
+        zorder=3,
+    )
     ax.set(xlabel="seconds per question", title="latency per stage")
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
@@ -247,8 +269,10 @@ def tradeoff_summary(t: Tradeoff) -> dict[str, Any]:
         "area": t.area,
         "best_f1": dataclasses.asdict(t.best_f1),
         "best_right": dataclasses.asdict(t.best_right),
-        "levels": {name: {"point": dataclasses.asdict(p), "intervals": t.intervals[name]}
-                   for name, p in t.levels.items()},
+        "levels": {
+            name: {"point": dataclasses.asdict(p), "intervals": t.intervals[name]}
+            for name, p in t.levels.items()
+        },
     }
 
 
@@ -280,15 +304,23 @@ def tradeoff_markdown(t: Tradeoff) -> str:
     ]
     for name, p in t.levels.items():
         iv = t.intervals[name]
-        lines.append(f"| {name} | {p.threshold:.3f} | {_interval(iv['precision'])} | "
-                     f"{_interval(iv['coverage'])} | {_interval(iv['answerable_accuracy'])} | "
-                     f"{_interval(iv['wrong_unanswerable'])} |")
-    lines += ["", "| threshold | answered | precision | coverage | answerable accuracy | "
-              "wrong answers to unanswerable | F1 (SQuAD 2.0) |", "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {p.threshold:.3f} | {_interval(iv['precision'])} | "
+            f"{_interval(iv['coverage'])} | {_interval(iv['answerable_accuracy'])} | "
+            f"{_interval(iv['wrong_unanswerable'])} |"
+        )
+    lines += [
+        "",
+        "| threshold | answered | precision | coverage | answerable accuracy | "
+        "wrong answers to unanswerable | F1 (SQuAD 2.0) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in _tenths(t.points):
-        lines.append(f"| {p.threshold:.3f} | {p.answered} | {fmt(p.precision)} | "
-                     f"{fmt(p.coverage)} | {fmt(p.answerable_accuracy)} | "
-                     f"{fmt(p.wrong_unanswerable)} | {p.squad_f1:.3f} |")
+        lines.append(
+            f"| {p.threshold:.3f} | {p.answered} | {fmt(p.precision)} | "
+            f"{fmt(p.coverage)} | {fmt(p.answerable_accuracy)} | "
+            f"{fmt(p.wrong_unanswerable)} | {p.squad_f1:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -307,15 +339,27 @@ def plot_tradeoff(t: Tradeoff, rows: Sequence[Mapping[str, Any]], path: Path) ->
     systems as points."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    curve = sorted((p.coverage, p.precision) for p in t.points
-                   if p.coverage is not None and p.precision is not None)
-    ax.plot([c for c, _ in curve], [p for _, p in curve], color="tab:blue",
-            label=f"guarded, every threshold (area {fmt(t.area)})")
+    curve = sorted(
+        (p.coverage, p.precision)
+        for p in t.points
+        if p.coverage is not None and p.precision is not None
+    )
+    ax.plot(
+        [c for c, _ in curve],
+        [p for _, p in curve],
+        color="tab:blue",
+        label=f"guarded, every threshold (area {fmt(t.area)})",
+    )
     for name, p in t.levels.items():
         if p.coverage is not None and p.precision is not None:
             ax.scatter([p.coverage], [p.precision], color="tab:blue", zorder=3)
-            ax.annotate(f"{name} ({p.threshold:.2f})", (p.coverage, p.precision),
-                        textcoords="offset points", xytext=(6, 4), fontsize="small")
+            ax.annotate(
+                f"{name} ({p.threshold:.2f})",
+                (p.coverage, p.precision),
+                textcoords="offset points",
+                xytext=(6, 4),
+                fontsize="small",
+            )
     for r in rows:
         if r["system"] == "guarded":
             continue
@@ -323,10 +367,20 @@ def plot_tradeoff(t: Tradeoff, rows: Sequence[Mapping[str, Any]], path: Path) ->
         if answered is None or r.get("precision") is None:
             continue
         ax.scatter([1 - answered], [r["precision"]], marker="s", zorder=3)
-        ax.annotate(r["system"], (1 - answered, r["precision"]), textcoords="offset points",
-                    xytext=(6, -10), fontsize="small")
-    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="coverage (answered ÷ answerable)",
-           ylabel="precision (right ÷ answered)", title="precision against coverage")
+        ax.annotate(
+            r["system"],
+            (1 - answered, r["precision"]),
+            textcoords="offset points",
+            xytext=(6, -10),
+            fontsize="small",
+        )
+    ax.set(
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+        xlabel="coverage (answered ÷ answerable)",
+        ylabel="precision (right ÷ answered)",
+        title="precision against coverage",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize="small")
     fig.tight_layout()

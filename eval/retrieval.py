@@ -43,10 +43,18 @@ class BeirSet:
 
 
 def load_beir(corpus: Path, queries: Path, qrels: Path) -> BeirSet:
-    docs = dict(read_jsonl(corpus, "a corpus document with an _id", lambda r, _: (
-        str(r["_id"]), (str(r.get("title") or ""), str(r.get("text") or "")))))
-    texts = dict(read_jsonl(queries, "a query with _id and text",
-                            lambda r, _: (str(r["_id"]), str(r["text"]))))
+    docs = dict(
+        read_jsonl(
+            corpus,
+            "a corpus document with an _id",
+            lambda r, _: (str(r["_id"]), (str(r.get("title") or ""), str(r.get("text") or ""))),
+        )
+    )
+    texts = dict(
+        read_jsonl(
+            queries, "a query with _id and text", lambda r, _: (str(r["_id"]), str(r["text"]))
+        )
+    )
     judged: dict[str, dict[str, int]] = {}
     for number, line in enumerate(Path(qrels).read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split("\t") if "\t" in line else line.split()
@@ -76,15 +84,27 @@ class RetrievalResult:
         """The metrics table, then the corpus and throughput figures and any failed document."""
         from eval.report import fmt, markdown_table
 
-        table = markdown_table(self.rows, [
-            ("method", "method"), ("ndcg@10", "nDCG@10"), ("recall@10", "recall@10"),
-            ("recall@100", "recall@100"), ("mrr", "MRR"), ("query_p50_ms", "p50 ms"),
-            ("query_p95_ms", "p95 ms"), ("queries_per_s", "queries/s"),
-        ])
+        table = markdown_table(
+            self.rows,
+            [
+                ("method", "method"),
+                ("ndcg@10", "nDCG@10"),
+                ("recall@10", "recall@10"),
+                ("recall@100", "recall@100"),
+                ("mrr", "MRR"),
+                ("query_p50_ms", "p50 ms"),
+                ("query_p95_ms", "p95 ms"),
+                ("queries_per_s", "queries/s"),
+            ],
+        )
         per_s = (lambda n: fmt(n / self.ingest_s)) if self.ingest_s else (lambda n: "—")
-        lines = [table, "", f"{self.queries} judged queries; {self.documents} documents → "
-                 f"{self.chunks} chunks, ingested in {self.ingest_s:.1f} s "
-                 f"({per_s(self.chunks)} chunks/s, {per_s(self.documents)} documents/s)."]
+        lines = [
+            table,
+            "",
+            f"{self.queries} judged queries; {self.documents} documents → "
+            f"{self.chunks} chunks, ingested in {self.ingest_s:.1f} s "
+            f"({per_s(self.chunks)} chunks/s, {per_s(self.documents)} documents/s).",
+        ]
         lines += [f"- failed: {failure}" for failure in self.failed]
         return "\n".join(lines)
 
@@ -111,26 +131,36 @@ def evaluate(
             doc_of = {i: by_path[c.source] for i, c in store.get_chunks(store.chunk_ids()).items()}
             chunks = len(doc_of)
             retriever = HybridRetriever(
-                store, pipeline.embedder,
+                store,
+                pipeline.embedder,
                 candidates=max(settings.retrieval.candidates, depth * CHUNKS_PER_DOCUMENT),
                 rrf_k=settings.retrieval.rrf_k,
                 lexical_max_rows=settings.retrieval.lexical_max_rows,
             )
             rank: dict[str, Callable[[str, int], list[tuple[int, float]]]] = {
-                "dense": retriever.dense, "bm25": retriever.lexical, "fused": retriever.fused,
+                "dense": retriever.dense,
+                "bm25": retriever.lexical,
+                "fused": retriever.fused,
             }
             judged = [q for q in data.qrels if any(g > 0 for g in data.qrels[q].values())]
             rows = [
-                _score_method(method, rank[method], data, judged, doc_of, ks,
-                              min(depth * CHUNKS_PER_DOCUMENT, chunks), show_progress)
+                _score_method(
+                    method,
+                    rank[method],
+                    data,
+                    judged,
+                    doc_of,
+                    ks,
+                    min(depth * CHUNKS_PER_DOCUMENT, chunks),
+                    show_progress,
+                )
                 for method in METHODS
             ]
         finally:
             pipeline.close()
             _drop_index(local)
     failed = [f"{by_path.get(o.path, o.path)}: {o.reason}" for o in report.failed]
-    return RetrievalResult(rows, len(data.corpus), chunks, failed, report.elapsed_s,
-                           len(judged))
+    return RetrievalResult(rows, len(data.corpus), chunks, failed, report.elapsed_s, len(judged))
 
 
 def _temporary_index(settings: Settings, folder: Path) -> Settings:

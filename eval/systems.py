@@ -46,8 +46,7 @@ def replay(recorded: Response, threshold: float) -> Response:
     """What the guarded system shows at `threshold`, from a record-mode response."""
     if recorded.abstained:
         return recorded
-    probabilities = [s.check.score if s.check is not None else 1.0
-                     for s in recorded.candidates]
+    probabilities = [s.check.score if s.check is not None else 1.0 for s in recorded.candidates]
     kept = shown_sentences(recorded.answerability, probabilities, threshold)
     if kept is None:
         before_answer = recorded.answerability is not None and recorded.answerability < threshold
@@ -56,39 +55,60 @@ def replay(recorded: Response, threshold: float) -> Response:
             for stage in _SKIPPED_AFTER_ABSTAINING:
                 timings["total_s"] = timings.get("total_s", 0.0) - timings.get(stage, 0.0)
                 timings[stage] = 0.0
-            reason = (f"the retrieved passages do not seem to state the answer "
-                      f"(answerability {recorded.answerability:.2f} < {threshold:.2f})")
+            reason = (
+                f"the retrieved passages do not seem to state the answer "
+                f"(answerability {recorded.answerability:.2f} < {threshold:.2f})"
+            )
         else:
             reason = "the fact-check supported no sentence"
-        return dataclasses.replace(recorded, text=ABSTENTION, abstained=True, sentences=(),
-                                   reason=reason, dropped=len(recorded.candidates),
-                                   timings=timings)
+        return dataclasses.replace(
+            recorded,
+            text=ABSTENTION,
+            abstained=True,
+            sentences=(),
+            reason=reason,
+            dropped=len(recorded.candidates),
+            timings=timings,
+        )
     shown = tuple(recorded.candidates[i] for i in kept)
-    return dataclasses.replace(recorded, text=render(list(shown)), sentences=shown,
-                               dropped=len(recorded.candidates) - len(shown))
+    return dataclasses.replace(
+        recorded,
+        text=render(list(shown)),
+        sentences=shown,
+        dropped=len(recorded.candidates) - len(shown),
+    )
 
 
 def build_systems(pipeline: Pipeline, names: Sequence[str] = SYSTEMS) -> list[System]:
     unknown = sorted(set(names) - set(SYSTEMS))
     if unknown:
-        raise ValueError(f"unknown system(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join(SYSTEMS)}")
+        raise ValueError(
+            f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}"
+        )
     systems: list[System] = []
     for name in names:
         if name == "plain":
             from eval.baseline import PlainRAG
 
             r, g = pipeline.settings.retrieval, pipeline.settings.generation
-            systems.append(PlainRAG(
-                pipeline.retriever(), pipeline.model_path(), top_k=r.top_k, n_ctx=g.n_ctx,
-                n_threads=g.n_threads, temperature=g.temperature, seed=g.seed,
-                max_tokens=g.max_tokens,
-            ))
+            systems.append(
+                PlainRAG(
+                    pipeline.retriever(),
+                    pipeline.model_path(),
+                    top_k=r.top_k,
+                    n_ctx=g.n_ctx,
+                    n_threads=g.n_threads,
+                    temperature=g.temperature,
+                    seed=g.seed,
+                    max_tokens=g.max_tokens,
+                )
+            )
         elif name == "constrained":
             systems.append(DocqaSystem(name, pipeline.answerer(guard=False)))
         elif pipeline.settings.factcheck.enabled:
-            systems.append(DocqaSystem(name, pipeline.answerer(record=True),
-                                       pipeline.level().threshold))
+            systems.append(
+                DocqaSystem(name, pipeline.answerer(record=True), pipeline.level().threshold)
+            )
         else:
             systems.append(DocqaSystem(name, pipeline.answerer()))
     return systems

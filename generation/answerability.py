@@ -28,11 +28,19 @@ class AnswerabilityCheck:
         self._model = model
         # The score rises with the best window's probe: once one window is enough, the others
         # cannot lower it, and need not be asked.
-        self._rises = "probe" not in model.features or \
-            model.weights[model.features.index("probe")] >= 0
+        self._rises = (
+            "probe" not in model.features or model.weights[model.features.index("probe")] >= 0
+        )
 
-    def measure(self, question: str, hits: Sequence[Hit], gate: GateResult,
-                part: str | None = None, *, enough: float | None = None) -> dict[str, float]:
+    def measure(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        gate: GateResult,
+        part: str | None = None,
+        *,
+        enough: float | None = None,
+    ) -> dict[str, float]:
         """The signals: the probe's log-odds that the model answers from the closest windows
         (the higher of them), and the gate's two measurements (for a part of the question,
         its own closest windows and word coverage). With `enough`, windows after the first are
@@ -42,17 +50,26 @@ class AnswerabilityCheck:
             windows, similarity, coverage = gate.windows, gate.similarity, gate.coverage
         else:  # a part, or no gate ran: find the windows closest to what is asked
             passages = {n: h.text for n, h in enumerate(hits, start=1)}
-            top = self._windows.top(self._windows.embedder.embed([asked])[0], passages,
-                                    PROBED_WINDOWS)
-            windows = tuple(passages[m.source][m.start:m.end] for m in top)
+            top = self._windows.top(
+                self._windows.embedder.embed([asked])[0], passages, PROBED_WINDOWS
+            )
+            windows = tuple(passages[m.source][m.start : m.end] for m in top)
             similarity = max(0.0, top[0].score) if top else 0.0
             coverage = max((term_coverage(asked, h.text) for h in hits), default=0.0)
-        signals = {"probe": logit(0.0), "probe_first": logit(0.0), "similarity": similarity,
-                   "coverage": coverage}
+        signals = {
+            "probe": logit(0.0),
+            "probe_first": logit(0.0),
+            "similarity": similarity,
+            "coverage": coverage,
+        }
         scores: list[float] = []
         for window in windows:
-            if scores and enough is not None and self._rises and \
-                    self.probability(signals) >= enough:
+            if (
+                scores
+                and enough is not None
+                and self._rises
+                and self.probability(signals) >= enough
+            ):
                 break
             scores.append(self._probes.answers(window, asked))
             signals.update(probe=logit(max(scores)), probe_first=logit(scores[0]))

@@ -130,11 +130,21 @@ class Answerer:
         answerability = max(prepared.scores.values()) if prepared.scores else None
         if prepared.pieces is None:
             assert answerability is not None
-            reason = (f"the retrieved passages do not seem to state the answer "
-                      f"(answerability {answerability:.2f} < {self.threshold:.2f}, "
-                      f"the {self._level_name()} level)")
-            yield Done(self._abstain(question, reason, sources, clock, answerability=answerability,
-                                     signals=prepared.signals))
+            reason = (
+                f"the retrieved passages do not seem to state the answer "
+                f"(answerability {answerability:.2f} < {self.threshold:.2f}, "
+                f"the {self._level_name()} level)"
+            )
+            yield Done(
+                self._abstain(
+                    question,
+                    reason,
+                    sources,
+                    clock,
+                    answerability=answerability,
+                    signals=prepared.signals,
+                )
+            )
             return
         text, finish = [], ""
         for piece in prepared.pieces:
@@ -145,10 +155,12 @@ class Answerer:
         clock.lap("generate_s")
         unanswered = self._unanswered(parts, prepared.scores)
         asked = _asked(question, parts, unanswered)
-        grounding = Grounding(asked, {s.n: s.hit.text for s in sources}, answerability,
-                              prepared.signals)
-        yield Done(self._finish(question, "".join(text), finish, sources, grounding, unanswered,
-                                clock))
+        grounding = Grounding(
+            asked, {s.n: s.hit.text for s in sources}, answerability, prepared.signals
+        )
+        yield Done(
+            self._finish(question, "".join(text), finish, sources, grounding, unanswered, clock)
+        )
 
     def ground(self, question: str, hits: Sequence[Hit]) -> Grounding:
         """The question measured against passages it was not necessarily answered from (an
@@ -185,15 +197,19 @@ class Answerer:
                 scores = {p: score for p, (score, _) in measured.items()}
                 best = max(measured.values(), key=lambda m: m[0]) if measured else (None, {})
                 answerability, signals = best
-                if (answerability is not None and answerability < self.threshold
-                        and not self._record):
+                if (
+                    answerability is not None
+                    and answerability < self.threshold
+                    and not self._record
+                ):
                     yield _Prepared(hits, messages, scores, signals, None)
                     return
                 unanswered = self._unanswered(parts, scores)
                 if unanswered:
                     messages = self._messages(_asked(question, parts, unanswered), hits)
-                pieces = self._generator.stream(messages, grammar=self._grammar(hits),
-                                                max_tokens=self._max_tokens)
+                pieces = self._generator.stream(
+                    messages, grammar=self._grammar(hits), max_tokens=self._max_tokens
+                )
                 yield _Prepared(hits, messages, scores, signals, pieces)
                 return
             except PromptTooLongError:
@@ -205,8 +221,9 @@ class Answerer:
     def _messages(self, question: str, hits: Sequence[Hit]) -> list[dict]:
         return build_messages(question, hits, self._max_sentences, extractive=self._extractive)
 
-    def _measure(self, question: str, hits: list[Hit], parts: list[str],
-                 gate: GateResult) -> dict[str, tuple[float, dict[str, float]]]:
+    def _measure(
+        self, question: str, hits: list[Hit], parts: list[str], gate: GateResult
+    ) -> dict[str, tuple[float, dict[str, float]]]:
         """Each part's answerability and the signals behind it (one part: the question)."""
         check = self._answerability
         if check is None:
@@ -234,40 +251,74 @@ class Answerer:
         return answer_grammar(len(hits), self._max_sentences)
 
     def _finish(
-        self, question: str, text: str, finish: str, sources: tuple[Source, ...],
-        grounding: Grounding, unanswered: list[str], clock: _Clock,
+        self,
+        question: str,
+        text: str,
+        finish: str,
+        sources: tuple[Source, ...],
+        grounding: Grounding,
+        unanswered: list[str],
+        clock: _Clock,
     ) -> Answer:
         answerability = grounding.answerability
         signals = dict(grounding.question_signals)
         parsed = parse_answer(text, len(sources))
         if parsed.abstained:
-            return self._abstain(question, "the model found no answer in the retrieved passages",
-                                 sources, clock, answerability=answerability, signals=signals)
+            return self._abstain(
+                question,
+                "the model found no answer in the retrieved passages",
+                sources,
+                clock,
+                answerability=answerability,
+                signals=signals,
+            )
         if not parsed.sentences:
             reason = f"the model produced no complete cited sentence ({finish})"
-            return self._abstain(question, reason, sources, clock, answerability=answerability,
-                                 signals=signals)
+            return self._abstain(
+                question, reason, sources, clock, answerability=answerability, signals=signals
+            )
         kept, dropped = self._check(list(parsed.sentences), grounding)
         clock.lap("verify_s")
         if not kept:
             reasons = "; ".join(dict.fromkeys(s.check.reason for s in dropped if s.check))
-            return self._abstain(question, f"the fact-check supported no sentence ({reasons})",
-                                 sources, clock, dropped, answerability, signals)
+            return self._abstain(
+                question,
+                f"the fact-check supported no sentence ({reasons})",
+                sources,
+                clock,
+                dropped,
+                answerability,
+                signals,
+            )
         notes = [missing_part(p) for p in unanswered]
-        return Answer(question, " ".join([render(kept), *notes]), False, tuple(kept), sources,
-                      None, clock.done(), tuple(dropped), answerability, tuple(unanswered),
-                      self._level_name(), signals)
+        return Answer(
+            question,
+            " ".join([render(kept), *notes]),
+            False,
+            tuple(kept),
+            sources,
+            None,
+            clock.done(),
+            tuple(dropped),
+            answerability,
+            tuple(unanswered),
+            self._level_name(),
+            signals,
+        )
 
     def _check(
         self, sentences: list[AnswerSentence], grounding: Grounding
     ) -> tuple[list[AnswerSentence], list[AnswerSentence]]:
         if self._verifier is None:
             return sentences, []
-        checked = check_answer(sentences, grounding, self._verifier,
-                               repair_citations=self._repair_citations)
+        checked = check_answer(
+            sentences, grounding, self._verifier, repair_citations=self._repair_citations
+        )
         keep = set(apply_policy(checked, [s.check for s in checked], self._policy))
-        return ([s for i, s in enumerate(checked) if i in keep],
-                [s for i, s in enumerate(checked) if i not in keep])
+        return (
+            [s for i, s in enumerate(checked) if i in keep],
+            [s for i, s in enumerate(checked) if i not in keep],
+        )
 
     def _level_name(self) -> str | None:
         return self._level.name if self._level is not None else None
@@ -282,9 +333,20 @@ class Answerer:
         answerability: float | None = None,
         signals: dict[str, float] | None = None,
     ) -> Answer:
-        return Answer(question, ABSTENTION, True, (), sources, reason, clock.done(),
-                      tuple(dropped or ()), answerability, (), self._level_name(),
-                      signals or {})
+        return Answer(
+            question,
+            ABSTENTION,
+            True,
+            (),
+            sources,
+            reason,
+            clock.done(),
+            tuple(dropped or ()),
+            answerability,
+            (),
+            self._level_name(),
+            signals or {},
+        )
 
 
 def _asked(question: str, parts: list[str], unanswered: list[str]) -> str:
@@ -322,4 +384,3 @@ class _Clock:
 
 def _numbered(hits: list[Hit]) -> tuple[Source, ...]:
     return tuple(Source(n, h) for n, h in enumerate(hits, start=1))
-

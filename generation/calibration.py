@@ -65,8 +65,11 @@ class Logistic:
 
     def __post_init__(self) -> None:
         n = len(self.features)
-        if len(self.weights) != n or len(self.means) not in (0, n) or len(self.scales) not in (
-                0, n):
+        if (
+            len(self.weights) != n
+            or len(self.means) not in (0, n)
+            or len(self.scales) not in (0, n)
+        ):
             raise ValueError("a logistic model needs one weight (and mean, scale) per feature")
 
     def score(self, signals: Mapping[str, float]) -> float:
@@ -86,8 +89,9 @@ class Logistic:
         """
         return sigmoid(self.score(signals))
 
-    def bounds(self, signals: Mapping[str, float], free: str, low: float,
-               high: float) -> tuple[float, float]:
+    def bounds(
+        self, signals: Mapping[str, float], free: str, low: float, high: float
+    ) -> tuple[float, float]:
         """The lowest and highest probability over `free` ∈ [low, high], the other signals
         fixed: when both lie on the same side of a threshold, measuring `free` cannot change
         the decision, so it need not be measured.
@@ -105,14 +109,23 @@ class Logistic:
         return (value - self.means[i]) / (self.scales[i] or 1.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": list(self.features), "weights": list(self.weights),
-                "bias": self.bias, "means": list(self.means), "scales": list(self.scales)}
+        return {
+            "features": list(self.features),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "means": list(self.means),
+            "scales": list(self.scales),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Logistic:
-        return cls(tuple(data["features"]), tuple(float(w) for w in data["weights"]),
-                   float(data["bias"]), tuple(float(m) for m in data.get("means", ())),
-                   tuple(float(s) for s in data.get("scales", ())))
+        return cls(
+            tuple(data["features"]),
+            tuple(float(w) for w in data["weights"]),
+            float(data["bias"]),
+            tuple(float(m) for m in data.get("means", ())),
+            tuple(float(s) for s in data.get("scales", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +160,11 @@ class Level:
         head = f"{self.name} (threshold {self.threshold:.2f})"
         if self.precision is None or self.coverage is None or self.wrong_unanswerable is None:
             return head
-        return (f"{head}: on development questions, {self.precision} of answers right, "
-                f"{self.coverage} of answerable questions answered, "
-                f"{self.wrong_unanswerable} of unanswerable questions answered anyway")
+        return (
+            f"{head}: on development questions, {self.precision} of answers right, "
+            f"{self.coverage} of answerable questions answered, "
+            f"{self.wrong_unanswerable} of unanswerable questions answered anyway"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,15 +184,19 @@ class Calibration:
     def measured_on(self) -> str:
         """Which questions the levels' figures come from, in words: rates measured on one kind
         of document are a guide, not a promise, for another."""
-        return (self.provenance.get("measured_on")
-                or "development questions the calibration was not fitted on")
+        return (
+            self.provenance.get("measured_on")
+            or "development questions the calibration was not fitted on"
+        )
 
     def level(self, level: str | float) -> Level:
         """A named level, or a bare threshold in [0, 1] as a level of its own."""
         if isinstance(level, str):
             if level not in self.levels:
-                raise ValueError(f"unknown level {level!r}; choose from "
-                                 f"{', '.join(self.levels)} or a number in [0, 1]")
+                raise ValueError(
+                    f"unknown level {level!r}; choose from "
+                    f"{', '.join(self.levels)} or a number in [0, 1]"
+                )
             return self.levels[level]
         if not 0.0 <= float(level) <= 1.0:
             raise ValueError(f"a level given as a number must lie in [0, 1], not {level}")
@@ -195,9 +214,12 @@ class Calibration:
             "support_without_judge": self.support_without_judge.to_dict(),
             "judge_range": list(self.judge_range),
             "levels": {
-                name: {"threshold": lv.threshold, "precision": interval(lv.precision),
-                       "coverage": interval(lv.coverage),
-                       "wrong_unanswerable": interval(lv.wrong_unanswerable)}
+                name: {
+                    "threshold": lv.threshold,
+                    "precision": interval(lv.precision),
+                    "coverage": interval(lv.coverage),
+                    "wrong_unanswerable": interval(lv.wrong_unanswerable),
+                }
                 for name, lv in self.levels.items()
             },
         }
@@ -205,12 +227,20 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         def interval(raw: Any) -> Interval | None:
-            return None if raw is None else Interval(float(raw[0]), float(raw[1]),
-                                                     float(raw[2]), int(raw[3]))
+            return (
+                None
+                if raw is None
+                else Interval(float(raw[0]), float(raw[1]), float(raw[2]), int(raw[3]))
+            )
 
         levels = {
-            name: Level(name, float(lv["threshold"]), interval(lv.get("precision")),
-                        interval(lv.get("coverage")), interval(lv.get("wrong_unanswerable")))
+            name: Level(
+                name,
+                float(lv["threshold"]),
+                interval(lv.get("precision")),
+                interval(lv.get("coverage")),
+                interval(lv.get("wrong_unanswerable")),
+            )
             for name, lv in data["levels"].items()
         }
         return cls(
@@ -220,8 +250,7 @@ class Calibration:
             gate_similarity=float(data["gate"]["similarity"]),
             gate_terms=float(data["gate"]["terms"]),
             levels=levels,
-            judge_range=tuple(float(v) for v in data.get("judge_range", (logit(0.0),
-                                                                          logit(1.0)))),
+            judge_range=tuple(float(v) for v in data.get("judge_range", (logit(0.0), logit(1.0)))),
             provenance=dict(data.get("provenance", {})),
         )
 

@@ -66,5 +66,9 @@ class ControlStrings:
     def messages(self, messages: Sequence[dict]) -> list[dict]:
         """The messages with every content neutralised (system text too: docqa's own
         instructions hold no control strings, and the templates add the real ones)."""
-        return [{**m, "content": self.neutralise(m["content"])} if isinstance(
-            m.get("content"), str) else dict(m) for m in messages]
+        return [
+            {**m, "content": self.neutralise(m["content"])}
+            if isinstance(m.get("content"), str)
+            else dict(m)
+            for m in messages
+        ]

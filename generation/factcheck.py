@@ -55,8 +55,7 @@ class Grounding:
 class Verifier(Protocol):
     """Judges one sentence against the passages it cites."""
 
-    def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
-        ...
+    def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict: ...
 
 
 class ClaimCheck:
@@ -79,11 +78,14 @@ class ClaimCheck:
             return dataclasses.replace(number, signals=signals)
         if missing:
             return SentenceVerdict(
-                "unsupported", 0.0, f"{', '.join(missing)} not in the cited passage",
+                "unsupported",
+                0.0,
+                f"{', '.join(missing)} not in the cited passage",
                 signals=signals,
             )
-        return SentenceVerdict("supported", 1.0, "numbers and names found in the cited passage",
-                               signals=signals)
+        return SentenceVerdict(
+            "supported", 1.0, "numbers and names found in the cited passage", signals=signals
+        )
 
 
 def _number_verdict(sentence: str, cited: str) -> SentenceVerdict | None:
@@ -98,8 +100,9 @@ def _number_verdict(sentence: str, cited: str) -> SentenceVerdict | None:
         claim = f"{q.qualifier}{q.number}{(' ' + q.unit) if q.unit else ''}"
         if rival and not same:
             shown = ", ".join(f"{a.qualifier}{a.number} {a.unit}" for a in rival[:3])
-            return SentenceVerdict("contradicted", 0.0,
-                                   f"says {claim}; the cited passage says {shown}")
+            return SentenceVerdict(
+                "contradicted", 0.0, f"says {claim}; the cited passage says {shown}"
+            )
         return SentenceVerdict("unsupported", 0.0, f"{claim} is not in the cited passage")
     return None
 
@@ -113,8 +116,9 @@ class EmbeddingSupport:
     """Best cosine similarity between the sentence and windows of its cited passages."""
 
     def __init__(self, windows: SentenceWindows | Embedder, threshold: float = 0.0) -> None:
-        self._windows = (windows if isinstance(windows, SentenceWindows)
-                         else SentenceWindows(windows))
+        self._windows = (
+            windows if isinstance(windows, SentenceWindows) else SentenceWindows(windows)
+        )
         self._threshold = threshold
 
     def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict:
@@ -124,13 +128,16 @@ class EmbeddingSupport:
         if match is None:
             return SentenceVerdict("unsupported", 0.0, "the cited passage is empty")
         score = max(0.0, match.score)
-        evidence = Evidence(match.source, match.start, match.end,
-                            passages[match.source][match.start:match.end])
+        evidence = Evidence(
+            match.source, match.start, match.end, passages[match.source][match.start : match.end]
+        )
         if score >= self._threshold:
-            return SentenceVerdict("supported", score,
-                                   f"similar to source [{match.source}] ({score:.2f})", evidence)
+            return SentenceVerdict(
+                "supported", score, f"similar to source [{match.source}] ({score:.2f})", evidence
+            )
         return SentenceVerdict(
-            "unsupported", score,
+            "unsupported",
+            score,
             f"no span of the cited passage says this (best similarity {score:.2f} < "
             f"{self._threshold:.2f})",
             evidence,

@@ -33,8 +33,7 @@ class GateResult:
     windows: tuple[str, ...] = ()  # the windows closest to the question, best first
 
 
-def passes(similarity: float, coverage: float, min_similarity: float,
-           min_coverage: float) -> bool:
+def passes(similarity: float, coverage: float, min_similarity: float, min_coverage: float) -> bool:
     """The gate's rule, shared with evaluations that replay it.
 
     >>> passes(0.1, 1.0, 0.3, 0.5), passes(0.1, 0.2, 0.3, 0.5)
@@ -59,7 +58,7 @@ class RelevanceGate:
         passages = {n: h.text for n, h in enumerate(hits, start=1)}
         top = self._windows.top(vector, passages, PROBED_WINDOWS)
         similarity = max(0.0, top[0].score) if top else 0.0
-        windows = tuple(passages[m.source][m.start:m.end] for m in top)
+        windows = tuple(passages[m.source][m.start : m.end] for m in top)
         if passes(similarity, coverage, self.min_similarity, self.min_coverage):
             return GateResult(True, similarity, coverage, "", windows)
         reason = (

@@ -28,10 +28,54 @@ from generation.types import ABSTENTION, AnswerSentence
 MAX_CITATIONS_PER_SENTENCE = 3
 # Abbreviations whose final "." may be followed by a space inside a sentence.
 ABBREVIATIONS = (
-    "a.m", "p.m", "A.M", "P.M", "e.g", "i.e", "etc", "vs", "approx", "ca", "cf", "No",
-    "Dr", "Mr", "Mrs", "Ms", "Prof", "St", "Mt", "Jr", "Sr", "Inc", "Ltd", "Co", "Corp", "U.S",
-    "U.K", "Jan", "Feb", "Mar", "Apr", "Aug", "Sept", "Sep", "Oct", "Nov", "Dec", "Fig", "Vol",
-    "pp", "Gen", "Gov", "Sen", "Rev", "Col", "Lt", "Capt", "Sgt",
+    "a.m",
+    "p.m",
+    "A.M",
+    "P.M",
+    "e.g",
+    "i.e",
+    "etc",
+    "vs",
+    "approx",
+    "ca",
+    "cf",
+    "No",
+    "Dr",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Prof",
+    "St",
+    "Mt",
+    "Jr",
+    "Sr",
+    "Inc",
+    "Ltd",
+    "Co",
+    "Corp",
+    "U.S",
+    "U.K",
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "Aug",
+    "Sept",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+    "Fig",
+    "Vol",
+    "pp",
+    "Gen",
+    "Gov",
+    "Sen",
+    "Rev",
+    "Col",
+    "Lt",
+    "Capt",
+    "Sgt",
 )
 
 
@@ -56,7 +100,7 @@ def answer_grammar(n_sources: int, max_sentences: int) -> str:
             f"answer ::= sentence {more}".rstrip(),
             'sentence ::= lead body ( " " cites "." | "." " " cites | " " abbr " " cites "." )',
             f"cites ::= cite cite{extra}",
-            f"cite ::= \"[\" ({numbers}) \"]\"",
+            f'cite ::= "[" ({numbers}) "]"',
             r'lead ::= [^ \n\[\].!?] | abbr " "',
             r'body ::= ( [^\n\[\].!?] | [.!?] [^ \n\[\]] | " " abbr " " )*',
             f'abbr ::= ({abbreviations}) "."',
@@ -88,8 +132,10 @@ def extractive_grammar(passages: Sequence[str], max_sentences: int, min_words: i
             if choice not in choices:
                 choices.append(choice)
     more = f'(" " span){{0,{max_sentences - 1}}}' if max_sentences > 1 else ""
-    rules = ["root ::= abstain | answer" if choices else "root ::= abstain",
-             f"abstain ::= {_literal(ABSTENTION)}"]
+    rules = [
+        "root ::= abstain | answer" if choices else "root ::= abstain",
+        f"abstain ::= {_literal(ABSTENTION)}",
+    ]
     if choices:
         rules += [f"answer ::= span {more}".rstrip(), "span ::= " + " | ".join(choices)]
     return "\n".join(rules)

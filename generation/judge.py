@@ -24,8 +24,7 @@ JUDGE_SYSTEM = (
 class ChoiceScorer(Protocol):
     """A model that can say how likely each choice is as its next reply."""
 
-    def choice_probabilities(self, messages: list[dict], choices: Sequence[str]) -> list[float]:
-        ...
+    def choice_probabilities(self, messages: list[dict], choices: Sequence[str]) -> list[float]: ...
 
 
 def judge_messages(sentence: str, passages: Mapping[int, str]) -> list[dict]:
@@ -35,8 +34,10 @@ def judge_messages(sentence: str, passages: Mapping[int, str]) -> list[dict]:
     'Passages:\\n[2] Visible for 22 miles.\\n\\nStatement: It is 22 miles.\\n\\nIs the statement supported by the passages?'
     """  # noqa: E501
     cited = "\n".join(f"[{n}] {text}" for n, text in passages.items())
-    question = f"Passages:\n{cited}\n\nStatement: {sentence}\n\nIs the statement supported by " \
-               "the passages?"
+    question = (
+        f"Passages:\n{cited}\n\nStatement: {sentence}\n\nIs the statement supported by "
+        "the passages?"
+    )
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": question}]
 
 
@@ -55,7 +56,9 @@ class ModelJudge:
             judge_messages(sentence.text, passages), ["yes", "no"]
         )
         if p_yes >= self._threshold:
-            return SentenceVerdict("supported", p_yes, f"the model judges it supported "
-                                                       f"(p={p_yes:.2f})")
-        return SentenceVerdict("unsupported", p_yes,
-                               f"the model judges it unsupported (p(yes)={p_yes:.2f})")
+            return SentenceVerdict(
+                "supported", p_yes, f"the model judges it supported (p={p_yes:.2f})"
+            )
+        return SentenceVerdict(
+            "unsupported", p_yes, f"the model judges it unsupported (p(yes)={p_yes:.2f})"
+        )

@@ -25,12 +25,13 @@ _FOREIGN_WORDS = frozenset(
     "el los las y qué cómo dónde cuándo una para con del son "  # Spanish
     "il lo gli è che chi dove sono "  # Italian
     "os é quem onde uma com são "  # Portuguese
-    "het een en wat waar hoe niet van voor "  # Dutch
-    .split()
+    "het een en wat waar hoe niet van voor ".split()  # Dutch
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
-HINT = ("docqa's embedding model reads English, and this question does not look English: "
-        "ask it in English")
+HINT = (
+    "docqa's embedding model reads English, and this question does not look English: "
+    "ask it in English"
+)
 
 
 def looks_english(text: str) -> bool:

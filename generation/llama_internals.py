@@ -30,7 +30,8 @@ def check_version() -> None:
     if found != SUPPORTED_VERSION:
         raise UnsupportedLlamaError(
             f"llama-cpp-python {found} is installed; docqa needs {SUPPORTED_VERSION} "
-            f"(pip install llama-cpp-python=={SUPPORTED_VERSION})")
+            f"(pip install llama-cpp-python=={SUPPORTED_VERSION})"
+        )
 
 
 def evaluated(llm: Any) -> Sequence[int]:
@@ -71,6 +72,8 @@ def control_tokens(llm: Any) -> list[str]:
 
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
-    return [llama_cpp.llama_vocab_get_text(vocab, token).decode(errors="replace")
-            for token in range(llm.n_vocab())
-            if llama_cpp.llama_vocab_get_attr(vocab, token) & special]
+    return [
+        llama_cpp.llama_vocab_get_text(vocab, token).decode(errors="replace")
+        for token in range(llm.n_vocab())
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & special
+    ]

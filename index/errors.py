@@ -20,7 +20,7 @@ def first_line(exc: BaseException) -> str:
     """
     lines = str(exc).strip().splitlines()
     line = lines[0] if lines else type(exc).__name__
-    return line if len(line) <= MAX_REASON_CHARS else line[:MAX_REASON_CHARS - 2] + " …"
+    return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 2] + " …"
 
 
 class StoreError(DocqaError):

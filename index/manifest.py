@@ -74,15 +74,15 @@ def check_manifest(
             f"index at {directory} has schema version {stored.schema_version}; this docqa "
             f"reads version {expected.schema_version}. Re-ingest into a new index directory."
         )
-    if (stored.embedding_model, stored.dimension) != (expected.embedding_model,
-                                                      expected.dimension):
+    if (stored.embedding_model, stored.dimension) != (expected.embedding_model, expected.dimension):
         raise IndexMismatchError(
             f"index at {directory} was built with embedding model {stored.embedding_model} "
             f"({stored.dimension}-d) but the settings use {expected.embedding_model} "
             f"({expected.dimension}-d); use the same model or another index directory"
         )
     if chunking and (stored.chunk_tokens, stored.chunk_overlap) != (
-        expected.chunk_tokens, expected.chunk_overlap
+        expected.chunk_tokens,
+        expected.chunk_overlap,
     ):
         raise IndexMismatchError(
             f"index at {directory} was chunked with chunk_tokens={stored.chunk_tokens}, "

@@ -52,15 +52,28 @@ def open_store(
         if not create:
             PostgresStore.require(location.postgres_dsn, location.postgres_schema)
         return PostgresStore.open(
-            location.postgres_dsn, location.postgres_schema, manifest(), create=create,
-            check_chunking=check_chunking, ef_search=location.hnsw_ef_search,
+            location.postgres_dsn,
+            location.postgres_schema,
+            manifest(),
+            create=create,
+            check_chunking=check_chunking,
+            ef_search=location.hnsw_ef_search,
         )
     from index.sqlite import IndexStore
     from index.vectors import VectorIndexPolicy
 
     if not create:
         IndexStore.require(location.directory)
-    policy = VectorIndexPolicy(exact_max=location.exact_search_max, nprobe=location.ivf_nprobe,
-                               quantize=location.quantize_vectors)
-    return IndexStore.open(location.directory, manifest(), create=create,
-                           check_chunking=check_chunking, policy=policy, read_only=read_only)
+    policy = VectorIndexPolicy(
+        exact_max=location.exact_search_max,
+        nprobe=location.ivf_nprobe,
+        quantize=location.quantize_vectors,
+    )
+    return IndexStore.open(
+        location.directory,
+        manifest(),
+        create=create,
+        check_chunking=check_chunking,
+        policy=policy,
+        read_only=read_only,
+    )

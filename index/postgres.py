@@ -49,7 +49,6 @@ BM25_K1, BM25_B = 1.2, 0.75  # SQLite FTS5's bm25() constants, so both stores ra
 _WORD = re.compile(r"\w+")
 
 
-
 def _schema_sql(dimension: int) -> str:
     return f"""
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -121,9 +120,7 @@ class PostgresStore(Catalogue):
             if create:
                 _create(conn, schema, expected.dimension)
             elif not _exists(conn, schema):
-                raise IndexNotFoundError(
-                    f"no index in {location}: run `docqa ingest PATH` first"
-                )
+                raise IndexNotFoundError(f"no index in {location}: run `docqa ingest PATH` first")
             _use(conn, schema)
             rows = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
             stored = manifest_from_rows(rows)
@@ -170,8 +167,7 @@ class PostgresStore(Catalogue):
 
         conn = _connect(dsn)
         try:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(schema)))
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         finally:
             conn.close()
 
@@ -226,7 +222,9 @@ class PostgresStore(Catalogue):
             ef = min(max(self._ef_search, k), _HNSW_MAX_EF)
             self._conn.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true), "
-                "set_config('hnsw.iterative_scan', 'strict_order', true)", (str(ef),))
+                "set_config('hnsw.iterative_scan', 'strict_order', true)",
+                (str(ef),),
+            )
             rows = self._conn.execute(
                 "SELECT id, -(embedding <#> %s) AS score FROM chunks "
                 "ORDER BY embedding <#> %s LIMIT %s",
@@ -257,7 +255,8 @@ class PostgresStore(Catalogue):
         generation = self._generation()
         if self._stats[0] != generation:
             n, mean = self._conn.execute(
-                "SELECT count(*), coalesce(avg(tokens), 0) FROM chunks").fetchone()
+                "SELECT count(*), coalesce(avg(tokens), 0) FROM chunks"
+            ).fetchone()
             self._stats = (generation, int(n), float(mean))
             self._lexeme_counts = {}
         return self._stats[1], self._stats[2]
@@ -273,9 +272,13 @@ class PostgresStore(Catalogue):
             if len(stems[term]) <= 1:
                 counts[term] = sum(self._lexeme_count(x) for x in stems[term])
             else:  # a term the parser splits ("e-mail"): chunks holding all of its parts
-                counts[term] = int(self._conn.execute(
-                    f"SELECT count(*) FROM chunks WHERE tsv @@ plainto_tsquery('{TEXT_CONFIG}',"
-                    " %s)", (term,)).fetchone()[0])
+                counts[term] = int(
+                    self._conn.execute(
+                        f"SELECT count(*) FROM chunks WHERE tsv @@ plainto_tsquery('{TEXT_CONFIG}',"
+                        " %s)",
+                        (term,),
+                    ).fetchone()[0]
+                )
         return counts
 
     def _stems(self, terms: Sequence[str]) -> dict[str, list[str]]:
@@ -328,8 +331,15 @@ class PostgresStore(Catalogue):
                 "JOIN unnest(%(lexemes)s::text[], %(idf)s::float8[]) AS w(lexeme, idf) "
                 "  ON w.lexeme = u.lexeme "
                 "WHERE c.tsv @@ q.q GROUP BY c.id ORDER BY score DESC, c.id LIMIT %(k)s",
-                {"k1": BM25_K1, "b": BM25_B, "avgdl": max(mean_tokens, 1.0),
-                 "terms": list(terms), "lexemes": lexemes, "idf": idf, "k": k},
+                {
+                    "k1": BM25_K1,
+                    "b": BM25_B,
+                    "avgdl": max(mean_tokens, 1.0),
+                    "terms": list(terms),
+                    "lexemes": lexemes,
+                    "idf": idf,
+                    "k": k,
+                },
             )
             return [(int(i), float(s)) for i, s in rows]
 
@@ -374,7 +384,8 @@ class PostgresStore(Catalogue):
         finally:
             if not self._conn.closed:
                 self._conn.execute(
-                    "SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, self._lock_key))
+                    "SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, self._lock_key)
+                )
 
     def replace_file(
         self,
@@ -409,10 +420,18 @@ class PostgresStore(Catalogue):
                     (path, doc.key, _text(doc.title), doc.url, doc.format, metadata),
                 ).fetchone()[0]
             rows = [
-                (doc_ids[c.doc_key], c.ordinal, _text(c.text), _text(c.section),
-                 _text(c.section or c.title), c.page, c.start, c.end,
-                 len(_WORD.findall(c.text)) + len(_WORD.findall(c.section or c.title)),
-                 np.asarray(v, dtype=np.float32))
+                (
+                    doc_ids[c.doc_key],
+                    c.ordinal,
+                    _text(c.text),
+                    _text(c.section),
+                    _text(c.section or c.title),
+                    c.page,
+                    c.start,
+                    c.end,
+                    len(_WORD.findall(c.text)) + len(_WORD.findall(c.section or c.title)),
+                    np.asarray(v, dtype=np.float32),
+                )
                 for c, v in zip(chunks, vectors, strict=True)
             ]
             self._conn.cursor().executemany(

@@ -69,10 +69,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts
 """
 
 
-
-
-
-
 class IndexStore(Catalogue):
     """An open index directory. Use `IndexStore.open`; close it (or use `with`) when done."""
 
@@ -129,8 +125,9 @@ class IndexStore(Catalogue):
         except sqlite3.DatabaseError as exc:
             raise _storage_error(directory, exc) from None
         except OSError as exc:
-            raise IndexStorageError(f"cannot create the index at {directory}: "
-                                    f"{exc.strerror or exc}") from None
+            raise IndexStorageError(
+                f"cannot create the index at {directory}: {exc.strerror or exc}"
+            ) from None
         if stored is None:
             if not create:
                 raise IndexNotFoundError(f"{db_path} is not a docqa index")
@@ -368,8 +365,12 @@ class IndexStore(Catalogue):
             os.replace(tmp, target)
         except (OSError, RuntimeError) as exc:  # faiss reports I/O errors as RuntimeError
             tmp.unlink(missing_ok=True)
-            log.warning("%s: could not save the vector cache (%s); it is rebuilt from the "
-                        "database when next opened", self.directory, first_line(exc))
+            log.warning(
+                "%s: could not save the vector cache (%s); it is rebuilt from the "
+                "database when next opened",
+                self.directory,
+                first_line(exc),
+            )
             return
         for stale in self.directory.glob("vectors-*.faiss"):
             if stale != target:
@@ -412,8 +413,16 @@ class IndexStore(Catalogue):
         cur = self._conn.execute(
             "INSERT INTO chunks(document_id, ordinal, text, section, page, start, end, embedding)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (document_id, chunk.ordinal, chunk.text, chunk.section, chunk.page, chunk.start,
-             chunk.end, blob),
+            (
+                document_id,
+                chunk.ordinal,
+                chunk.text,
+                chunk.section,
+                chunk.page,
+                chunk.start,
+                chunk.end,
+                blob,
+            ),
         )
         chunk_id = int(cur.lastrowid)
         self._conn.execute(
@@ -454,8 +463,9 @@ class IndexStore(Catalogue):
         try:
             index = VectorIndex.load(path, self.policy)
         except (OSError, RuntimeError) as exc:  # empty, truncated or not a FAISS file
-            log.warning("%s cannot be read (%s); rebuilding it from the database", path,
-                        first_line(exc))
+            log.warning(
+                "%s cannot be read (%s); rebuilding it from the database", path, first_line(exc)
+            )
             return None
         if index.ntotal != self.count_chunks():
             log.warning("%s disagrees with the database; not using it", path.name)
@@ -519,8 +529,9 @@ def _connect_reader(db_path: Path) -> sqlite3.Connection:
     """
     uri = "file:" + urllib.parse.quote(str(db_path.absolute())) + "?mode=ro"
     for suffix in ("", "&immutable=1"):
-        conn = sqlite3.connect(uri + suffix, uri=True, isolation_level="DEFERRED",
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            uri + suffix, uri=True, isolation_level="DEFERRED", check_same_thread=False
+        )
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
@@ -536,13 +547,19 @@ def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> StoreError:
     """One line for a database failure: damaged, full or read-only, and what to do."""
     text = str(exc)
     if "full" in text:
-        return IndexStorageError(f"the disk holding the index at {directory} is full; free "
-                                 "some space and run the command again (what was stored "
-                                 "before is intact)")
+        return IndexStorageError(
+            f"the disk holding the index at {directory} is full; free "
+            "some space and run the command again (what was stored "
+            "before is intact)"
+        )
     if "readonly" in text or "read-only" in text:
-        return IndexStorageError(f"the index at {directory} is read-only here; ingest into "
-                                 "an index you can write (--index DIR)")
+        return IndexStorageError(
+            f"the index at {directory} is read-only here; ingest into "
+            "an index you can write (--index DIR)"
+        )
     if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
         return IndexStorageError(f"cannot open the index at {directory}: {text}")
-    return IndexDamagedError(f"the index at {directory} is damaged ({text}); move it aside "
-                             "and ingest your documents again")
+    return IndexDamagedError(
+        f"the index at {directory} is damaged ({text}); move it aside "
+        "and ingest your documents again"
+    )

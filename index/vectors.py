@@ -79,8 +79,9 @@ class VectorIndexPolicy:
 class VectorIndex:
     """A FAISS index of chunk ids → unit vectors, searched by inner product (cosine)."""
 
-    def __init__(self, index: faiss.Index, policy: VectorIndexPolicy, *,
-                 path: Path | None = None) -> None:
+    def __init__(
+        self, index: faiss.Index, policy: VectorIndexPolicy, *, path: Path | None = None
+    ) -> None:
         self.policy = policy
         self._mapped_from = path  # set while `index` is a read-only memory map of this file
         self._adopt(index)

@@ -29,4 +29,3 @@ class DecodeError(IngestError):
 
 class EmptyDocumentError(IngestError):
     """The file holds no extractable text."""
-

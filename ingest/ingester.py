@@ -192,8 +192,7 @@ class Ingester:
         started = time.perf_counter()
         outcomes: list[FileOutcome] = []
         found = find_files([Path(p) for p in paths], exclude=self._exclude)
-        with tqdm(total=len(found.files), unit="file", disable=not progress,
-                  desc="ingest") as bar:
+        with tqdm(total=len(found.files), unit="file", disable=not progress, desc="ingest") as bar:
 
             def record(outcome: FileOutcome) -> None:
                 outcomes.append(outcome)
@@ -222,8 +221,9 @@ class Ingester:
             reason += f"; its {kept} indexed file{'s' if kept != 1 else ''} kept as they were"
         return FileOutcome(skipped.path, "skipped", reason=reason)
 
-    def _ingest_files(self, files: list[tuple[str, Path]],
-                      record: Callable[[FileOutcome], None]) -> None:
+    def _ingest_files(
+        self, files: list[tuple[str, Path]], record: Callable[[FileOutcome], None]
+    ) -> None:
         """Screen files here, parse them on a worker thread, embed and store them here.
 
         Results are taken in file order and every outcome is recorded on this thread at a point
@@ -257,9 +257,12 @@ class Ingester:
                         self._store.touch_file(result.path, size=job.size, mtime=job.mtime)
                     elif job.known is not None and not _unread(result):
                         chunks = self._store.remove_file(job.key)
-                        result = dataclasses.replace(result, reason=f"{result.reason}; its "
-                                                     f"earlier version ({chunks} chunks) was "
-                                                     "removed from the index")
+                        result = dataclasses.replace(
+                            result,
+                            reason=f"{result.reason}; its "
+                            f"earlier version ({chunks} chunks) was "
+                            "removed from the index",
+                        )
                     record(result)
                     continue
                 pending.append(result)
@@ -272,8 +275,7 @@ class Ingester:
             # On an error here, files not yet started are not parsed for nothing.
             worker.shutdown(wait=True, cancel_futures=True)
 
-    def _screen(self, key: str, path: Path,
-                record: Callable[[FileOutcome], None]) -> _Job | None:
+    def _screen(self, key: str, path: Path, record: Callable[[FileOutcome], None]) -> _Job | None:
         """Skip `path` by size and mtime if the index has it so; else say what the index knows.
 
         Runs on the calling thread: it reads the index.
@@ -287,8 +289,12 @@ class Ingester:
         except OSError as exc:
             record(FileOutcome(key, "failed", reason=_reason(exc) + (_KEPT if known else "")))
             return None
-        if (known and not self._force and known.size == stat.st_size
-                and known.mtime == stat.st_mtime):
+        if (
+            known
+            and not self._force
+            and known.size == stat.st_size
+            and known.mtime == stat.st_mtime
+        ):
             record(FileOutcome(key, "unchanged", known.chunks))
             return None
         return _Job(key, path, stat.st_size, stat.st_mtime, known)
@@ -310,23 +316,23 @@ class Ingester:
             fmt, documents = documents_from_bytes(data, job.path, key)
             chunks = self._chunk(documents)
         except UnreadableError as exc:
-            return FileOutcome(key, "failed", reason=_reason(exc)
-                               + (_KEPT if job.known is not None else ""))
+            return FileOutcome(
+                key, "failed", reason=_reason(exc) + (_KEPT if job.known is not None else "")
+            )
         except (IngestError, OSError) as exc:
             return FileOutcome(key, "failed", reason=_reason(exc))
         except Exception as exc:
             log.debug("unexpected error on %s", key, exc_info=True)
             return FileOutcome(key, "failed", reason=f"{type(exc).__name__}: {exc}")
-        return _Pending(key, sha, job.size, job.mtime, fmt, job.known is not None,
-                        documents, chunks)
+        return _Pending(
+            key, sha, job.size, job.mtime, fmt, job.known is not None, documents, chunks
+        )
 
     def _chunk(self, documents: list[Document]) -> list[Chunk]:
         chunks: list[Chunk] = []
         for doc in documents:
             chunks.extend(
-                chunk_document(
-                    doc, self._embedder.count_tokens, self._chunk_tokens, self._overlap
-                )
+                chunk_document(doc, self._embedder.count_tokens, self._chunk_tokens, self._overlap)
             )
         return chunks
 
@@ -344,8 +350,14 @@ class Ingester:
         for item in pending:
             n = len(item.chunks)
             self._store.replace_file(
-                item.path, sha256=item.sha256, size=item.size, mtime=item.mtime, fmt=item.fmt,
-                documents=item.documents, chunks=item.chunks, vectors=vectors[offset:offset + n],
+                item.path,
+                sha256=item.sha256,
+                size=item.size,
+                mtime=item.mtime,
+                fmt=item.fmt,
+                documents=item.documents,
+                chunks=item.chunks,
+                vectors=vectors[offset : offset + n],
             )
             offset += n
             record(FileOutcome(item.path, "updated" if item.replacing else "indexed", n))

@@ -62,8 +62,9 @@ def read_checked(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def documents_from_bytes(data: bytes, path: Path, source: str | None = None
-                         ) -> tuple[str, list[Document]]:
+def documents_from_bytes(
+    data: bytes, path: Path, source: str | None = None
+) -> tuple[str, list[Document]]:
     """Sniff and parse bytes read from `path`; return the format and the Documents, which
     name `source` (default: the path as text) as where they come from."""
     fmt = sniff(data, path.name)
@@ -166,8 +167,9 @@ def _walk(folder: Path, excluded: list[str], skipped: list[Skipped]) -> Iterator
         stack.extend(reversed(children))
 
 
-def _classify(entry: os.DirEntry[str], root: str, excluded: list[str]
-              ) -> tuple[Path, bool] | Skipped | None:
+def _classify(
+    entry: os.DirEntry[str], root: str, excluded: list[str]
+) -> tuple[Path, bool] | Skipped | None:
     """(path, is_folder) to walk, a Skipped to report, or None to pass over quietly."""
     path = Path(entry.path)
     try:
@@ -179,11 +181,17 @@ def _classify(entry: os.DirEntry[str], root: str, excluded: list[str]
                 # A linked folder is not walked: inside the root its files are reached where
                 # they are; outside it, it is not ours to read. What was indexed there stays.
                 inside = is_within(real, root)
-                return Skipped(path_text(path), "linked folder not followed"
-                               + ("" if inside else " (it leads outside the folder)"), True)
+                return Skipped(
+                    path_text(path),
+                    "linked folder not followed"
+                    + ("" if inside else " (it leads outside the folder)"),
+                    True,
+                )
             if not is_within(real, root):
-                return Skipped(path_text(path), f"link to a file outside {root}: not "
-                               "followed (name the file to ingest it)")
+                return Skipped(
+                    path_text(path),
+                    f"link to a file outside {root}: not followed (name the file to ingest it)",
+                )
             return (path, False) if os.path.isfile(real) else None
         if entry.is_dir(follow_symlinks=False):
             if any(is_within(str(path), ex) for ex in excluded):

@@ -31,9 +31,39 @@ _HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
 # Source and data files often have "# comment" lines or "**" that look like Markdown; rendering
 # them as Markdown would eat `__init__` and `*args`, so for these the name breaks the tie.
 _PLAIN_EXTENSIONS = frozenset(
-    {".py", ".sh", ".bash", ".zsh", ".ps1", ".r", ".pl", ".rb", ".c", ".h", ".cpp", ".hpp",
-     ".java", ".js", ".ts", ".go", ".rs", ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini",
-     ".cfg", ".conf", ".csv", ".tsv", ".log", ".sql", ".tex", ".bib"}
+    {
+        ".py",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".ps1",
+        ".r",
+        ".pl",
+        ".rb",
+        ".c",
+        ".h",
+        ".cpp",
+        ".hpp",
+        ".java",
+        ".js",
+        ".ts",
+        ".go",
+        ".rs",
+        ".json",
+        ".jsonl",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".conf",
+        ".csv",
+        ".tsv",
+        ".log",
+        ".sql",
+        ".tex",
+        ".bib",
+    }
 )
 
 # Prolog material that may precede an XML/HTML root element.

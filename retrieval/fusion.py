@@ -22,9 +22,7 @@ STOPWORDS = frozenset(
 )
 
 
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[K]], k: int = 60
-) -> list[tuple[K, float]]:
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[K]], k: int = 60) -> list[tuple[K, float]]:
     """Fuse ranked lists: each item scores the sum of 1 / (k + rank) over the lists it is in.
 
     Ties keep the order in which items were first seen, so the result is deterministic.

@@ -90,9 +90,19 @@ class HybridRetriever:
         )[:k]
         return fused, dict(dense), dict(lexical), vector
 
+
 def _hit(chunk: StoredChunk, score: float, dense: float | None, lexical: float | None) -> Hit:
     return Hit(
-        chunk_id=chunk.id, text=chunk.text, source=chunk.source, title=chunk.title,
-        section=chunk.section, page=chunk.page, start=chunk.start, end=chunk.end, url=chunk.url,
-        score=score, dense_score=dense, lexical_score=lexical,
+        chunk_id=chunk.id,
+        text=chunk.text,
+        source=chunk.source,
+        title=chunk.title,
+        section=chunk.section,
+        page=chunk.page,
+        start=chunk.start,
+        end=chunk.end,
+        url=chunk.url,
+        score=score,
+        dense_score=dense,
+        lexical_score=lexical,
     )

@@ -39,7 +39,7 @@ def pg_database() -> Iterator[str]:
     """
     server = os.environ.get(PG_ENV)
     if not server:
-        message = f"{PG_ENV} is not set: export {PG_ENV}=\"$(scripts/postgres.sh start)\""
+        message = f'{PG_ENV} is not set: export {PG_ENV}="$(scripts/postgres.sh start)"'
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -71,8 +71,12 @@ def store_settings(backend: str, request, tmp_path: Path) -> dict[str, str]:
         return {"index_dir": str(tmp_path / "index")}
     dsn = request.getfixturevalue("pg_database")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    return {"index_dir": str(tmp_path / "index"), "store.backend": "postgres",
-            "store.postgres_dsn": dsn, "store.postgres_schema": schema}
+    return {
+        "index_dir": str(tmp_path / "index"),
+        "store.backend": "postgres",
+        "store.postgres_dsn": dsn,
+        "store.postgres_schema": schema,
+    }
 
 
 @pytest.fixture
@@ -92,8 +96,9 @@ def open_store(store_settings: dict[str, str]) -> Iterator[Callable[..., Store]]
 
     def open_(manifest: Manifest, *, create: bool, check_chunking: bool = False) -> Store:
         settings = Settings.load(env={}, overrides=store_settings)
-        store = pipeline.open_store(settings, lambda: manifest, create=create,
-                                    check_chunking=check_chunking)
+        store = pipeline.open_store(
+            settings, lambda: manifest, create=create, check_chunking=check_chunking
+        )
         opened.append(store)
         return store
 
@@ -120,8 +125,11 @@ def settings(tmp_path: Path) -> Settings:
     tests/fixtures (so a test's outcome does not move when docqa's calibration is refitted)."""
     return Settings.load(
         env={},
-        overrides={"index_dir": str(tmp_path / "index"), "model_cache": str(tmp_path / "models"),
-                   "factcheck.calibration": str(FIXTURES / "calibration.json")},
+        overrides={
+            "index_dir": str(tmp_path / "index"),
+            "model_cache": str(tmp_path / "models"),
+            "factcheck.calibration": str(FIXTURES / "calibration.json"),
+        },
     )
 
 

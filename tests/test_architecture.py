@@ -57,8 +57,11 @@ def imports_of(package: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_packages_import_only_what_lies_below_them(package):
-    wrong = {target: sorted(modules) for target, modules in imports_of(package).items()
-             if target not in ALLOWED[package] and (package, target) not in KNOWN}
+    wrong = {
+        target: sorted(modules)
+        for target, modules in imports_of(package).items()
+        if target not in ALLOWED[package] and (package, target) not in KNOWN
+    }
     assert not wrong, f"{package} imports {wrong}"
 
 

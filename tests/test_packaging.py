@@ -14,13 +14,16 @@ NOT_SHIPPED = {"tests", "bench", "scripts"}
 
 
 def test_every_package_is_listed_in_pyproject():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-                 ["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(init.parent.relative_to(ROOT).parts)
         for init in ROOT.glob("**/__init__.py")
         if init.parent.relative_to(ROOT).parts[0] not in NOT_SHIPPED
-        and not any(part.startswith(".") or part.endswith(".egg-info")
-                    for part in init.relative_to(ROOT).parts)
+        and not any(
+            part.startswith(".") or part.endswith(".egg-info")
+            for part in init.relative_to(ROOT).parts
+        )
     }
     assert found == listed

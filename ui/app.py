@@ -81,39 +81,54 @@ class DocqaApp:
             except Exception:
                 log.warning("warming up the models failed", exc_info=True)
 
-    def variant(self, model: str, top_k: int, policy: str, level: str,
-                temperature: float) -> Pipeline:
+    def variant(
+        self, model: str, top_k: int, policy: str, level: str, temperature: float
+    ) -> Pipeline:
         """The pipeline for the settings panel's choices; the base one when they are unchanged.
         Variants share the embedder, the index and, if model and sampling agree, the model."""
-        key = (model.strip() or self.settings.generation.model, int(top_k), policy,
-               _level(level), float(temperature))
+        key = (
+            model.strip() or self.settings.generation.model,
+            int(top_k),
+            policy,
+            _level(level),
+            float(temperature),
+        )
         if key not in self._variants:
             s = self.settings
-            settings = s.model_copy(update={
-                "generation": s.generation.model_copy(update={"model": key[0],
-                                                               "temperature": key[4]}),
-                "retrieval": s.retrieval.model_copy(update={"top_k": key[1]}),
-                "factcheck": s.factcheck.model_copy(update={"policy": key[2],
-                                                             "level": key[3]}),
-            })
+            settings = s.model_copy(
+                update={
+                    "generation": s.generation.model_copy(
+                        update={"model": key[0], "temperature": key[4]}
+                    ),
+                    "retrieval": s.retrieval.model_copy(update={"top_k": key[1]}),
+                    "factcheck": s.factcheck.model_copy(update={"policy": key[2], "level": key[3]}),
+                }
+            )
             if len(self._variants) >= MAX_VARIANTS:  # forget the oldest choice (and its model)
                 self._variants.pop(next(iter(self._variants)))
-            self._variants[key] = (self.pipeline if settings == s
-                                   else self.pipeline.reconfigure(settings))
+            self._variants[key] = (
+                self.pipeline if settings == s else self.pipeline.reconfigure(settings)
+            )
         return self._variants[key]
 
     # ---- chat -----------------------------------------------------------------------------
     def respond(
-        self, message: str, chat: list[dict], pairs: list[tuple[str, str]], model: str,
-        top_k: int, policy: str, level: str, temperature: float,
+        self,
+        message: str,
+        chat: list[dict],
+        pairs: list[tuple[str, str]],
+        model: str,
+        top_k: int,
+        policy: str,
+        level: str,
+        temperature: float,
     ) -> Iterator[tuple[list[dict], str, list[tuple[str, str]], str]]:
         """Stream one exchange: (chat messages, sources panel, conversation, cleared input)."""
         message = (message or "").strip()
         if not message:
             yield chat, "", pairs, ""
             return
-        chat = [*chat, {"role": "user", "content": message},
-                {"role": "assistant", "content": "…"}]
+        chat = [*chat, {"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
         yield chat, "", pairs, ""
         try:
             pipeline = self.variant(model, top_k, policy, level, temperature)
@@ -153,8 +168,10 @@ class DocqaApp:
             return [["", "failed", "type a file or folder path"]], self.documents()
         roots = [Path(r).expanduser() for r in self.settings.ui.ingest_roots]
         if not roots:
-            reason = ("ingesting a path from the chat is off: list the folders it may read in "
-                      "ui.ingest_roots, or use `docqa ingest`")
+            reason = (
+                "ingesting a path from the chat is off: list the folders it may read in "
+                "ui.ingest_roots, or use `docqa ingest`"
+            )
             return [[text.strip(), "failed", reason]], self.documents()
         path = Path(text.strip()).expanduser()
         return self._ingest([path], progress, roots), self.documents()
@@ -164,8 +181,11 @@ class DocqaApp:
 
         def record(outcome: FileOutcome) -> None:
             n = outcome.chunks
-            detail = (outcome.reason if outcome.status in ("failed", "skipped")
-                      else f"{n} chunk{'' if n == 1 else 's'}")
+            detail = (
+                outcome.reason
+                if outcome.status in ("failed", "skipped")
+                else f"{n} chunk{'' if n == 1 else 's'}"
+            )
             rows.append([outcome.path, outcome.status, detail or ""])
             if progress is not None:
                 progress((len(rows), None), desc=f"{outcome.status}: {Path(outcome.path).name}")
@@ -187,8 +207,11 @@ class DocqaApp:
             return "Choose a document to remove.", self.documents()
         with self.lock:
             removed = self.pipeline.remove(Path(path))
-        message = (f"Removed {len(removed)} file(s), {sum(c for _, c in removed)} chunks."
-                   if removed else f"{path} is not in the index.")
+        message = (
+            f"Removed {len(removed)} file(s), {sum(c for _, c in removed)} chunks."
+            if removed
+            else f"{path} is not in the index."
+        )
         return message, self.documents()
 
 
@@ -208,12 +231,15 @@ def build(pipeline: Pipeline, *, warm: bool = False):
             pairs = gr.State([])
             with gr.Row():
                 with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Conversation", height=520, elem_id="docqa-chat",
-                                      sanitize_html=True)
-                    question = gr.Textbox(label="Question", placeholder="Ask your documents…",
-                                          elem_id="docqa-question",
-                                          info="Ask in English: docqa's search model reads "
-                                          "English only.")
+                    chat = gr.Chatbot(
+                        label="Conversation", height=520, elem_id="docqa-chat", sanitize_html=True
+                    )
+                    question = gr.Textbox(
+                        label="Question",
+                        placeholder="Ask your documents…",
+                        elem_id="docqa-question",
+                        info="Ask in English: docqa's search model reads English only.",
+                    )
                     with gr.Row():
                         ask = gr.Button("Ask", variant="primary", elem_id="docqa-ask")
                         clear = gr.Button("New conversation")
@@ -221,21 +247,32 @@ def build(pipeline: Pipeline, *, warm: bool = False):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(elem_id="docqa-sources")
                     with gr.Accordion("Settings", open=False):
-                        model = gr.Textbox(value=g.generation.model, label="Model (name or "
-                                           "GGUF file)")
-                        top_k = gr.Slider(1, 8, value=g.retrieval.top_k, step=1,
-                                          label="Passages given to the model")
+                        model = gr.Textbox(
+                            value=g.generation.model, label="Model (name or GGUF file)"
+                        )
+                        top_k = gr.Slider(
+                            1,
+                            8,
+                            value=g.retrieval.top_k,
+                            step=1,
+                            label="Passages given to the model",
+                        )
                         levels = _level_choices(pipeline)
-                        level = gr.Radio(levels, value=str(g.factcheck.level),
-                                         label="How sure docqa must be before it answers",
-                                         elem_id="docqa-level")
-                        gr.Markdown(levels_markdown(pipeline.calibration()),
-                                    elem_id="docqa-levels")
-                        policy = gr.Radio(["strict", "flag"], value=g.factcheck.policy,
-                                          label="Sentences below that: drop (strict) or "
-                                          "mark (flag)")
-                        temperature = gr.Slider(0.0, 1.5, value=g.generation.temperature,
-                                                step=0.1, label="Temperature")
+                        level = gr.Radio(
+                            levels,
+                            value=str(g.factcheck.level),
+                            label="How sure docqa must be before it answers",
+                            elem_id="docqa-level",
+                        )
+                        gr.Markdown(levels_markdown(pipeline.calibration()), elem_id="docqa-levels")
+                        policy = gr.Radio(
+                            ["strict", "flag"],
+                            value=g.factcheck.policy,
+                            label="Sentences below that: drop (strict) or mark (flag)",
+                        )
+                        temperature = gr.Slider(
+                            0.0, 1.5, value=g.generation.temperature, step=0.1, label="Temperature"
+                        )
             inputs = [question, chat, pairs, model, top_k, policy, level, temperature]
             outputs = [chat, sources, pairs, question]
             ask.click(app.respond, inputs, outputs, concurrency_limit=1)
@@ -244,19 +281,29 @@ def build(pipeline: Pipeline, *, warm: bool = False):
         with gr.Tab("Documents"):
             with gr.Row():
                 with gr.Column():
-                    files = gr.File(file_count="multiple", label="Upload files to ingest",
-                                    elem_id="docqa-upload")
+                    files = gr.File(
+                        file_count="multiple",
+                        label="Upload files to ingest",
+                        elem_id="docqa-upload",
+                    )
                     upload_button = gr.Button("Ingest uploads", variant="primary")
                 with gr.Column():
                     folder = gr.Textbox(label="Or a file or folder on this machine")
                     folder_button = gr.Button("Ingest path")
-            outcome = gr.Dataframe(headers=["file", "status", "detail"], label="Ingest result",
-                                   interactive=False, elem_id="docqa-outcome")
-            docs = gr.Dataframe(headers=["file", "format", "chunks"], label="Indexed documents",
-                                interactive=False, elem_id="docqa-documents")
+            outcome = gr.Dataframe(
+                headers=["file", "status", "detail"],
+                label="Ingest result",
+                interactive=False,
+                elem_id="docqa-outcome",
+            )
+            docs = gr.Dataframe(
+                headers=["file", "format", "chunks"],
+                label="Indexed documents",
+                interactive=False,
+                elem_id="docqa-documents",
+            )
             with gr.Row():
-                chosen = gr.Dropdown(label="Remove a document", choices=[],
-                                     allow_custom_value=True)
+                chosen = gr.Dropdown(label="Remove a document", choices=[], allow_custom_value=True)
                 remove_button = gr.Button("Remove", variant="stop")
             removed = gr.Markdown()
 
@@ -269,8 +316,9 @@ def build(pipeline: Pipeline, *, warm: bool = False):
             upload_button.click(ingest_uploads, [files], [outcome, docs], concurrency_limit=1)
             folder_button.click(ingest_path, [folder], [outcome, docs], concurrency_limit=1)
             remove_button.click(app.remove, [chosen], [removed, docs], concurrency_limit=1)
-            docs.change(lambda rows: gr.Dropdown(choices=[r[0] for r in _rows(rows)]), [docs],
-                        [chosen])
+            docs.change(
+                lambda rows: gr.Dropdown(choices=[r[0] for r in _rows(rows)]), [docs], [chosen]
+            )
         blocks.load(app.documents, None, [docs])
     blocks.docqa = app  # for tests and callers that want the state behind the widgets
     return blocks
@@ -311,7 +359,13 @@ def launch(pipeline: Pipeline, *, host: str | None = None, port: int | None = No
         raise ValueError("set both ui.username and ui.password, or neither")
     blocks = build(pipeline, warm=True)
     blocks.queue(default_concurrency_limit=1).launch(
-        server_name=host or ui.host, server_port=port or ui.port, auth=auth,
-        max_file_size=f"{ui.max_upload_mb}mb", css=CSS, head=HEAD, show_error=True,
-        quiet=True, footer_links=[],
+        server_name=host or ui.host,
+        server_port=port or ui.port,
+        auth=auth,
+        max_file_size=f"{ui.max_upload_mb}mb",
+        css=CSS,
+        head=HEAD,
+        show_error=True,
+        quiet=True,
+        footer_links=[],
     )

@@ -30,9 +30,9 @@ MARKS = {"unsupported": "unsupported by its source", "contradicted": "contradict
 
 
 class Asks(Protocol):
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[
-            AnswerEvent]:
-        ...
+    def stream(
+        self, question: str, history: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[AnswerEvent]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +63,12 @@ def chat_views(
         elif isinstance(event, Done):
             answer = event.answer
             cited = {n for s in answer.sentences for n in s.citations}
-            yield View(note + answer_markdown(answer),
-                       sources_html(answer.sources, cited, answer.sentences), True, answer)
+            yield View(
+                note + answer_markdown(answer),
+                sources_html(answer.sources, cited, answer.sentences),
+                True,
+                answer,
+            )
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -97,16 +101,17 @@ def levels_markdown(calibration: Calibration) -> str:
         if lv.precision is None or lv.coverage is None or lv.wrong_unanswerable is None:
             lines.append(f"- **{name}**: not measured")
             continue
-        lines.append(f"- **{name}**: {lv.precision.value:.0%} of answers right; answers "
-                     f"{lv.coverage.value:.0%} of answerable questions; answers "
-                     f"{lv.wrong_unanswerable.value:.0%} of unanswerable ones.".replace("%", " %"))
+        lines.append(
+            f"- **{name}**: {lv.precision.value:.0%} of answers right; answers "
+            f"{lv.coverage.value:.0%} of answerable questions; answers "
+            f"{lv.wrong_unanswerable.value:.0%} of unanswerable ones.".replace("%", " %")
+        )
     return "\n".join(lines)
 
 
 def _sentence(s: AnswerSentence) -> str:
     marks = "".join(
-        f'<a class="docqa-cite" href="#docqa-src-{n}" data-src="{n}">[{n}]</a>'
-        for n in s.citations
+        f'<a class="docqa-cite" href="#docqa-src-{n}" data-src="{n}">[{n}]</a>' for n in s.citations
     )
     body = f"{_md(s.text[:-1])} {marks}{_md(s.text[-1])}"
     if s.check is not None and not s.check.ok:
@@ -137,7 +142,7 @@ def sources_html(
         label = "cited" if source.n in cited else "retrieved, not cited"
         blocks.append(
             f'<div class="docqa-source" id="docqa-src-{source.n}" data-src="{source.n}">'
-            f"<div class=\"docqa-source-head\"><b>[{source.n}]</b> "
+            f'<div class="docqa-source-head"><b>[{source.n}]</b> '
             f"{html.escape(hit.source)}{(' — ' + html.escape(where)) if where else ''} "
             f"<small>({label})</small></div>"
             f"<p>{highlight(hit.text, spans.get(source.n, []))}</p></div>"

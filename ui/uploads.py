@@ -38,8 +38,9 @@ def save_upload(source: Path, name: str, folder: Path, max_bytes: int) -> Path:
     """Copy an uploaded temporary file into `folder` as `safe_name(name)`."""
     size = os.path.getsize(source)
     if size > max_bytes:
-        raise UploadError(f"{name}: {size / 1e6:.1f} MB is over the upload limit of "
-                          f"{max_bytes / 1e6:.0f} MB")
+        raise UploadError(
+            f"{name}: {size / 1e6:.1f} MB is over the upload limit of {max_bytes / 1e6:.0f} MB"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     target = (folder / safe_name(name)).resolve()
     if target.parent != folder.resolve():

@@ -169,4 +169,3 @@ def _metadata(core: Any) -> dict[str, Any]:
         "modified": core.modified,
     }
     return jsonable({k: v for k, v in fields.items() if v})
-

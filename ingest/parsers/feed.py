@@ -47,8 +47,11 @@ def parse(data: bytes, source: str) -> list[Document]:
             raise ParseError(f"malformed feed: {first_line(exc) if exc else 'not a feed'}")
         raise EmptyDocumentError("feed has no entries")
     if parsed.get("bozo"):
-        logger.info("%s: feed is not well-formed (%s); using the entries parsed",
-                    source, parsed.get("bozo_exception"))
+        logger.info(
+            "%s: feed is not well-formed (%s); using the entries parsed",
+            source,
+            parsed.get("bozo_exception"),
+        )
     channel = parsed.get("feed") or {}
     feed_title = _plain(channel.get("title_detail")) or one_line(_field(channel, "title"))
     documents = []
@@ -91,7 +94,7 @@ def _html_blocks(body: str) -> list[tuple[str, str]]:
         text, spans = html_to_text(body)
     except EmptyDocumentError:
         return []
-    return [(span.label, text[span.start:span.end]) for span in spans]
+    return [(span.label, text[span.start : span.end]) for span in spans]
 
 
 def _body(entry: Any) -> str | None:

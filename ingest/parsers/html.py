@@ -32,17 +32,68 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "html"
 _DROPPED = frozenset(
-    {"script", "style", "noscript", "template", "svg", "head", "iframe", "object", "canvas",
-     "button", "select", "textarea"}
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "head",
+        "iframe",
+        "object",
+        "canvas",
+        "button",
+        "select",
+        "textarea",
+    }
 )
 _PARAGRAPH_BREAK = frozenset(
-    {"p", "pre", "blockquote", "table", "ul", "ol", "dl", "figure", "section", "article",
-     "header", "footer", "main", "aside", "nav", "form", "hr", "address", "fieldset",
-     "details", "h1", "h2", "h3", "h4", "h5", "h6"}
+    {
+        "p",
+        "pre",
+        "blockquote",
+        "table",
+        "ul",
+        "ol",
+        "dl",
+        "figure",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "main",
+        "aside",
+        "nav",
+        "form",
+        "hr",
+        "address",
+        "fieldset",
+        "details",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    }
 )
 _LINE_BREAK = frozenset(
-    {"div", "li", "tr", "br", "dt", "dd", "caption", "figcaption", "summary", "thead",
-     "tbody", "tfoot", "option", "legend"}
+    {
+        "div",
+        "li",
+        "tr",
+        "br",
+        "dt",
+        "dd",
+        "caption",
+        "figcaption",
+        "summary",
+        "thead",
+        "tbody",
+        "tfoot",
+        "option",
+        "legend",
+    }
 )
 _BULLET = "- "
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}

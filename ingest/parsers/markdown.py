@@ -76,14 +76,17 @@ def split_front_matter(text: str, source: str = "") -> tuple[dict[str, Any], str
     end = _closing_line(lines)
     if end is None:
         return {}, text
-    block, rest = "\n".join(lines[1:end]), "\n".join(lines[end + 1:])
+    block, rest = "\n".join(lines[1:end]), "\n".join(lines[end + 1 :])
     try:
         loaded = yaml.load(block, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader
     except Exception as exc:  # YAML's constructors raise what they like on hostile input
         if not any(_YAML_KEY.match(line) for line in lines[1:end]):
             return {}, text  # a thematic break, not front matter
-        logger.warning("%s: ignoring front matter that is not valid YAML: %s",
-                       source or "<text>", str(exc).split("\n")[0])
+        logger.warning(
+            "%s: ignoring front matter that is not valid YAML: %s",
+            source or "<text>",
+            str(exc).split("\n")[0],
+        )
         return {}, rest
     if not isinstance(loaded, dict):
         return ({}, rest) if loaded is None else ({}, text)
@@ -111,9 +114,7 @@ def _closing_line(lines: list[str]) -> int | None:
 def _markdown() -> MarkdownIt:
     # CommonMark's preset stops at 20 nested blocks; 50 keeps real documents whole while the
     # parser's recursion stays far below Python's limit.
-    return MarkdownIt("commonmark", {"maxNesting": _MAX_NESTING}).enable(
-        ["table", "strikethrough"]
-    )
+    return MarkdownIt("commonmark", {"maxNesting": _MAX_NESTING}).enable(["table", "strikethrough"])
 
 
 class _Renderer:

@@ -60,8 +60,10 @@ def parse(data: bytes, source: str) -> list[Document]:
             continue
         extracted += len(text)
         if extracted > budget:
-            raise ParseError(f"PDF text expands past {budget:,} characters by page {number} "
-                             f"from a {len(data):,}-byte file (a decompression bomb?)")
+            raise ParseError(
+                f"PDF text expands past {budget:,} characters by page {number} "
+                f"from a {len(data):,}-byte file (a decompression bomb?)"
+            )
         out.add(text, str(number))
     if failures and len(failures) == len(reader.pages):
         raise ParseError(f"corrupt PDF: {failures[0]}")
@@ -87,12 +89,16 @@ def _page_text(page: Any, number: int) -> str:
     contents = page.get_contents()
     size = len(contents.get_data()) if contents is not None else 0
     if size > MAX_PAGE_CONTENT_BYTES:
-        raise ParseError(f"page {number} holds {size:,} bytes of drawing instructions, over "
-                         f"{MAX_PAGE_CONTENT_BYTES:,} (a decompression bomb?)")
+        raise ParseError(
+            f"page {number} holds {size:,} bytes of drawing instructions, over "
+            f"{MAX_PAGE_CONTENT_BYTES:,} (a decompression bomb?)"
+        )
     text = page.extract_text() or ""
     if len(text) > MAX_PAGE_CHARS:
-        raise ParseError(f"page {number} expands to {len(text):,} characters, over the "
-                         f"{MAX_PAGE_CHARS:,} a page holds (a decompression bomb?)")
+        raise ParseError(
+            f"page {number} expands to {len(text):,} characters, over the "
+            f"{MAX_PAGE_CHARS:,} a page holds (a decompression bomb?)"
+        )
     return text
 
 
@@ -145,4 +151,3 @@ def _clean_title(title: object) -> str:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if isinstance(value, dt.datetime) else None
-

@@ -8,12 +8,29 @@ pytestmark = pytest.mark.unit
 
 
 def test_human_output_lists_only_cited_sources_with_page_and_section():
-    hits = [Hit(1, "The pump seal lasts 1,500 hours.", "/m/pump.pdf", "Pump", "Pump > Care", 2,
-                0, 30, "", 0.1, 0.7),
-            Hit(2, "Unrelated.", "/m/other.md", "Other", "", None, 0, 10, "", 0.1, 0.4)]
-    answer = Answer("q", "Seals last 1,500 hours [1].", False,
-                    (AnswerSentence("Seals last 1,500 hours.", (1,)),),
-                    tuple(Source(n, h) for n, h in enumerate(hits, 1)))
+    hits = [
+        Hit(
+            1,
+            "The pump seal lasts 1,500 hours.",
+            "/m/pump.pdf",
+            "Pump",
+            "Pump > Care",
+            2,
+            0,
+            30,
+            "",
+            0.1,
+            0.7,
+        ),
+        Hit(2, "Unrelated.", "/m/other.md", "Other", "", None, 0, 10, "", 0.1, 0.4),
+    ]
+    answer = Answer(
+        "q",
+        "Seals last 1,500 hours [1].",
+        False,
+        (AnswerSentence("Seals last 1,500 hours.", (1,)),),
+        tuple(Source(n, h) for n, h in enumerate(hits, 1)),
+    )
     text = format_answer(answer)
     assert text.splitlines()[0] == "Seals last 1,500 hours [1]."
     assert "[1] /m/pump.pdf, page 2 — Pump > Care" in text
@@ -34,18 +51,25 @@ def test_user_errors_are_one_line_and_exit_1(tmp_path, capsys):
 def test_flagged_sentences_are_marked_and_explained():
     from generation.types import Evidence, SentenceVerdict
 
-    hit = Hit(1, "The lamp is visible for 22 miles.", "/h.md", "H", "", None, 0, 33, "", 0.1,
-              0.8)
-    good = AnswerSentence("Visible for 22 miles.", (1,), SentenceVerdict(
-        "supported", 0.9, "similar", Evidence(1, 0, 33, hit.text)))
-    bad = AnswerSentence("Built in 1900.", (1,), SentenceVerdict(
-        "unsupported", 0.0, "1900 is not in the cited passage"))
-    answer = Answer("q", "Visible for 22 miles [1]. Built in 1900 [1].", False, (good, bad),
-                    (Source(1, hit),))
+    hit = Hit(1, "The lamp is visible for 22 miles.", "/h.md", "H", "", None, 0, 33, "", 0.1, 0.8)
+    good = AnswerSentence(
+        "Visible for 22 miles.",
+        (1,),
+        SentenceVerdict("supported", 0.9, "similar", Evidence(1, 0, 33, hit.text)),
+    )
+    bad = AnswerSentence(
+        "Built in 1900.",
+        (1,),
+        SentenceVerdict("unsupported", 0.0, "1900 is not in the cited passage"),
+    )
+    answer = Answer(
+        "q", "Visible for 22 miles [1]. Built in 1900 [1].", False, (good, bad), (Source(1, hit),)
+    )
     from docqa.cli import format_checks
 
     assert format_answer(answer).splitlines()[0] == (
-        "Visible for 22 miles [1]. Built in 1900 [1]. (unsupported)")
+        "Visible for 22 miles [1]. Built in 1900 [1]. (unsupported)"
+    )
     checks = format_checks(answer)
     assert "✓ supported 0.90: Visible for 22 miles." in checks
     assert "? unsupported 0.00: Built in 1900." in checks

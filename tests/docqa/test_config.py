@@ -26,8 +26,9 @@ def test_file_then_env_then_overrides(tmp_path):
 def test_unknown_keys_and_bad_files_are_clear_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[retrieval]\ntopk = 3\n")
-    with pytest.raises(ConfigError, match="retrieval.topk = 3 .from .*bad.toml.: there is no "
-                       "such setting"):
+    with pytest.raises(
+        ConfigError, match="retrieval.topk = 3 .from .*bad.toml.: there is no such setting"
+    ):
         Settings.load(bad, env={})
     broken = tmp_path / "broken.toml"
     broken.write_text("= nope")

@@ -42,7 +42,10 @@ def test_warm_up_declares_the_fixed_prompt_prefixes(settings, embedder, corpus):
     pipe = build_pipeline(settings, embedder=embedder, generator=gen)
     pipe.ingest([corpus])
     pipe.warm_up()
-    assert set(gen.kept_prefixes) == {system_prefix(settings.generation.max_sentences),
-                                      PROBE_SYSTEM, REWRITE_SYSTEM}
+    assert set(gen.kept_prefixes) == {
+        system_prefix(settings.generation.max_sentences),
+        PROBE_SYSTEM,
+        REWRITE_SYSTEM,
+    }
     assert gen.calls == []  # warming up answers nothing
     pipe.close()

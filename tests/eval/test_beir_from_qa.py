@@ -16,14 +16,33 @@ def test_relevance_comes_from_the_accepted_answers(tmp_path):
         "The last ferry back leaves Lunden at 22:15 and takes forty minutes to cross.\n"
     )
     questions = tmp_path / "q.jsonl"
-    questions.write_text("\n".join(json.dumps(q) for q in [
-        {"id": "a", "question": "When is the first ferry?", "answerable": True,
-         "accept": [["7:40"]]},
-        {"id": "b", "question": "How long is the crossing?", "answerable": True,
-         "accept": [["forty", "minutes"], ["40 min"]]},
-        {"id": "c", "question": "Who built the pier?", "answerable": False, "accept": []},
-        {"id": "d", "question": "What does it cost?", "answerable": True, "accept": [["euro"]]},
-    ]) + "\n")
+    questions.write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {
+                    "id": "a",
+                    "question": "When is the first ferry?",
+                    "answerable": True,
+                    "accept": [["7:40"]],
+                },
+                {
+                    "id": "b",
+                    "question": "How long is the crossing?",
+                    "answerable": True,
+                    "accept": [["forty", "minutes"], ["40 min"]],
+                },
+                {"id": "c", "question": "Who built the pier?", "answerable": False, "accept": []},
+                {
+                    "id": "d",
+                    "question": "What does it cost?",
+                    "answerable": True,
+                    "accept": [["euro"]],
+                },
+            ]
+        )
+        + "\n"
+    )
     counts = build(docs, questions, tmp_path / "beir")
     assert counts == {"passages": 2, "queries": 2, "judgements": 2, "unmatched": 1}
     corpus = [json.loads(line) for line in (tmp_path / "beir" / "corpus.jsonl").open()]

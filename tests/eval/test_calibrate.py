@@ -24,21 +24,35 @@ def write_run(folder, questions, seed):
         probe = rng.gauss(2.0 if stated else -1.0, 1.0)
         passage = f"The answer is {q.answers[0]}." if stated else "Something else entirely."
         text = f"It is {q.answers[0]}." if q.answerable and rng.random() < 0.8 else "It is Bob."
-        signals = {"name_fail": 0.0, "number_fail": 0.0, "similarity": rng.uniform(0.3, 0.8),
-                   "coverage": rng.uniform(0.3, 1.0), "judge": probe + rng.gauss(0, 1),
-                   "q_probe": probe, "q_similarity": 0.6, "q_coverage": 0.8}
-        lines.append({
-            "system": "guarded", "id": q.id, "answerable": q.answerable,
-            "answerability": 0.5, "passages": [{"source": f"doc{i % 6}", "text": passage}],
-            "question_signals": {"probe": probe, "similarity": 0.6, "coverage": 0.8},
-            "candidates": [{"text": text, "signals": signals}],
-        })
+        signals = {
+            "name_fail": 0.0,
+            "number_fail": 0.0,
+            "similarity": rng.uniform(0.3, 0.8),
+            "coverage": rng.uniform(0.3, 1.0),
+            "judge": probe + rng.gauss(0, 1),
+            "q_probe": probe,
+            "q_similarity": 0.6,
+            "q_coverage": 0.8,
+        }
+        lines.append(
+            {
+                "system": "guarded",
+                "id": q.id,
+                "answerable": q.answerable,
+                "answerability": 0.5,
+                "passages": [{"source": f"doc{i % 6}", "text": passage}],
+                "question_signals": {"probe": probe, "similarity": 0.6, "coverage": 0.8},
+                "candidates": [{"text": text, "signals": signals}],
+            }
+        )
     (folder / "outcomes.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
 
 
 def questions(prefix, n):
-    return [Question(f"{prefix}{i}", f"q{i}?", i % 2 == 0,
-                     answers=(f"gold{i}",) if i % 2 == 0 else ()) for i in range(n)]
+    return [
+        Question(f"{prefix}{i}", f"q{i}?", i % 2 == 0, answers=(f"gold{i}",) if i % 2 == 0 else ())
+        for i in range(n)
+    ]
 
 
 def test_records_are_labelled_from_gold_answers_not_from_checks(tmp_path):
@@ -70,8 +84,11 @@ def test_calibrate_fits_on_one_run_and_measures_on_another(tmp_path):
     write_run(tmp_path / "fit", fit_q, seed=1)
     write_run(tmp_path / "report", report_q, seed=2)
     calibration, figures = calibrate(
-        [tmp_path / "fit"], [tmp_path / "report"], {q.id: q for q in fit_q + report_q},
-        "python -m eval.calibrate …")
+        [tmp_path / "fit"],
+        [tmp_path / "report"],
+        {q.id: q for q in fit_q + report_q},
+        "python -m eval.calibrate …",
+    )
     path = tmp_path / "calibration.json"
     calibration.save(path)
     loaded = Calibration.load(path)
@@ -102,10 +119,13 @@ def test_the_shipped_calibration_is_what_its_shipped_records_fit_to():
     root = Path(__file__).parents[2]
     data = root / "eval" / "data" / "calibration"
     shipped = Calibration.load(root / "generation" / "calibration.json")
-    refit, _ = calibrate([data / "fit.jsonl"], [data / "report.jsonl"], None, "c",
-                         [data / "gate.jsonl"])
+    refit, _ = calibrate(
+        [data / "fit.jsonl"], [data / "report.jsonl"], None, "c", [data / "gate.jsonl"]
+    )
     assert refit.answerability == shipped.answerability and refit.support == shipped.support
     assert refit.support_without_judge == shipped.support_without_judge
-    assert (refit.gate_similarity, refit.gate_terms) == (shipped.gate_similarity,
-                                                          shipped.gate_terms)
+    assert (refit.gate_similarity, refit.gate_terms) == (
+        shipped.gate_similarity,
+        shipped.gate_terms,
+    )
     assert refit.levels == shipped.levels

@@ -19,7 +19,11 @@ def test_at_zero_everything_is_shown():
     p = point(ALL, 0.0)
     assert (p.answered, p.right) == (4, 1)
     assert (p.precision, p.coverage, p.answerable_accuracy, p.wrong_unanswerable) == (
-        0.25, 1.0, 0.5, 1.0)
+        0.25,
+        1.0,
+        0.5,
+        1.0,
+    )
     assert p.squad_f1 == pytest.approx((1.0 + 0.4) / 4) and p.squad_right == 0.25
 
 
@@ -29,7 +33,12 @@ def test_a_threshold_drops_weak_sentences_and_unanswerable_questions():
     assert p.squad_f1 == pytest.approx((1.0 + 0.8 + 0.0 + 1.0) / 4)
     p = point(ALL, 0.6)  # a3's only sentence falls below: it abstains too
     assert (p.answered, p.right, p.precision, p.coverage, p.wrong_unanswerable) == (
-        2, 2, 1.0, 1.0, 0.0)
+        2,
+        2,
+        1.0,
+        1.0,
+        0.0,
+    )
     assert p.squad_f1 == pytest.approx(0.95) and p.squad_right == 1.0
     p = point(ALL, 0.9)  # a1's sentence (0.8) is below: nothing is shown
     assert (p.answered, p.precision, p.coverage, p.squad_f1) == (0, None, 0.0, 0.5)

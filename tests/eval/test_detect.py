@@ -13,34 +13,53 @@ class NumbersInContext:
 
     def verify(self, sentence, grounding):
         context = grounding.passages[1]
-        missing = [w for w in sentence.text.rstrip(".").split() if any(c.isdigit() for c in w)
-                   and w not in context]
-        return SentenceVerdict("unsupported" if missing else "supported",
-                               0.1 if missing else 0.9, f"missing {missing}" if missing else "")
+        missing = [
+            w
+            for w in sentence.text.rstrip(".").split()
+            if any(c.isdigit() for c in w) and w not in context
+        ]
+        return SentenceVerdict(
+            "unsupported" if missing else "supported",
+            0.1 if missing else 0.9,
+            f"missing {missing}" if missing else "",
+        )
 
 
 def row(response, hallucinated, id="r"):
-    return {"id": id, "context": "Built in 1887. Visible for 22 miles.", "question": "q",
-            "response": response, "hallucinated": hallucinated}
+    return {
+        "id": id,
+        "context": "Built in 1887. Visible for 22 miles.",
+        "question": "q",
+        "response": response,
+        "hallucinated": hallucinated,
+    }
 
 
 def test_a_response_is_flagged_when_any_sentence_is_unsupported(tmp_path):
     path = tmp_path / "rows.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in [
-        row("Built in 1887. Visible for 22 miles.", False, "ok"),
-        row("Built in 1887. Visible for 40 miles.", True, "bad"),
-        row("", False, "empty"),
-    ]))
+    path.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                row("Built in 1887. Visible for 22 miles.", False, "ok"),
+                row("Built in 1887. Visible for 40 miles.", True, "bad"),
+                row("", False, "empty"),
+            ]
+        )
+    )
     ok, bad, empty = run(load_rows(path), NumbersInContext())
     assert (ok.flagged, ok.score) == (False, pytest.approx(0.1))
-    assert (bad.flagged, bad.score, bad.reasons) == (True, pytest.approx(0.9),
-                                                    ("missing ['40']",))
+    assert (bad.flagged, bad.score, bad.reasons) == (True, pytest.approx(0.9), ("missing ['40']",))
     assert (empty.flagged, empty.score, empty.words) == (False, 0.0, 0)
 
 
 def test_summary_compares_with_the_length_baseline_on_the_same_labels():
-    d = [Detection("a", True, True, 0.9, 5, ()), Detection("b", True, True, 0.8, 50, ()),
-         Detection("c", False, False, 0.1, 60, ()), Detection("d", False, True, 0.7, 4, ())]
+    d = [
+        Detection("a", True, True, 0.9, 5, ()),
+        Detection("b", True, True, 0.8, 50, ()),
+        Detection("c", False, False, 0.1, 60, ()),
+        Detection("d", False, True, 0.7, 4, ()),
+    ]
     checker, length = summarize(d)
     assert checker["detector"] == "fact-check" and length["detector"] == "length baseline"
     # fact-check: TP 2, FP 1, TN 1 → recalls 1 and 1/2; AUC: 0.9, 0.8 beat 0.1 and 0.7 → 1.0
@@ -66,8 +85,9 @@ def test_detect_checks_each_sentence_against_the_context_as_source_1():
 
     class Recorder:
         def verify(self, sentence, grounding):
-            seen.append((sentence.text, sentence.citations, dict(grounding.passages),
-                         grounding.question))
+            seen.append(
+                (sentence.text, sentence.citations, dict(grounding.passages), grounding.question)
+            )
             return SentenceVerdict("supported", 1.0, "")
 
     from eval.detect import Row

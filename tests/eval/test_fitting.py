@@ -35,8 +35,9 @@ def test_the_penalty_shrinks_weights_toward_zero_but_not_the_bias():
 
 
 def test_a_constant_feature_and_a_single_class_are_handled():
-    m = fit_logistic([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0], [1.0, 3.0]], [False, False, True, True],
-                     ["const", "x"])
+    m = fit_logistic(
+        [[1.0, 0.0], [1.0, 1.0], [1.0, 2.0], [1.0, 3.0]], [False, False, True, True], ["const", "x"]
+    )
     assert m.weights[0] == 0.0 and m.scales[0] == 1.0
     with pytest.raises(ValueError, match="both classes"):
         fit_logistic([[0.0], [1.0]], [True, True], ["x"])

@@ -30,8 +30,9 @@ def test_ndcg_recall_and_mrr():
     relevant = {"a": 2, "b": 1, "z": 0}
     ranked = ["x", "a", "b"]
     # DCG = 2/log2(3) + 1/log2(4) = 1.26186 + 0.5; IDCG = 2/log2(2) + 1/log2(3) = 2.63093
-    assert m.ndcg_at_k(ranked, relevant, 10) == pytest.approx((2 / math.log2(3) + 0.5)
-                                                              / (2 + 1 / math.log2(3)))
+    assert m.ndcg_at_k(ranked, relevant, 10) == pytest.approx(
+        (2 / math.log2(3) + 0.5) / (2 + 1 / math.log2(3))
+    )
     assert m.ndcg_at_k(ranked, relevant, 1) == 0.0
     assert m.ndcg_at_k(["a", "b"], relevant, 10) == pytest.approx(1.0)
     assert m.recall_at_k(ranked, relevant, 2) == 0.5  # "z" has grade 0: not relevant

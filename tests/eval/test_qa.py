@@ -30,10 +30,18 @@ class Says:
 
 
 def response(*sentences, abstained=False, passages=(LAMP, FEES), total=2.0):
-    text = "I don't know." if abstained else " ".join(
-        f"{s.text[:-1]} {''.join(f'[{n}]' for n in s.citations)}." for s in sentences)
-    return Response(text, abstained, () if abstained else tuple(sentences), passages,
-                    {"retrieve_s": 0.1, "generate_s": total - 0.1, "total_s": total})
+    text = (
+        "I don't know."
+        if abstained
+        else " ".join(f"{s.text[:-1]} {''.join(f'[{n}]' for n in s.citations)}." for s in sentences)
+    )
+    return Response(
+        text,
+        abstained,
+        () if abstained else tuple(sentences),
+        passages,
+        {"retrieve_s": 0.1, "generate_s": total - 0.1, "total_s": total},
+    )
 
 
 FAR = Question("a", "How far is the lamp visible?", True, (("22",),))
@@ -66,8 +74,7 @@ def test_verifiers_see_only_the_cited_passages_or_all_when_nothing_is_cited():
 def test_the_systems_own_verdicts_are_kept_and_the_independent_check_still_runs():
     own = SentenceVerdict("supported", 0.9, "checked by the pipeline")
     independent = Says("nothing")
-    out = score(FAR, response(AnswerSentence("Bob did it.", (1,), own)), Says("22"),
-                independent)
+    out = score(FAR, response(AnswerSentence("Bob did it.", (1,), own)), Says("22"), independent)
     assert out.sentences[0].factcheck == "supported" and out.sentences[0].reason == own.reason
     assert out.sentences[0].independent == "unsupported" and len(independent.calls) == 1
 
@@ -95,14 +102,26 @@ def test_squad_style_answers_give_f1_and_exact_match():
 
 def test_summary_of_a_hand_checked_run():
     outcomes = [
-        score(FAR, response(AnswerSentence("It is 22 miles.", (1,)), total=1.0), Says("22"),
-              Says("22")),
-        score(FAR, response(AnswerSentence("It is 22 miles.", (2,)),
-                            AnswerSentence("It is red.", (1,)), total=2.0), Says("22"),
-              Says("22")),
+        score(
+            FAR,
+            response(AnswerSentence("It is 22 miles.", (1,)), total=1.0),
+            Says("22"),
+            Says("22"),
+        ),
+        score(
+            FAR,
+            response(
+                AnswerSentence("It is 22 miles.", (2,)),
+                AnswerSentence("It is red.", (1,)),
+                total=2.0,
+            ),
+            Says("22"),
+            Says("22"),
+        ),
         score(FAR, response(abstained=True, total=3.0), Says("22"), Says("22")),
-        score(WHO, response(AnswerSentence("Bob built it.", (1,)), total=4.0), Says("22"),
-              Says("22")),
+        score(
+            WHO, response(AnswerSentence("Bob built it.", (1,)), total=4.0), Says("22"), Says("22")
+        ),
         score(WHO, response(abstained=True, total=5.0), Says("22"), Says("22")),
     ]
     row = summarize(outcomes)
@@ -160,8 +179,10 @@ def test_question_files_are_validated_with_line_numbers(tmp_path):
 
 def test_both_answer_forms_load(tmp_path):
     path = tmp_path / "q.jsonl"
-    path.write_text('{"id": "a", "question": "x", "answerable": true, "accept": [["7b", "65b"]]}\n'
-                    '{"id": "b", "question": "y", "answerable": true, "answers": ["Paris"]}\n')
+    path.write_text(
+        '{"id": "a", "question": "x", "answerable": true, "accept": [["7b", "65b"]]}\n'
+        '{"id": "b", "question": "y", "answerable": true, "answers": ["Paris"]}\n'
+    )
     a, b = load_questions(path)
     assert a.accept == (("7b", "65b"),) and b.answers == ("Paris",)
     assert b.accepts("It is paris.") and not b.accepts("Comparison")

@@ -35,8 +35,14 @@ def test_cited_answer_is_parsed_and_sources_numbered():
     assert [s.citations for s in answer.sentences] == [(2,), (1, 2)]
     assert [(s.n, s.hit.chunk_id) for s in answer.sources] == [(1, 5), (2, 6)]
     assert '"1" | "2"' in gen.calls[0]["grammar"]
-    assert set(answer.timings) == {"retrieve_s", "gate_s", "answerability_s", "generate_s",
-                                   "verify_s", "total_s"}
+    assert set(answer.timings) == {
+        "retrieve_s",
+        "gate_s",
+        "answerability_s",
+        "generate_s",
+        "verify_s",
+        "total_s",
+    }
 
 
 def gate(min_similarity=0.9, min_coverage=0.5):
@@ -53,44 +59,70 @@ def test_an_off_topic_question_abstains_without_calling_the_model():
 
 
 def test_the_gate_passes_a_question_whose_words_a_passage_holds():
-    passage = Hit(1, "Margaret Hale is the daughter of a rector.", "/d/n.md", "T", "", None, 0,
-                  40, "", 0.1, 0.05)
+    passage = Hit(
+        1,
+        "Margaret Hale is the daughter of a rector.",
+        "/d/n.md",
+        "T",
+        "",
+        None,
+        0,
+        40,
+        "",
+        0.1,
+        0.05,
+    )
     gen = ScriptedGenerator(["She is the daughter of a rector [1]."])
-    answer = Answerer(ListRetriever([passage]), gen, gate=gate(0.99)).ask(
-        "Who was Margaret Hale?")
+    answer = Answerer(ListRetriever([passage]), gen, gate=gate(0.99)).ask("Who was Margaret Hale?")
     assert not answer.abstained and len(gen.calls) == 1
 
 
 def answerability(p_yes):
     """A check whose probability is the probe's own (P(not "none"))."""
     gen_probes = Probes(ScriptedGenerator([], yes=p_yes))
-    return AnswerabilityCheck(gen_probes, SentenceWindows(HashEmbedder(64)),
-                              Logistic(("probe",), (1.0,), 0.0))
+    return AnswerabilityCheck(
+        gen_probes, SentenceWindows(HashEmbedder(64)), Logistic(("probe",), (1.0,), 0.0)
+    )
 
 
 def test_low_answerability_abstains_before_generating_and_says_the_score():
     gen = ScriptedGenerator(["never used [1]."])
-    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=answerability(0.2),
-                      level=Level("balanced", 0.5)).ask("q?")
+    answer = Answerer(
+        ListRetriever([hit(1, 0.9)]),
+        gen,
+        answerability=answerability(0.2),
+        level=Level("balanced", 0.5),
+    ).ask("q?")
     assert answer.abstained and gen.calls == []
-    assert answer.abstain_reason == ("the retrieved passages do not seem to state the answer "
-                                     "(answerability 0.20 < 0.50, the balanced level)")
+    assert answer.abstain_reason == (
+        "the retrieved passages do not seem to state the answer "
+        "(answerability 0.20 < 0.50, the balanced level)"
+    )
     assert answer.answerability == pytest.approx(0.2)
     assert answer.to_dict()["answerability_signals"]["probe"] == pytest.approx(-1.3863, abs=1e-3)
 
 
 def test_high_answerability_answers_and_records_its_score():
     gen = ScriptedGenerator(["Fact [1]."])
-    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=answerability(0.8),
-                      level=Level("balanced", 0.5)).ask("q?")
+    answer = Answerer(
+        ListRetriever([hit(1, 0.9)]),
+        gen,
+        answerability=answerability(0.8),
+        level=Level("balanced", 0.5),
+    ).ask("q?")
     assert not answer.abstained and answer.answerability == pytest.approx(0.8)
     assert answer.level == "balanced"
 
 
 def test_record_mode_answers_whatever_the_score():
     gen = ScriptedGenerator(["Fact [1]."])
-    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=answerability(0.1),
-                      level=Level("strict", 0.9), record=True).ask("q?")
+    answer = Answerer(
+        ListRetriever([hit(1, 0.9)]),
+        gen,
+        answerability=answerability(0.1),
+        level=Level("strict", 0.9),
+        record=True,
+    ).ask("q?")
     assert not answer.abstained and answer.answerability == pytest.approx(0.1)
 
 
@@ -112,26 +144,34 @@ class PartProbes:
 
 
 def test_a_part_the_sources_do_not_answer_is_named_and_not_asked():
-    check = AnswerabilityCheck(Probes(PartProbes("layers")), SentenceWindows(HashEmbedder(64)),
-                               Logistic(("probe",), (1.0,), 0.0))
+    check = AnswerabilityCheck(
+        Probes(PartProbes("layers")),
+        SentenceWindows(HashEmbedder(64)),
+        Logistic(("probe",), (1.0,), 0.0),
+    )
     gen = ScriptedGenerator(["The encoder has six layers [1]."])
-    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=check,
-                      level=Level("balanced", 0.5)).ask(
-        "How many layers does the encoder have, and who funded the work?")
+    answer = Answerer(
+        ListRetriever([hit(1, 0.9)]), gen, answerability=check, level=Level("balanced", 0.5)
+    ).ask("How many layers does the encoder have, and who funded the work?")
     assert not answer.abstained
     assert answer.unanswered == ("who funded the work?",)
-    assert answer.text == ("The encoder has six layers [1]. "
-                           "The documents do not say: who funded the work?")
+    assert answer.text == (
+        "The encoder has six layers [1]. The documents do not say: who funded the work?"
+    )
     assert gen.calls[0]["messages"][1]["content"] == "How many layers does the encoder have?"
     assert answer.to_dict()["unanswered"] == ["who funded the work?"]
 
 
 def test_no_answered_part_is_an_abstention_not_a_partial_answer():
-    check = AnswerabilityCheck(Probes(PartProbes("nothing")), SentenceWindows(HashEmbedder(64)),
-                               Logistic(("probe",), (1.0,), 0.0))
+    check = AnswerabilityCheck(
+        Probes(PartProbes("nothing")),
+        SentenceWindows(HashEmbedder(64)),
+        Logistic(("probe",), (1.0,), 0.0),
+    )
     gen = ScriptedGenerator(["never [1]."])
-    answer = Answerer(ListRetriever([hit(1, 0.9)]), gen, answerability=check,
-                      level=Level("balanced", 0.5)).ask("What is X, and who made Y?")
+    answer = Answerer(
+        ListRetriever([hit(1, 0.9)]), gen, answerability=check, level=Level("balanced", 0.5)
+    ).ask("What is X, and who made Y?")
     assert answer.abstained and gen.calls == []
 
 
@@ -161,8 +201,9 @@ def test_prompt_too_long_drops_the_lowest_ranked_source():
                 raise PromptTooLongError("too long")
             return Completion("Short [2].", "stop")
 
-    answer = Answerer(ListRetriever([hit(1, .9), hit(2, .8), hit(3, .7)]), Tight([]),
-                      top_k=3).ask("q?")
+    answer = Answerer(
+        ListRetriever([hit(1, 0.9), hit(2, 0.8), hit(3, 0.7)]), Tight([]), top_k=3
+    ).ask("q?")
     assert len(answer.sources) == 2 and answer.sentences[0].citations == (2,)
 
 
@@ -197,8 +238,12 @@ class Judge:
 
 
 def ask_with(policy, verdicts, reply="Good fact [1]. Bad fact [1]."):
-    answerer = Answerer(ListRetriever([hit(1, 0.9)]), ScriptedGenerator([reply]),
-                        verifier=Judge(verdicts), policy=policy)
+    answerer = Answerer(
+        ListRetriever([hit(1, 0.9)]),
+        ScriptedGenerator([reply]),
+        verifier=Judge(verdicts),
+        policy=policy,
+    )
     return answerer.ask("q?")
 
 
@@ -233,10 +278,16 @@ def test_a_second_window_is_probed_only_while_the_first_is_not_enough():
 
     def probes_asked(yes, record):
         gen = ScriptedGenerator(["Red [1]."], yes=yes)
-        check = AnswerabilityCheck(Probes(gen), SentenceWindows(HashEmbedder(64)),
-                                   Logistic(("probe",), (1.0,), 0.0))
-        Answerer(ListRetriever(passages), gen, answerability=check,
-                 level=Level("balanced", 0.5), record=record).ask("What colour is the lamp?")
+        check = AnswerabilityCheck(
+            Probes(gen), SentenceWindows(HashEmbedder(64)), Logistic(("probe",), (1.0,), 0.0)
+        )
+        Answerer(
+            ListRetriever(passages),
+            gen,
+            answerability=check,
+            level=Level("balanced", 0.5),
+            record=record,
+        ).ask("What colour is the lamp?")
         return len(gen.probes)
 
     assert probes_asked(0.9, record=False) == 1  # the closest window is enough

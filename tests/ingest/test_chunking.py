@@ -21,7 +21,11 @@ def doc(text: str, **kw) -> Document:
 def test_sentence_spans_break_on_sentences_and_lines():
     text = "First one. Second one?\n- item a\n\nLast (really)! end"
     assert [text[a:b] for a, b in sentence_spans(text)] == [
-        "First one.", "Second one?", "- item a", "Last (really)!", "end",
+        "First one.",
+        "Second one?",
+        "- item a",
+        "Last (really)!",
+        "end",
     ]
 
 
@@ -32,7 +36,7 @@ def test_every_chunk_fits_the_budget_including_its_heading():
     assert len(chunks) > 5
     for c in chunks:
         assert words(embedding_text(c)) <= 40
-        assert c.text == d.text[c.start:c.end]
+        assert c.text == d.text[c.start : c.end]
         assert c.section == "Doc > Encoder"
 
 
@@ -45,14 +49,17 @@ def test_chunks_cover_all_text_and_overlap_by_one_sentence():
     assert all(s in covered for s in sentences)
     for prev, nxt in zip(chunks, chunks[1:], strict=False):
         last_sentence = sentence_spans(prev.text)[-1]
-        assert nxt.text.startswith(prev.text[last_sentence[0]:last_sentence[1]])
+        assert nxt.text.startswith(prev.text[last_sentence[0] : last_sentence[1]])
 
 
 def test_chunks_never_cross_sections_or_pages():
     text = "Alpha text here. More alpha.\nBeta text here. More beta."
     cut = text.index("Beta")
-    d = doc(text, sections=(Span(0, cut, "A"), Span(cut, len(text), "B")),
-            pages=(Span(0, cut, "1"), Span(cut, len(text), "2")))
+    d = doc(
+        text,
+        sections=(Span(0, cut, "A"), Span(cut, len(text), "B")),
+        pages=(Span(0, cut, "1"), Span(cut, len(text), "2")),
+    )
     chunks = chunk_document(d, words, max_tokens=200)
     assert [(c.section, c.page) for c in chunks] == [("A", 1), ("B", 2)]
     assert chunks[1].text.startswith("Beta")

@@ -15,8 +15,9 @@ def write_folder(root: Path, modules: list[tuple[str, str, dict]], limit: int = 
     root.mkdir(exist_ok=True)
     entries = []
     for i, (kind, path, config) in enumerate(modules):
-        entries.append({"idx": i, "name": str(i), "path": path,
-                        "type": f"sentence_transformers.models.{kind}"})
+        entries.append(
+            {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+        )
         if config:
             (root / path).mkdir(exist_ok=True)
             (root / path / "config.json").write_text(json.dumps(config))
@@ -27,32 +28,53 @@ def write_folder(root: Path, modules: list[tuple[str, str, dict]], limit: int = 
 
 @pytest.mark.unit
 def test_a_dense_layer_sets_the_width(tmp_path):
-    folder = write_folder(tmp_path / "m", [
-        ("Transformer", "", {"hidden_size": 768}),
-        ("Pooling", "1_Pooling", {"word_embedding_dimension": 768,
-                                  "pooling_mode_mean_tokens": True,
-                                  "pooling_mode_max_tokens": True}),
-        ("Dense", "2_Dense", {"in_features": 1536, "out_features": 256}),
-        ("Normalize", "3_Normalize", {}),
-    ])
+    folder = write_folder(
+        tmp_path / "m",
+        [
+            ("Transformer", "", {"hidden_size": 768}),
+            (
+                "Pooling",
+                "1_Pooling",
+                {
+                    "word_embedding_dimension": 768,
+                    "pooling_mode_mean_tokens": True,
+                    "pooling_mode_max_tokens": True,
+                },
+            ),
+            ("Dense", "2_Dense", {"in_features": 1536, "out_features": 256}),
+            ("Normalize", "3_Normalize", {}),
+        ],
+    )
     assert declared_shape(folder) == (256, 512)
 
 
 @pytest.mark.unit
 def test_two_pooling_modes_double_the_width(tmp_path):
-    folder = write_folder(tmp_path / "m", [
-        ("Transformer", "", {"hidden_size": 384}),
-        ("Pooling", "1_Pooling", {"word_embedding_dimension": 384,
-                                  "pooling_mode_cls_token": True,
-                                  "pooling_mode_mean_tokens": True}),
-    ], limit=128)
+    folder = write_folder(
+        tmp_path / "m",
+        [
+            ("Transformer", "", {"hidden_size": 384}),
+            (
+                "Pooling",
+                "1_Pooling",
+                {
+                    "word_embedding_dimension": 384,
+                    "pooling_mode_cls_token": True,
+                    "pooling_mode_mean_tokens": True,
+                },
+            ),
+        ],
+        limit=128,
+    )
     assert declared_shape(folder) == (768, 128)
 
 
 @pytest.mark.unit
 def test_an_unknown_module_or_missing_file_says_nothing(tmp_path):
-    unknown = write_folder(tmp_path / "u", [("Transformer", "", {"hidden_size": 384}),
-                                            ("LSTM", "1_LSTM", {"hidden_dim": 99})])
+    unknown = write_folder(
+        tmp_path / "u",
+        [("Transformer", "", {"hidden_size": 384}), ("LSTM", "1_LSTM", {"hidden_dim": 99})],
+    )
     assert declared_shape(unknown) is None
     assert declared_shape(tmp_path / "nothing-here") is None
 
@@ -61,6 +83,5 @@ def test_an_unknown_module_or_missing_file_says_nothing(tmp_path):
 def test_the_default_models_files_agree_with_the_loaded_model(real_embedder):
     declared = declared_shape(resolve_embedding_model("all-MiniLM-L6-v2"))
     model = real_embedder._load()
-    dim = getattr(model, "get_embedding_dimension", None) or \
-        model.get_sentence_embedding_dimension
+    dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     assert declared == (int(dim()), int(model.max_seq_length)) == (384, 256)

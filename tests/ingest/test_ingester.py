@@ -13,8 +13,9 @@ pytestmark = pytest.mark.unit
 def ingester(open_store, embedder):
     """An ingester on each index back-end: incremental ingest must behave the same on both."""
     store = open_store(Manifest(embedder.model_id, 64, 128, 1), create=True, check_chunking=True)
-    return Ingester(store, embedder, chunk_tokens=128, overlap_sentences=1,
-                    max_file_bytes=1_000_000)
+    return Ingester(
+        store, embedder, chunk_tokens=128, overlap_sentences=1, max_file_bytes=1_000_000
+    )
 
 
 def test_first_ingest_indexes_every_file(ingester, corpus):

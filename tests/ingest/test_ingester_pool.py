@@ -48,13 +48,15 @@ def write_corpus(root: Path, files: int, seed: int = 0) -> list[Path]:
 
 
 def open_store(directory: Path, embedder: HashEmbedder) -> IndexStore:
-    return IndexStore.open(directory, Manifest(embedder.model_id, 64, 48, 1), create=True,
-                           check_chunking=True)
+    return IndexStore.open(
+        directory, Manifest(embedder.model_id, 64, 48, 1), create=True, check_chunking=True
+    )
 
 
 def make_ingester(store: IndexStore, embedder: HashEmbedder, **kwargs) -> Ingester:
-    return Ingester(store, embedder, chunk_tokens=48, overlap_sentences=1,
-                    max_file_bytes=1_000_000, **kwargs)
+    return Ingester(
+        store, embedder, chunk_tokens=48, overlap_sentences=1, max_file_bytes=1_000_000, **kwargs
+    )
 
 
 def stored_by_file(store: IndexStore) -> dict[str, list[str]]:
@@ -73,8 +75,9 @@ def test_pooled_embedding_stores_what_embedding_each_file_alone_stores(tmp_path,
     for name, pool in (("alone", 1), ("pooled", 10_000)):
         store = open_store(tmp_path / name, embedder)
         embedder.calls.clear()
-        reports.append(make_ingester(store, embedder, pool_chunks=pool).ingest(
-            [tmp_path / "corpus"]))
+        reports.append(
+            make_ingester(store, embedder, pool_chunks=pool).ingest([tmp_path / "corpus"])
+        )
         texts.append(stored_by_file(store))
         if pool == 1:
             assert len(embedder.calls) == 40  # one call per file: nothing was pooled
@@ -82,8 +85,9 @@ def test_pooled_embedding_stores_what_embedding_each_file_alone_stores(tmp_path,
             assert embedder.calls == [reports[-1].chunks]  # the whole corpus in one call
         # Every stored vector is the vector of its own text embedded on its own.
         for cid, chunk in store.get_chunks(store.chunk_ids()).items():
-            text = embedding_text(Chunk(chunk.text, chunk.source, chunk.title, chunk.section,
-                                        chunk.page, 0, 0, 0))
+            text = embedding_text(
+                Chunk(chunk.text, chunk.source, chunk.title, chunk.section, chunk.page, 0, 0, 0)
+            )
             vector = HashEmbedder(dimension=64).embed([text])[0]
             assert store.similarities(vector, [cid])[cid] == pytest.approx(1.0, abs=1e-5)
         store.close()
@@ -273,7 +277,8 @@ def test_progress_counts_a_file_when_its_outcome_is_final(tmp_path, embedder, mo
     seen: list[tuple[int, int]] = []
     store = open_store(tmp_path / "index", embedder)
     report = make_ingester(store, embedder, pool_chunks=20).ingest(
-        [tmp_path / "corpus"], on_outcome=lambda o: seen.append((bars[0].n, len(seen) + 1)))
+        [tmp_path / "corpus"], on_outcome=lambda o: seen.append((bars[0].n, len(seen) + 1))
+    )
     assert bars[0].total == bars[0].n == 26 == len(report.outcomes)
     assert all(n == count for n, count in seen)  # never ahead of (or behind) the outcomes
     store.close()

@@ -37,6 +37,7 @@ def section_of(doc: Document, needle: str) -> str:
 
 # -- Markdown ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def post(formats_dir: Path) -> Document:
     data = (formats_dir / "front_matter_post.txt").read_bytes()
@@ -124,6 +125,7 @@ def test_markdown_inline_html_sub_sup() -> None:
 
 # -- Text ----------------------------------------------------------------------------------
 
+
 def test_text_whitespace_normalised() -> None:
     [doc] = parse(b"  first line   \r\nsecond\t\n\n\n\n\nthird\n\n", "/a/notes.txt", "text")
     assert doc.text == "  first line\nsecond\n\nthird"
@@ -138,6 +140,7 @@ def test_text_latin1() -> None:
 
 
 # -- HTML ----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def page(formats_dir: Path) -> Document:
@@ -196,11 +199,13 @@ def test_deeply_nested_html() -> None:
 
 def test_html_without_text_is_empty() -> None:
     with pytest.raises(EmptyDocumentError, match="no text"):
-        parse(b"<html><head><title>t</title></head><body><img src=x></body></html>", "e.html",
-              "html")
+        parse(
+            b"<html><head><title>t</title></head><body><img src=x></body></html>", "e.html", "html"
+        )
 
 
 # -- Feeds ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def entries(formats_dir: Path) -> list[Document]:
@@ -211,7 +216,8 @@ def test_feed_one_document_per_entry(entries: list[Document]) -> None:
     assert [d.key for d in entries] == ["entry-1", "entry-2"]
     assert [d.title for d in entries] == ["Edge AI & Quantization", "Understanding Transformers"]
     assert [d.url for d in entries] == [
-        "https://example.org/blog/edge-ai/", "https://example.org/blog/transformers/"
+        "https://example.org/blog/edge-ai/",
+        "https://example.org/blog/transformers/",
     ]
     assert all(d.source == "/feeds/atom_feed.txt" and d.format == "feed" for d in entries)
 
@@ -263,6 +269,7 @@ def test_feed_without_entries_is_empty() -> None:
 
 # -- PDF -----------------------------------------------------------------------------------
 
+
 def test_pdf_pages(pdf_bytes: bytes) -> None:
     [doc] = parse(pdf_bytes, "/docs/report.pdf", "pdf")
     assert doc.title == "Attention Report"
@@ -270,7 +277,7 @@ def test_pdf_pages(pdf_bytes: bytes) -> None:
     assert doc.metadata["page_count"] == 2
     assert [p.label for p in doc.pages] == ["1", "2"]
     assert_spans_cover(doc, doc.pages)
-    first, second = (doc.text[p.start:p.end] for p in doc.pages)
+    first, second = (doc.text[p.start : p.end] for p in doc.pages)
     assert "self-attention" in first and "positional" not in first
     assert "positional encoding" in second
     assert "\n\n" in doc.text
@@ -292,6 +299,7 @@ def test_pdf_without_text(blank_pdf_bytes: bytes) -> None:
 
 
 # -- DOCX ----------------------------------------------------------------------------------
+
 
 def test_docx_structure(docx_bytes: bytes) -> None:
     [doc] = parse(docx_bytes, "/docs/guide.docx", "docx")
@@ -326,6 +334,7 @@ def test_docx_zip_bomb_refused() -> None:
 
 
 # -- Dispatch ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
 def test_blank_input_is_empty(fmt: str) -> None:

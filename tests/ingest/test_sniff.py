@@ -39,13 +39,20 @@ def test_pdf_and_docx_sniffed_despite_extension(pdf_bytes: bytes, docx_bytes: by
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- c -->\n<rss version="2.0"><channel/></rss>',
-         "feed"),
-        (b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="r" xmlns="http://purl.org/rss/1.0/">'
-         b"<channel/></rdf:RDF>", "feed"),
-        (b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
-         b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<html><body>x</body></html>',
-         "html"),
+        (
+            b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- c -->\n<rss version="2.0"><channel/></rss>',
+            "feed",
+        ),
+        (
+            b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="r" xmlns="http://purl.org/rss/1.0/">'
+            b"<channel/></rdf:RDF>",
+            "feed",
+        ),
+        (
+            b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+            b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<html><body>x</body></html>',
+            "html",
+        ),
         (b"<div><p>Hello</p><p>World</p></div>", "html"),
         (b"Title\n=====\n\nBody text.\n", "markdown"),
         (b"# Notes\n\nShort.\n", "markdown"),

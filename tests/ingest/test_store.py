@@ -20,8 +20,16 @@ def put(store: Store, path: str, texts: list[str], seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     vecs = rng.normal(size=(len(texts), 4)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    store.replace_file(path, sha256=f"h{seed}", size=1, mtime=1.0, fmt="text",
-                       documents=[doc], chunks=chunks, vectors=vecs)
+    store.replace_file(
+        path,
+        sha256=f"h{seed}",
+        size=1,
+        mtime=1.0,
+        fmt="text",
+        documents=[doc],
+        chunks=chunks,
+        vectors=vecs,
+    )
 
 
 def test_missing_index_is_a_clear_error(open_store):
@@ -143,8 +151,14 @@ def test_a_snapshot_does_not_see_a_later_commit(open_store):
 def test_postgres_ranks_keywords_by_the_same_bm25_as_sqlite(tmp_path, pg_database):
     from index.postgres import PostgresStore
 
-    texts = ["alpha beta", "alpha alpha gamma delta", "gamma", "beta beta beta alpha",
-             "delta epsilon zeta eta theta alpha", "iota"]
+    texts = [
+        "alpha beta",
+        "alpha alpha gamma delta",
+        "gamma",
+        "beta beta beta alpha",
+        "delta epsilon zeta eta theta alpha",
+        "iota",
+    ]
     sqlite = IndexStore.open(tmp_path, MANIFEST, create=True)
     postgres = PostgresStore.open(pg_database, "bm25_parity", MANIFEST, create=True)
     for store in (sqlite, postgres):
@@ -156,8 +170,9 @@ def test_postgres_ranks_keywords_by_the_same_bm25_as_sqlite(tmp_path, pg_databas
             found = postgres.search_terms(query, 10)
             assert [s for _, s in found] == pytest.approx([s for _, s in expected], rel=1e-6)
             texts_of = {i: c.text for i, c in postgres.get_chunks(i for i, _ in found).items()}
-            expected_texts = {i: c.text for i, c in sqlite.get_chunks(i for i, _ in expected)
-                              .items()}
+            expected_texts = {
+                i: c.text for i, c in sqlite.get_chunks(i for i, _ in expected).items()
+            }
             assert [texts_of[i] for i, _ in found] == [expected_texts[i] for i, _ in expected]
     finally:
         sqlite.close()

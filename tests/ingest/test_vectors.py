@@ -26,8 +26,16 @@ def put(store: IndexStore, path: str, vectors: np.ndarray) -> None:
     texts = [f"{path} chunk {i}" for i in range(len(vectors))]
     doc = Document(source=path, text=" ".join(texts), format="text", title=path)
     chunks = [Chunk(t, path, path, "", None, 0, len(t), i) for i, t in enumerate(texts)]
-    store.replace_file(path, sha256=path, size=1, mtime=1.0, fmt="text", documents=[doc],
-                       chunks=chunks, vectors=vectors)
+    store.replace_file(
+        path,
+        sha256=path,
+        size=1,
+        mtime=1.0,
+        fmt="text",
+        documents=[doc],
+        chunks=chunks,
+        vectors=vectors,
+    )
 
 
 def fill(store: IndexStore, files: int, per_file: int = 50) -> np.ndarray:

@@ -52,11 +52,14 @@ def corpus_dir(tmp_path_factory) -> Path:
     """The fixture corpus plus a generated PDF, a DOCX and one corrupt PDF."""
     root = tmp_path_factory.mktemp("corpus")
     shutil.copytree(CORPUS, root, dirs_exist_ok=True)
-    make_pdf(root / "pump-manual.pdf", [
-        "Aquaflow P200 pump manual\nInstallation\nMount the pump on a level concrete base.",
-        "Maintenance\nReplace the impeller seal every 1,500 operating hours.\n"
-        "Use only the grey AF-12 seal kit.",
-    ])
+    make_pdf(
+        root / "pump-manual.pdf",
+        [
+            "Aquaflow P200 pump manual\nInstallation\nMount the pump on a level concrete base.",
+            "Maintenance\nReplace the impeller seal every 1,500 operating hours.\n"
+            "Use only the grey AF-12 seal kit.",
+        ],
+    )
     make_docx(root / "greenhouse.docx")
     (root / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage")
     return root
@@ -100,9 +103,23 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-               "--n_threads", "2", "--model_alias", SERVER_MODEL]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        "2",
+        "--model_alias",
+        SERVER_MODEL,
+    ]
     url = f"http://127.0.0.1:{port}/v1"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
@@ -110,8 +127,7 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n"
-                            f"{_tail(log_path)}")
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{_tail(log_path)}")
             try:
                 if httpx.get(f"{url}/models", timeout=2).status_code == 200:
                     break

@@ -25,8 +25,9 @@ def pipeline(indexed_pipeline):
 
 def at_level(pipeline, level):
     s = pipeline.settings
-    return pipeline.reconfigure(s.model_copy(update={
-        "factcheck": s.factcheck.model_copy(update={"level": level})}))
+    return pipeline.reconfigure(
+        s.model_copy(update={"factcheck": s.factcheck.model_copy(update={"level": level})})
+    )
 
 
 def test_an_on_topic_question_the_documents_do_not_answer_abstains_with_its_score(pipeline):
@@ -48,8 +49,10 @@ def test_the_answerable_part_is_answered_and_the_other_named(pipeline):
     assert answer.to_dict()["unanswered"] == ["who designed it?"]
 
 
-QUESTIONS = ("How many nautical miles is the Kestrel Bay lighthouse visible for?",
-             "How many berths does the west pontoon have?")
+QUESTIONS = (
+    "How many nautical miles is the Kestrel Bay lighthouse visible for?",
+    "How many berths does the west pontoon have?",
+)
 
 
 def test_the_levels_change_what_is_shown(pipeline):
@@ -97,8 +100,10 @@ def test_a_question_about_a_name_in_a_many_topic_page_is_not_refused(
     try:
         pipe.ingest([root / "milton.pdf"])
         answer = pipe.ask("Who was Margaret Hale?")
-        gate = pipe.gate().check("Who was Margaret Hale?", pipe.retriever().search(
-            "Who was Margaret Hale?", settings.retrieval.top_k))
+        gate = pipe.gate().check(
+            "Who was Margaret Hale?",
+            pipe.retriever().search("Who was Margaret Hale?", settings.retrieval.top_k),
+        )
     finally:
         pipe.close()
     assert gate.passed and gate.coverage == 1.0
@@ -107,8 +112,10 @@ def test_a_question_about_a_name_in_a_many_topic_page_is_not_refused(
     assert any(s.hit.page == 3 for s in answer.cited)
 
 
-WINDOW = ("The Kestrel Bay lighthouse was built in 1887 on the northern breakwater. Its lamp is "
-          "visible for 22 nautical miles in clear weather.")
+WINDOW = (
+    "The Kestrel Bay lighthouse was built in 1887 on the northern breakwater. Its lamp is "
+    "visible for 22 nautical miles in clear weather."
+)
 
 
 def test_the_probe_ranks_questions_a_window_answers_above_those_it_does_not(pipeline):
@@ -117,11 +124,18 @@ def test_the_probe_ranks_questions_a_window_answers_above_those_it_does_not(pipe
     # The probe alone is not a decision (a question about the window's subject often scores
     # high); it is one input of the calibrated answerability, and what it must do is rank.
     probes = Probes(pipeline.generator)
-    stated = [probes.answers(WINDOW, q) for q in (
-        "When was the Kestrel Bay lighthouse built?", "How far is the lamp visible?")]
-    missing = [probes.answers(WINDOW, q) for q in (
-        "Who designed the Kestrel Bay lighthouse?", "Who is the harbour master of Kestrel Bay?",
-        "How much did the lighthouse cost to build?")]
+    stated = [
+        probes.answers(WINDOW, q)
+        for q in ("When was the Kestrel Bay lighthouse built?", "How far is the lamp visible?")
+    ]
+    missing = [
+        probes.answers(WINDOW, q)
+        for q in (
+            "Who designed the Kestrel Bay lighthouse?",
+            "Who is the harbour master of Kestrel Bay?",
+            "How much did the lighthouse cost to build?",
+        )
+    ]
     assert min(stated) > max(missing), (stated, missing)
     # The kept instructions and the reused context change nothing: a fresh probe agrees.
     again = Probes(pipeline.generator).answers(WINDOW, "Who designed the Kestrel Bay lighthouse?")

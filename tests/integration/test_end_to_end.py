@@ -68,8 +68,13 @@ def test_corrupt_file_is_reported_and_the_rest_indexed(first_report):
     assert by_name["broken.pdf"].status == "failed"
     assert "PDF" in by_name["broken.pdf"].reason
     indexed = {n for n, o in by_name.items() if o.status == "indexed"}
-    assert indexed == {"harbor-guide.txt", "bakery.html", "town-news.feed", "pump-manual.pdf",
-                       "greenhouse.docx"}
+    assert indexed == {
+        "harbor-guide.txt",
+        "bakery.html",
+        "town-news.feed",
+        "pump-manual.pdf",
+        "greenhouse.docx",
+    }
 
 
 def test_formats_are_sniffed_and_structure_kept(pipeline, first_report):
@@ -125,15 +130,25 @@ def test_unchanged_reingest_embeds_nothing(pipeline, first_report, corpus_dir, c
 def test_cli_ingest_and_ask_json_with_the_small_model(corpus_dir, tmp_path):
     env = {**os.environ, "DOCQA_INDEX": str(tmp_path / "cli-index"), "HF_HUB_OFFLINE": "1"}
     docqa = [sys.executable, "-m", "docqa"]
-    ingest = subprocess.run([*docqa, "ingest", str(corpus_dir)], env=env, capture_output=True,
-                            text=True, timeout=300)
+    ingest = subprocess.run(
+        [*docqa, "ingest", str(corpus_dir)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert ingest.returncode == 1  # broken.pdf failed
     assert f"failed: {corpus_dir / 'broken.pdf'}: " in ingest.stderr
     assert "5 indexed" in ingest.stdout and "1 failed" in ingest.stdout
     ask = subprocess.run(
-        [*docqa, "ask", "--json", "--model", "smollm2-135m",
-         "How long does the sourdough rest before baking?"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            *docqa,
+            "ask",
+            "--json",
+            "--model",
+            "smollm2-135m",
+            "How long does the sourdough rest before baking?",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ask.returncode == 0, ask.stderr
     data = json.loads(ask.stdout)
@@ -145,8 +160,12 @@ def test_cli_ingest_and_ask_json_with_the_small_model(corpus_dir, tmp_path):
     assert data["abstained"] or data["sentences"]
     sources = subprocess.run([*docqa, "sources"], env=env, capture_output=True, text=True)
     assert sources.stdout.count("\n") == 5
-    missing = subprocess.run([*docqa, "--index", str(tmp_path / "nope"), "ask", "anything?"],
-                             env=env, capture_output=True, text=True)
+    missing = subprocess.run(
+        [*docqa, "--index", str(tmp_path / "nope"), "ask", "anything?"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith("docqa: error: no index at")
 
@@ -154,8 +173,12 @@ def test_cli_ingest_and_ask_json_with_the_small_model(corpus_dir, tmp_path):
 def test_a_follow_up_is_answered_as_a_standalone_question(pipeline, first_report):
     from generation.types import Done, Rewritten
 
-    history = [("What budget did the council approve for the tram line?",
-                "The council approved 4.2 million euros for the tram line [1].")]
+    history = [
+        (
+            "What budget did the council approve for the tram line?",
+            "The council approved 4.2 million euros for the tram line [1].",
+        )
+    ]
     events = list(pipeline.stream("and when should the first ones run?", history))
     rewritten = [e for e in events if isinstance(e, Rewritten)]
     assert rewritten and "tram" in rewritten[0].standalone.lower()

@@ -23,15 +23,18 @@ DOCQA = [sys.executable, "-m", "docqa"]
 
 
 def docqa(*args: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([*DOCQA, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([*DOCQA, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     index = tmp_path_factory.mktemp("eval") / "index"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "DOCQA_GENERATION__MODEL": "smollm2-135m"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "DOCQA_GENERATION__MODEL": "smollm2-135m",
+    }
     done = docqa("--index", str(index), "ingest", str(FIXTURES / "corpus"), env=env)
     assert done.returncode == 0, done.stderr
     return {**env, "DOCQA_INDEX": str(index)}
@@ -39,11 +42,22 @@ def env(tmp_path_factory) -> dict[str, str]:
 
 def test_eval_qa_compares_plain_constrained_and_guarded(env, tmp_path):
     out = tmp_path / "report"
-    done = docqa("eval", "qa", str(FIXTURES / "questions.jsonl"), "--out", str(out),
-                 "--index", env["DOCQA_INDEX"], env=env)
+    done = docqa(
+        "eval",
+        "qa",
+        str(FIXTURES / "questions.jsonl"),
+        "--out",
+        str(out),
+        "--index",
+        env["DOCQA_INDEX"],
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert [line.split(" | ")[0] for line in done.stdout.splitlines()[2:]] == [
-        "| plain", "| constrained", "| guarded"]
+        "| plain",
+        "| constrained",
+        "| guarded",
+    ]
 
     summary = json.loads((out / "summary.json").read_text())
     rows = {r["system"]: r for r in summary["systems"]}
@@ -53,8 +67,9 @@ def test_eval_qa_compares_plain_constrained_and_guarded(env, tmp_path):
     # The plain chain is a real LangChain chain: free text, no citations, its own timings.
     plain = by["plain", "f1"]
     assert plain["answer"] and rows["plain"]["citation_precision"] is None
-    assert all(not s["citations"] for o in outcomes if o["system"] == "plain"
-               for s in o["sentences"])
+    assert all(
+        not s["citations"] for o in outcomes if o["system"] == "plain" for s in o["sentences"]
+    )
     assert plain["timings"]["generate_s"] > 0 and plain["retrieval_hit"] is True
     # The guard's relevance gate answers an off-topic question without the model.
     assert by["guarded", "f2"]["abstained"]
@@ -63,8 +78,11 @@ def test_eval_qa_compares_plain_constrained_and_guarded(env, tmp_path):
     assert rows["guarded"]["unsupported_rate_factcheck"] in (None, 0.0)
     for row in rows.values():
         assert row["retrieval_hit_rate"] == 1.0 and row["total_p50_s"] > 0
-        for key in ("answerable_accuracy", "wrong_answer_rate_unanswerable",
-                    "unsupported_rate_independent"):
+        for key in (
+            "answerable_accuracy",
+            "wrong_answer_rate_unanswerable",
+            "unsupported_rate_independent",
+        ):
             assert row[key] is None or 0 <= row[key] <= 1
     assert rows["guarded"]["f1"] is not None  # f3 is scored SQuAD-style
     report = (out / "report.md").read_text()
@@ -75,8 +93,16 @@ def test_eval_qa_compares_plain_constrained_and_guarded(env, tmp_path):
 
 def test_eval_retrieval_on_a_beir_folder(env, tmp_path):
     beir = FIXTURES / "beir"
-    done = docqa("eval", "retrieval", str(beir / "corpus.jsonl"), str(beir / "queries.jsonl"),
-                 str(beir / "qrels.tsv"), "--out", str(tmp_path / "r"), env=env)
+    done = docqa(
+        "eval",
+        "retrieval",
+        str(beir / "corpus.jsonl"),
+        str(beir / "queries.jsonl"),
+        str(beir / "qrels.tsv"),
+        "--out",
+        str(tmp_path / "r"),
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     rows = {r["method"]: r for r in summary["rows"]}
@@ -92,8 +118,9 @@ def test_eval_detect_beats_the_length_baseline(env, tmp_path):
     # The whole check, judge included, on the default model: its calibration was fitted on
     # that model's probabilities, so only there is a verdict a measure of quality.
     default = {k: v for k, v in env.items() if k != "DOCQA_GENERATION__MODEL"}
-    done = docqa("eval", "detect", str(FIXTURES / "detect.jsonl"), "--out", str(tmp_path / "d"),
-                 env=default)
+    done = docqa(
+        "eval", "detect", str(FIXTURES / "detect.jsonl"), "--out", str(tmp_path / "d"), env=default
+    )
     assert done.returncode == 0, done.stderr
     checker, length = json.loads((tmp_path / "d" / "summary.json").read_text())
     # A changed number, an invented name and an off-topic claim are all caught; nothing true
@@ -109,5 +136,7 @@ def test_eval_reports_bad_input_in_one_line(env, tmp_path):
     bad.write_text('{"id": "x", "question": "q", "answerable": true}\n')
     done = docqa("eval", "qa", str(bad), env=env)
     assert done.returncode == 1
-    assert done.stderr.strip() == (f"docqa: error: {bad}:1: answerable question 'x' has "
-                                   "neither 'accept' nor 'answers', so no answer could be scored")
+    assert done.stderr.strip() == (
+        f"docqa: error: {bad}:1: answerable question 'x' has "
+        "neither 'accept' nor 'answers', so no answer could be scored"
+    )

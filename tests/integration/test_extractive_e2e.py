@@ -16,20 +16,25 @@ def pipeline(request, index_settings, real_embedder, corpus_dir):
     generation = {"model": "smollm2-135m", "mode": "extractive", "backend": request.param}
     if request.param == "server":
         generation["server_url"] = request.getfixturevalue("llama_server")
-    settings = index_settings.model_copy(update={
-        "generation": index_settings.generation.model_copy(update=generation),
-        "factcheck": index_settings.factcheck.model_copy(update={"policy": "flag"}),
-    })
+    settings = index_settings.model_copy(
+        update={
+            "generation": index_settings.generation.model_copy(update=generation),
+            "factcheck": index_settings.factcheck.model_copy(update={"policy": "flag"}),
+        }
+    )
     pipe = build_pipeline(settings, embedder=real_embedder)
     pipe.ingest([corpus_dir])
     yield pipe
     pipe.close()
 
 
-@pytest.mark.parametrize("question", [
-    "How long does the sourdough rest before baking?",
-    "What budget did the council approve for the tram line?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How long does the sourdough rest before baking?",
+        "What budget did the council approve for the tram line?",
+    ],
+)
 def test_every_sentence_is_a_verbatim_copy_from_the_passage_it_cites(pipeline, question):
     answer = pipeline.ask(question)
     if answer.abstained:

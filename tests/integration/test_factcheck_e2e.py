@@ -42,8 +42,11 @@ def source_of(answer, path_end: str) -> int:
 def test_a_correct_cited_sentence_is_supported_with_evidence(indexed, real_embedder):
     probe = ask(indexed, real_embedder, "x [1].", "flag")
     n = source_of(probe, "harbor-guide.txt")
-    answer = ask(indexed, real_embedder,
-                 f"The lighthouse lamp is visible for 22 nautical miles in clear weather [{n}].")
+    answer = ask(
+        indexed,
+        real_embedder,
+        f"The lighthouse lamp is visible for 22 nautical miles in clear weather [{n}].",
+    )
     assert not answer.abstained, answer.abstain_reason
     check = answer.sentences[0].check
     assert check.verdict == "supported"
@@ -53,11 +56,14 @@ def test_a_correct_cited_sentence_is_supported_with_evidence(indexed, real_embed
 def test_a_planted_wrong_number_is_caught_and_dropped(indexed, real_embedder):
     probe = ask(indexed, real_embedder, "x [1].", "flag")
     n = source_of(probe, "harbor-guide.txt")
-    reply = (f"The lamp is visible for 22 nautical miles in clear weather [{n}]. "
-             f"In fog it is visible for 35 nautical miles [{n}].")
+    reply = (
+        f"The lamp is visible for 22 nautical miles in clear weather [{n}]. "
+        f"In fog it is visible for 35 nautical miles [{n}]."
+    )
     answer = ask(indexed, real_embedder, reply)
-    assert answer.text.startswith(f"The lamp is visible for 22 nautical miles in clear weather "
-                                  f"[{n}].")
+    assert answer.text.startswith(
+        f"The lamp is visible for 22 nautical miles in clear weather [{n}]."
+    )
     assert "35" not in answer.text
     assert [s.check.verdict for s in answer.dropped] == ["unsupported"]
     assert "35" in answer.dropped[0].check.reason
@@ -78,7 +84,10 @@ def test_a_sentence_citing_the_wrong_source_is_re_cited_to_the_right_one(indexed
 
 def test_a_sentence_no_source_supports_abstains_in_strict_mode(indexed, real_embedder):
     probe = ask(indexed, real_embedder, "x [1].", "flag")
-    answer = ask(indexed, real_embedder,
-                 f"The lighthouse keeper is called Johan Berg [{probe.sources[0].n}].")
+    answer = ask(
+        indexed,
+        real_embedder,
+        f"The lighthouse keeper is called Johan Berg [{probe.sources[0].n}].",
+    )
     assert answer.abstained
     assert answer.abstain_reason.startswith("the fact-check supported no sentence")

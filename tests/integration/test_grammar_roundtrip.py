@@ -38,8 +38,13 @@ def test_every_grammatical_output_parses_back_whole():
     grammar = LlamaGrammar.from_string(answer_grammar(SOURCES, 2), verbose=False)
     checked = 0
     for seed in range(10):
-        out = llm.create_completion(PROMPTS[seed % len(PROMPTS)] + "\n", grammar=grammar,
-                                    temperature=1.0, max_tokens=100, seed=seed)["choices"][0]
+        out = llm.create_completion(
+            PROMPTS[seed % len(PROMPTS)] + "\n",
+            grammar=grammar,
+            temperature=1.0,
+            max_tokens=100,
+            seed=seed,
+        )["choices"][0]
         if out["finish_reason"] != "stop":
             continue  # cut by max_tokens: the parser keeps complete sentences, tested elsewhere
         text = out["text"]
@@ -50,8 +55,9 @@ def test_every_grammatical_output_parses_back_whole():
         groups = re.findall(r"(?:\[\d\])+", text)
         assert len(parsed.sentences) == len(groups), text
         for sentence, group in zip(parsed.sentences, groups, strict=True):
-            assert sentence.citations == tuple(dict.fromkeys(
-                int(n) for n in re.findall(r"\d", group))), text
+            assert sentence.citations == tuple(
+                dict.fromkeys(int(n) for n in re.findall(r"\d", group))
+            ), text
         again = parse_answer(render(list(parsed.sentences)), SOURCES)
         assert again.sentences == parsed.sentences, text
         checked += 1

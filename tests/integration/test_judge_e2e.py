@@ -11,8 +11,10 @@ from generation.types import AnswerSentence
 
 pytestmark = pytest.mark.integration
 
-PASSAGE = ("The Kestrel Bay lighthouse was built in 1887 on the northern breakwater. Its lamp "
-           "is visible for 22 nautical miles in clear weather.")
+PASSAGE = (
+    "The Kestrel Bay lighthouse was built in 1887 on the northern breakwater. Its lamp "
+    "is visible for 22 nautical miles in clear weather."
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,8 @@ def test_reusing_the_evaluated_prefix_gives_the_same_probabilities(index_setting
     assert reused == pytest.approx(cold.choice_probabilities(second, ["yes", "no"]), abs=1e-4)
     # and going back to a prompt that diverges earlier still gives its own answer
     assert warm.choice_probabilities(first, ["yes", "no"]) == pytest.approx(
-        cold.choice_probabilities(first, ["yes", "no"]), abs=1e-4)
+        cold.choice_probabilities(first, ["yes", "no"]), abs=1e-4
+    )
 
 
 def test_new_sampling_settings_reuse_the_loaded_model(index_settings):

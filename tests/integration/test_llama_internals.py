@@ -25,8 +25,10 @@ def test_the_installed_version_is_the_supported_one():
 
 
 def test_the_chat_template_renders_with_the_assistant_turn_open(llm):
-    prompt = internals.render_chat(llm, [{"role": "system", "content": "Be brief."},
-                                         {"role": "user", "content": "Name a colour."}])
+    prompt = internals.render_chat(
+        llm,
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}],
+    )
     assert "Be brief." in prompt and "Name a colour." in prompt
     assert prompt.rstrip().endswith("assistant")
 
@@ -44,7 +46,7 @@ def test_the_evaluated_prefix_is_kept_and_the_logits_are_the_next_tokens(llm):
     llm.eval(tokens)
     assert list(internals.evaluated(llm)) == tokens
     assert internals.keep_evaluated(llm, [*tokens[:-2], -1]) == len(tokens) - 2
-    llm.eval(tokens[len(tokens) - 2:])
+    llm.eval(tokens[len(tokens) - 2 :])
     logits = internals.last_logits(llm)
     assert logits.shape == (llm.n_vocab(),)
     greedy = llm.create_completion(tokens, max_tokens=1, temperature=0.0)["choices"][0]["text"]
@@ -55,6 +57,9 @@ def test_another_version_is_refused_in_one_line(monkeypatch):
     import llama_cpp
 
     monkeypatch.setattr(llama_cpp, "__version__", "0.4.0")
-    with pytest.raises(internals.UnsupportedLlamaError, match=r"^llama-cpp-python 0\.4\.0 is "
-                       r"installed; docqa needs 0\.3\.36 \(pip install [^\n]*\)$"):
+    with pytest.raises(
+        internals.UnsupportedLlamaError,
+        match=r"^llama-cpp-python 0\.4\.0 is "
+        r"installed; docqa needs 0\.3\.36 \(pip install [^\n]*\)$",
+    ):
         internals.check_version()

@@ -30,9 +30,12 @@ def docqa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 @pytest.fixture
 def pg_env(pg_database, tmp_path) -> dict[str, str]:
     return {
-        **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
         "DOCQA_INDEX": str(tmp_path / "unused-folder"),
-        "DOCQA_STORE__BACKEND": "postgres", "DOCQA_STORE__POSTGRES_DSN": pg_database,
+        "DOCQA_STORE__BACKEND": "postgres",
+        "DOCQA_STORE__POSTGRES_DSN": pg_database,
         "DOCQA_STORE__POSTGRES_SCHEMA": f"e2e_{uuid.uuid4().hex[:10]}",
         "DOCQA_GENERATION__MODEL": "smollm2-135m",
     }
@@ -91,8 +94,13 @@ def test_an_unreachable_server_is_a_one_line_error(pg_env):
 
 def test_eval_retrieval_gives_the_same_figures_on_both_stores(pg_env, tmp_path):
     beir = FIXTURES / "beir"
-    args = ("eval", "retrieval", str(beir / "corpus.jsonl"), str(beir / "queries.jsonl"),
-            str(beir / "qrels.tsv"))
+    args = (
+        "eval",
+        "retrieval",
+        str(beir / "corpus.jsonl"),
+        str(beir / "queries.jsonl"),
+        str(beir / "qrels.tsv"),
+    )
     folder_env = {k: v for k, v in pg_env.items() if not k.startswith("DOCQA_STORE__")}
     summaries = {}
     for name, env in (("faiss", folder_env), ("postgres", pg_env)):

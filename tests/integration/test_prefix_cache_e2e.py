@@ -13,10 +13,30 @@ from retrieval.types import Hit
 pytestmark = pytest.mark.integration
 
 HITS = [
-    Hit(1, "The Kestrel Bay lighthouse was built in 1887 on the northern breakwater.",
-        "/d/light.md", "Lighthouse", "History", None, 0, 70, "", 0.9),
-    Hit(2, "Its lamp is visible for 22 nautical miles in clear weather.",
-        "/d/light.md", "Lighthouse", "Lamp", None, 70, 130, "", 0.8),
+    Hit(
+        1,
+        "The Kestrel Bay lighthouse was built in 1887 on the northern breakwater.",
+        "/d/light.md",
+        "Lighthouse",
+        "History",
+        None,
+        0,
+        70,
+        "",
+        0.9,
+    ),
+    Hit(
+        2,
+        "Its lamp is visible for 22 nautical miles in clear weather.",
+        "/d/light.md",
+        "Lighthouse",
+        "Lamp",
+        None,
+        70,
+        130,
+        "",
+        0.8,
+    ),
 ]
 
 
@@ -62,5 +82,4 @@ def test_prepare_evaluates_kept_prefixes_ahead_of_the_first_question(model_path)
     assert len(gen._states) == 1
     question = build_messages("When was the lighthouse built?", HITS, 6)
     cold = LlamaCppGenerator(model_path, prefix_cache=False)
-    assert gen.complete(question, max_tokens=24).text == cold.complete(question,
-                                                                       max_tokens=24).text
+    assert gen.complete(question, max_tokens=24).text == cold.complete(question, max_tokens=24).text

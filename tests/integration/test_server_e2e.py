@@ -28,14 +28,15 @@ pytestmark = pytest.mark.integration
 CORPUS = Path(__file__).parents[1] / "fixtures" / "corpus"
 SERVER_MODEL = "smollm2-135m"  # what the llama_server fixture serves
 
-PASSAGE = ("The Kestrel Bay lighthouse was built in 1887 on the northern breakwater. Its lamp "
-           "is visible for 22 nautical miles in clear weather.")
+PASSAGE = (
+    "The Kestrel Bay lighthouse was built in 1887 on the northern breakwater. Its lamp "
+    "is visible for 22 nautical miles in clear weather."
+)
 
 
 def on_server(settings: Settings, url: str, **generation) -> Settings:
     update = {"backend": "server", "server_url": url, "model": SERVER_MODEL, **generation}
-    return settings.model_copy(update={
-        "generation": settings.generation.model_copy(update=update)})
+    return settings.model_copy(update={"generation": settings.generation.model_copy(update=update)})
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +78,11 @@ def test_unanswerable_question_abstains(pipeline):
 
 def test_streaming_yields_the_sources_then_tokens_then_the_checked_answer(pipeline):
     settings = pipeline.settings
-    extractive = pipeline.reconfigure(settings.model_copy(update={
-        "generation": settings.generation.model_copy(update={"mode": "extractive"})}))
+    extractive = pipeline.reconfigure(
+        settings.model_copy(
+            update={"generation": settings.generation.model_copy(update={"mode": "extractive"})}
+        )
+    )
     events = list(extractive.stream("How long does the sourdough rest before baking?"))
     assert isinstance(events[0], Retrieved) and isinstance(events[-1], Done)
     tokens = [e.text for e in events if isinstance(e, Token)]
@@ -89,27 +93,35 @@ def test_streaming_yields_the_sources_then_tokens_then_the_checked_answer(pipeli
     assert "36 hours" in "".join(tokens) and "36 hours" in answer.text
 
 
-def test_the_judge_reads_the_same_probabilities_from_the_server_logprobs(generator,
-                                                                          index_settings):
+def test_the_judge_reads_the_same_probabilities_from_the_server_logprobs(generator, index_settings):
     from generation.llm import LlamaCppGenerator
     from generation.models import resolve_model
 
-    local = LlamaCppGenerator(resolve_model(SERVER_MODEL, index_settings.model_cache),
-                              n_threads=2)
-    for sentence in ("The lamp is visible for 22 nautical miles.",
-                     "The lighthouse keeper is called Johan Berg."):
+    local = LlamaCppGenerator(resolve_model(SERVER_MODEL, index_settings.model_cache), n_threads=2)
+    for sentence in (
+        "The lamp is visible for 22 nautical miles.",
+        "The lighthouse keeper is called Johan Berg.",
+    ):
         messages = judge_messages(sentence, {1: PASSAGE})
         served = generator.choice_probabilities(messages, ["yes", "no"])
         assert sum(served) == pytest.approx(1.0)
-        assert served == pytest.approx(local.choice_probabilities(messages, ["yes", "no"]),
-                                       abs=0.02)
+        assert served == pytest.approx(
+            local.choice_probabilities(messages, ["yes", "no"]), abs=0.02
+        )
 
 
 def test_the_judge_runs_in_the_fact_check_through_the_server(pipeline):
     settings = pipeline.settings
-    judged = pipeline.reconfigure(settings.model_copy(update={
-        "generation": settings.generation.model_copy(update={"mode": "extractive"}),
-        "factcheck": settings.factcheck.model_copy(update={"judge": True, "policy": "flag"})}))
+    judged = pipeline.reconfigure(
+        settings.model_copy(
+            update={
+                "generation": settings.generation.model_copy(update={"mode": "extractive"}),
+                "factcheck": settings.factcheck.model_copy(
+                    update={"judge": True, "policy": "flag"}
+                ),
+            }
+        )
+    )
     answer = judged.ask("How long does the sourdough rest before baking?")
     assert answer.sentences, answer.abstain_reason
     # The 135M model is a poor judge; what matters is that its verdict reached every sentence.
@@ -122,8 +134,9 @@ def test_the_server_applies_the_grammar(generator):
     constrained = generator.complete(messages, grammar='root ::= "[1] yes"', max_tokens=16)
     assert free.text.strip() != "[1] yes"
     assert (constrained.text, constrained.finish_reason) == ("[1] yes", "stop")
-    pieces = list(generator.stream(messages, grammar='root ::= "[1] " ("yes" | "no")',
-                                   max_tokens=16))
+    pieces = list(
+        generator.stream(messages, grammar='root ::= "[1] " ("yes" | "no")', max_tokens=16)
+    )
     assert "".join(p.text for p in pieces) in ("[1] yes", "[1] no")
     assert pieces[-1].finish_reason == "stop"
 
@@ -137,18 +150,29 @@ def test_a_prompt_too_long_for_the_server_raises_before_any_piece(generator):
 
 
 def test_cli_ask_json_on_the_server_backend(llama_server, tmp_path):
-    env = {**os.environ, "DOCQA_INDEX": str(tmp_path / "cli-index"), "HF_HUB_OFFLINE": "1",
-           "DOCQA_GENERATION__BACKEND": "server", "DOCQA_GENERATION__SERVER_URL": llama_server,
-           "DOCQA_GENERATION__SERVER_MODEL": SERVER_MODEL,
-           # a model this machine cannot load: the server backend must not look for it
-           "DOCQA_GENERATION__MODEL": str(tmp_path / "absent.gguf"),
-           "DOCQA_GENERATION__MODE": "extractive"}
+    env = {
+        **os.environ,
+        "DOCQA_INDEX": str(tmp_path / "cli-index"),
+        "HF_HUB_OFFLINE": "1",
+        "DOCQA_GENERATION__BACKEND": "server",
+        "DOCQA_GENERATION__SERVER_URL": llama_server,
+        "DOCQA_GENERATION__SERVER_MODEL": SERVER_MODEL,
+        # a model this machine cannot load: the server backend must not look for it
+        "DOCQA_GENERATION__MODEL": str(tmp_path / "absent.gguf"),
+        "DOCQA_GENERATION__MODE": "extractive",
+    }
     docqa = [sys.executable, "-m", "docqa"]
-    ingest = subprocess.run([*docqa, "ingest", str(CORPUS)], env=env, capture_output=True,
-                            text=True, timeout=300)
+    ingest = subprocess.run(
+        [*docqa, "ingest", str(CORPUS)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert ingest.returncode == 0, ingest.stderr
-    ask = subprocess.run([*docqa, "ask", "--json", "How long does the sourdough rest before "
-                          "baking?"], env=env, capture_output=True, text=True, timeout=300)
+    ask = subprocess.run(
+        [*docqa, "ask", "--json", "How long does the sourdough rest before baking?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ask.returncode == 0, ask.stderr
     data = json.loads(ask.stdout)
     assert {"question", "answer", "abstained", "sentences", "sources", "timings"} <= set(data)
@@ -160,17 +184,28 @@ def test_cli_ask_json_on_the_server_backend(llama_server, tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    down = subprocess.run([*docqa, "ask", "How long does the sourdough rest?"],
-                          env={**env, "DOCQA_GENERATION__SERVER_URL": dead},
-                          capture_output=True, text=True, timeout=300)
+    down = subprocess.run(
+        [*docqa, "ask", "How long does the sourdough rest?"],
+        env={**env, "DOCQA_GENERATION__SERVER_URL": dead},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert down.returncode == 1
     assert down.stderr.strip().startswith(
-        f"docqa: error: cannot reach the generation server at {dead}/chat/completions")
+        f"docqa: error: cannot reach the generation server at {dead}/chat/completions"
+    )
     assert "Traceback" not in down.stderr
 
 
 def test_backend_server_without_a_url_fails_in_one_line(tmp_path):
     env = {**os.environ, "DOCQA_INDEX": str(tmp_path / "i"), "DOCQA_GENERATION__BACKEND": "server"}
-    run = subprocess.run([sys.executable, "-m", "docqa", "ask", "anything?"], env=env,
-                         capture_output=True, text=True, timeout=120, cwd=Path(tmp_path))
+    run = subprocess.run(
+        [sys.executable, "-m", "docqa", "ask", "anything?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(tmp_path),
+    )
     assert run.returncode == 1 and "needs generation.server_url" in run.stderr

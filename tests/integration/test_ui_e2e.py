@@ -22,8 +22,12 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 SCREENSHOTS = Path(os.environ.get("DOCQA_SCREENSHOTS", "test-artifacts"))
 
 
@@ -46,8 +50,10 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"docqa ui exited with {proc.returncode}: "
-                                 f"{proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"docqa ui exited with {proc.returncode}: "
+                f"{proc.stderr.read() if proc.stderr else ''}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -63,10 +69,20 @@ DOCQA = [sys.executable, "-m", "docqa"]
 @pytest.fixture(scope="module")
 def index_env(tmp_path_factory) -> dict[str, str]:
     index = tmp_path_factory.mktemp("ui") / "index"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "DOCQA_INDEX": str(index)}
-    subprocess.run([*DOCQA, "ingest", str(FIXTURES / "corpus")], env=env, check=True,
-                   capture_output=True, timeout=300)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "DOCQA_INDEX": str(index),
+    }
+    subprocess.run(
+        [*DOCQA, "ingest", str(FIXTURES / "corpus")],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return env
 
 
@@ -74,8 +90,13 @@ def index_env(tmp_path_factory) -> dict[str, str]:
 def serve(env: dict[str, str], log_dir: Path):
     port = free_port()
     log = (log_dir / f"server-{port}.log").open("w+")
-    proc = subprocess.Popen([*DOCQA, "ui", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*DOCQA, "ui", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for(url, proc)
@@ -174,8 +195,9 @@ def test_the_server_binds_loopback_and_asks_for_the_configured_login(index_env, 
         right = urllib.parse.urlencode({"username": "ann", "password": "s3cret"}).encode()
         assert status(url + "login", right, jar) == 200
         assert status(url + "config", opener=jar) == 200
-        outside = [a for a in {socket.gethostbyname(socket.gethostname())}
-                   if not a.startswith("127.")]
+        outside = [
+            a for a in {socket.gethostbyname(socket.gethostname())} if not a.startswith("127.")
+        ]
         for address in outside:  # the port is not open on the machine's network address
             with pytest.raises(OSError), socket.create_connection((address, port), timeout=2):
                 pass

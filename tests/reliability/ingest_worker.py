@@ -39,10 +39,16 @@ logging.getLogger("index.sqlite").setLevel(logging.INFO)
 corpus, index = Path(sys.argv[1]), sys.argv[2]
 real = sys.argv[3:] == ["--real"]
 pipeline = build_pipeline(
-    Settings.load(env={k: v for k, v in os.environ.items()
-                       if k.startswith(("DOCQA_STORE__", "DOCQA_RETRIEVAL__"))},
-                  overrides={"index_dir": index}),
-    embedder=None if real else HashEmbedder(), generator=ScriptedGenerator([]),
+    Settings.load(
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith(("DOCQA_STORE__", "DOCQA_RETRIEVAL__"))
+        },
+        overrides={"index_dir": index},
+    ),
+    embedder=None if real else HashEmbedder(),
+    generator=ScriptedGenerator([]),
 )
 print("ready", flush=True)
 pipeline.ingest([corpus], on_outcome=lambda outcome: print(outcome.status, flush=True))

@@ -13,18 +13,22 @@ from docqa.config import ConfigError, Settings
 pytestmark = [pytest.mark.reliability, pytest.mark.unit]
 
 
-@pytest.mark.parametrize(("variable", "value", "rule"), [
-    ("DOCQA_RETRIEVAL__TOP_K", "-3", "greater than or equal to 1"),
-    ("DOCQA_RETRIEVAL__TOP_K", "0", "greater than or equal to 1"),
-    ("DOCQA_INGEST__CHUNK_TOKENS", "0", "greater than or equal to 16"),
-    ("DOCQA_INGEST__MAX_FILE_MB", "-1", "greater than or equal to 1"),
-    ("DOCQA_UI__MAX_UPLOAD_MB", "0", "greater than or equal to 1"),
-    ("DOCQA_GENERATION__MAX_TOKENS", "-5", "greater than or equal to 16"),
-    ("DOCQA_GENERATION__TEMPERATURE", "9", "less than or equal to 2"),
-    ("DOCQA_UI__PORT", "70000", "less than or equal to 65535"),
-])
-def test_out_of_range_values_name_their_variable(variable, value, rule, tmp_path, capsys,
-                                                 monkeypatch):
+@pytest.mark.parametrize(
+    ("variable", "value", "rule"),
+    [
+        ("DOCQA_RETRIEVAL__TOP_K", "-3", "greater than or equal to 1"),
+        ("DOCQA_RETRIEVAL__TOP_K", "0", "greater than or equal to 1"),
+        ("DOCQA_INGEST__CHUNK_TOKENS", "0", "greater than or equal to 16"),
+        ("DOCQA_INGEST__MAX_FILE_MB", "-1", "greater than or equal to 1"),
+        ("DOCQA_UI__MAX_UPLOAD_MB", "0", "greater than or equal to 1"),
+        ("DOCQA_GENERATION__MAX_TOKENS", "-5", "greater than or equal to 16"),
+        ("DOCQA_GENERATION__TEMPERATURE", "9", "less than or equal to 2"),
+        ("DOCQA_UI__PORT", "70000", "less than or equal to 65535"),
+    ],
+)
+def test_out_of_range_values_name_their_variable(
+    variable, value, rule, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv(variable, value)
     index = tmp_path / "index"
     assert cli.main(["--index", str(index), "ingest", str(tmp_path)]) == 1
@@ -45,8 +49,9 @@ def test_a_bad_value_in_the_file_names_the_file(tmp_path):
 
 def test_a_stray_variable_is_ignored_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING):
-        settings = Settings.load(env={"DOCQA_X__Y": "1", "DOCQA_RETRIEVAL__TOPK": "3",
-                                      "DOCQA_RETRIEVAL__TOP_K": "5"})
+        settings = Settings.load(
+            env={"DOCQA_X__Y": "1", "DOCQA_RETRIEVAL__TOPK": "3", "DOCQA_RETRIEVAL__TOP_K": "5"}
+        )
     assert settings.retrieval.top_k == 5
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert "DOCQA_X__Y" in warned and "DOCQA_RETRIEVAL__TOPK" in warned

@@ -34,9 +34,11 @@ def write_corpus(corpus: Path, version: int, files: int) -> dict[str, int]:
     versions = {}
     for i in range(files):
         body = "\n\n".join(
-            f"## Part {s}\n\n" + " ".join(
+            f"## Part {s}\n\n"
+            + " ".join(
                 f"Ledger {i} version {version} line {s}-{k} reads {version * 7 + k}."
-                for k in range(8))
+                for k in range(8)
+            )
             for s in range(3)
         )
         (corpus / f"ledger{i:03d}.md").write_text(body)
@@ -61,8 +63,12 @@ def test_an_ingest_while_another_process_writes_is_refused_then_proceeds(tmp_pat
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     write_corpus(corpus, 0, 3)
-    holder = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index), "--hold"],
-                              stdout=subprocess.PIPE, text=True, env=env)
+    holder = subprocess.Popen(
+        [sys.executable, str(WORKER), str(corpus), str(index), "--hold"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert holder.stdout is not None
         lines = iter(holder.stdout.readline, "")  # "ready", a line per file, then "locked"
@@ -90,8 +96,12 @@ def test_questions_during_an_ingest_see_whole_file_versions(tmp_path, on_backend
     store, retriever = reader.store(), reader.retriever()
     versions |= write_corpus(corpus, 1, 120)
 
-    writer = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index)],
-                              stdout=subprocess.PIPE, text=True, env=env)
+    writer = subprocess.Popen(
+        [sys.executable, str(WORKER), str(corpus), str(index)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     asked, seen_versions = 0, set()
     while writer.poll() is None or asked < 5:
         with store.snapshot():

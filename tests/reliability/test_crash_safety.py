@@ -45,7 +45,8 @@ FILES = 40
 
 def text(name: str, version: int) -> str:
     sections = [
-        f"## Part {s}\n\n" + " ".join(
+        f"## Part {s}\n\n"
+        + " ".join(
             f"The {name} record {version} notes item {s}-{k} with value {version * 100 + k}."
             for k in range(6 + (version + s) % 9)
         )
@@ -58,8 +59,11 @@ def pipeline_for(index: Path, store: dict[str, str] | None = None):
     """A pipeline on the hash embedder; `store` holds `store.*` (another back-end) and
     `retrieval.*` overrides."""
     settings = Settings.load(env={}, overrides={**(store or {}), "index_dir": str(index)})
-    return build_pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(
-        ["The record notes it [1]."], yes=0.99))
+    return build_pipeline(
+        settings,
+        embedder=HashEmbedder(),
+        generator=ScriptedGenerator(["The record notes it [1]."], yes=0.99),
+    )
 
 
 def expected_chunks(tmp: Path, contents: dict[str, str]) -> dict[str, int]:
@@ -75,8 +79,9 @@ def expected_chunks(tmp: Path, contents: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def check_consistent(index: Path, expected: dict[str, int],
-                     store_overrides: dict[str, str] | None = None) -> int:
+def check_consistent(
+    index: Path, expected: dict[str, int], store_overrides: dict[str, str] | None = None
+) -> int:
     pipe = pipeline_for(index, store_overrides)
     store = pipe.store()
     chunks = store.count_chunks()
@@ -122,8 +127,12 @@ def test_killed_ingests_leave_every_document_whole(tmp_path, backend, on_backend
         versions[new] = rng.randrange(5)
         write(new)
 
-        child = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index)],
-                                 stdout=subprocess.PIPE, text=True, env=env)
+        child = subprocess.Popen(
+            [sys.executable, str(WORKER), str(corpus), str(index)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         for _ in range(rng.randrange(0, 22)):  # files stored before the kill
             if not child.stdout.readline():
@@ -134,8 +143,9 @@ def test_killed_ingests_leave_every_document_whole(tmp_path, backend, on_backend
         killed += child.returncode == -signal.SIGKILL
         check_consistent(index, expected_chunks(tmp_path, seen), store)
 
-    print(f"{killed} of {rounds} ingests on {backend} killed by SIGKILL; the index stayed "
-          "consistent")
+    print(
+        f"{killed} of {rounds} ingests on {backend} killed by SIGKILL; the index stayed consistent"
+    )
     assert killed >= rounds * 3 // 4, f"only {killed} of {rounds} ingests were killed mid-way"
     pipe = pipeline_for(index, store)  # a full ingest afterwards completes the index
     report = pipe.ingest([corpus])
@@ -149,8 +159,12 @@ def test_killed_ingests_leave_every_document_whole(tmp_path, backend, on_backend
 
 
 def start(corpus: Path, index: Path, env: dict[str, str]) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, str(WORKER), str(corpus), str(index)],
-                             stdout=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(WORKER), str(corpus), str(index)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     return child
 
@@ -202,16 +216,17 @@ def test_kills_during_removals_and_vector_layout_rebuilds(tmp_path, backend, on_
         if round_ == 0:  # the first ingest builds the index whole, to have a layout to change
             pipe = pipeline_for(index, overrides)
             pipe.ingest([corpus])
-            assert pipe.store().describe_vectors().startswith(
-                "IVF" if backend == "faiss" else "")
+            assert pipe.store().describe_vectors().startswith("IVF" if backend == "faiss" else "")
             pipe.close()
             continue
         child = start(corpus, index, env)
         if kill_after(child, wanted, count, delay) and wanted in landed:
             landed[wanted] += 1
         check_consistent(index, expected, overrides)
-    print(f"{backend}: kills that landed among removals {landed['removed']}, during a "
-          f"layout rebuild {landed['rebuilding']}, in {LAYOUT_ROUNDS[backend]} rounds")
+    print(
+        f"{backend}: kills that landed among removals {landed['removed']}, during a "
+        f"layout rebuild {landed['rebuilding']}, in {LAYOUT_ROUNDS[backend]} rounds"
+    )
     assert landed["removed"] >= LAYOUT_ROUNDS[backend] // 2 - 2
     if backend == "faiss":
         assert landed["rebuilding"] >= LAYOUT_ROUNDS[backend] // 4
@@ -234,7 +249,9 @@ def test_docqa_ask_answers_after_killed_ingests_on_the_real_models(tmp_path):
         (corpus / f"log{round_}.md").write_text(text(f"log{round_}", round_))
         child = subprocess.Popen(
             [sys.executable, str(WORKER), str(corpus), str(index), "--real"],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(2, 8))  # model load, then the ingest itself
         child.send_signal(signal.SIGKILL)
@@ -242,9 +259,18 @@ def test_docqa_ask_answers_after_killed_ingests_on_the_real_models(tmp_path):
     docqa = [sys.executable, "-m", "docqa", "--index", str(index)]
     run = subprocess.run([*docqa, "ingest", str(corpus)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    run = subprocess.run([*docqa, "ask", "--model", "smollm2-135m", "--json",
-                          "How long does the sourdough rest before baking?"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            *docqa,
+            "ask",
+            "--model",
+            "smollm2-135m",
+            "--json",
+            "How long does the sourdough rest before baking?",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     answer = json.loads(run.stdout)
     assert any(s["path"].endswith("bakery.html") for s in answer["sources"])

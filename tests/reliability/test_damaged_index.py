@@ -40,8 +40,11 @@ def reader(settings, embedder):
 
 
 def run_cli(monkeypatch, settings, embedder, *args: str) -> int:
-    monkeypatch.setattr(cli, "build_pipeline", lambda s: build_pipeline(
-        s, embedder=embedder, generator=ScriptedGenerator([])))
+    monkeypatch.setattr(
+        cli,
+        "build_pipeline",
+        lambda s: build_pipeline(s, embedder=embedder, generator=ScriptedGenerator([])),
+    )
     return cli.main(["--index", str(settings.index_dir), *args])
 
 
@@ -84,8 +87,11 @@ def test_reading_never_writes(built):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         pipe.store()._conn.execute("CREATE TABLE written(x)")
     pipe.close()
-    after = {p.name: p.stat().st_mtime_ns for p in settings.index_dir.iterdir()
-             if not p.name.startswith(DB_NAME + "-")}  # SQLite's own read-side files
+    after = {
+        p.name: p.stat().st_mtime_ns
+        for p in settings.index_dir.iterdir()
+        if not p.name.startswith(DB_NAME + "-")
+    }  # SQLite's own read-side files
     assert after == {k: v for k, v in before.items() if not k.startswith(DB_NAME + "-")}
 
 
@@ -128,13 +134,18 @@ def test_another_users_index_can_be_listed(tmp_path):
         (shared / "doc.md").write_text("# Doc\n\nThe tide table is on page four.\n")
         env = {**os.environ, "DOCQA_INDEX": str(shared / "index"), "HF_HUB_OFFLINE": "1"}
         docqa = [sys.executable, "-m", "docqa"]
-        subprocess.run([*docqa, "ingest", str(shared / "doc.md")], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*docqa, "ingest", str(shared / "doc.md")], env=env, check=True, capture_output=True
+        )
         for path in [shared, *shared.rglob("*")]:
             path.chmod(0o555 if path.is_dir() else 0o444)
         as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        result = subprocess.run([*as_nobody, *docqa, "sources"], capture_output=True,
-                                text=True, env={**env, "HOME": str(shared)})
+        result = subprocess.run(
+            [*as_nobody, *docqa, "sources"],
+            capture_output=True,
+            text=True,
+            env={**env, "HOME": str(shared)},
+        )
         assert result.returncode == 0, result.stderr
         assert "doc.md" in result.stdout
     finally:
@@ -143,8 +154,9 @@ def test_another_users_index_can_be_listed(tmp_path):
         shutil.rmtree(shared)
 
 
-def test_a_full_disk_is_one_line_and_the_index_recovers(settings, embedder, tmp_path,
-                                                        monkeypatch, capsys):
+def test_a_full_disk_is_one_line_and_the_index_recovers(
+    settings, embedder, tmp_path, monkeypatch, capsys
+):
     with mounted("tmpfs", tmp_path / "small") as small:
         index = small / "index"
         settings = settings.model_copy(update={"index_dir": index})

@@ -29,10 +29,12 @@ def shared_stream_pdf(pages: int, lines: int) -> bytes:
         b"<< /Type /Catalog /Pages 2 0 R >>",
         f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed
-        + b"\nendstream",
-        *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-          b"/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"] * pages,
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream",
+        *[
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"
+        ]
+        * pages,
     ]
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
@@ -43,8 +45,9 @@ def shared_stream_pdf(pages: int, lines: int) -> bytes:
     xref = out.tell()
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-              % (len(objects) + 1, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
     return out.getvalue()
 
 
@@ -77,6 +80,5 @@ def test_pages_under_the_page_bound_still_stop_at_the_file_budget(tmp_path, page
 
 
 def test_an_ordinary_pdf_built_the_same_way_is_read(tmp_path):
-    _, documents = documents_from_bytes(shared_stream_pdf(pages=3, lines=20),
-                                        tmp_path / "fine.pdf")
+    _, documents = documents_from_bytes(shared_stream_pdf(pages=3, lines=20), tmp_path / "fine.pdf")
     assert documents[0].text.count("quick brown fox") == 60

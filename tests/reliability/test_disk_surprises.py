@@ -30,9 +30,11 @@ def pipe(settings, embedder):
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "docs"
-    for name, text in {"top.md": "# Top\n\nThe lighthouse keeper is Ana.\n",
-                       "sub/a.txt": "The crane lifts 40 tonnes.\n",
-                       "sub/b.txt": "The ferry leaves at 7:40.\n"}.items():
+    for name, text in {
+        "top.md": "# Top\n\nThe lighthouse keeper is Ana.\n",
+        "sub/a.txt": "The crane lifts 40 tonnes.\n",
+        "sub/b.txt": "The ferry leaves at 7:40.\n",
+    }.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -68,8 +70,11 @@ def test_a_folder_that_cannot_be_listed_keeps_its_indexed_files(pipe, tree, monk
 
 def test_an_unlistable_root_removes_nothing(pipe, tree, monkeypatch):
     pipe.ingest([tree])
-    monkeypatch.setattr(loaders, "_list", lambda folder: (_ for _ in ()).throw(
-        PermissionError(13, "Permission denied")))
+    monkeypatch.setattr(
+        loaders,
+        "_list",
+        lambda folder: (_ for _ in ()).throw(PermissionError(13, "Permission denied")),
+    )
     report = pipe.ingest([tree])
     assert report.count("removed") == 0 and len(indexed(pipe)) == 3
     assert report.skipped[0].reason.startswith("cannot list: permission denied")
@@ -131,8 +136,7 @@ def test_link_loops_are_reported_and_the_batch_goes_on(pipe, tree, capsys, monke
     # named on the command line: one line naming the file, no traceback
     monkeypatch.setattr(cli, "build_pipeline", lambda s: pipe)
     monkeypatch.setattr(pipe, "close", lambda: None)
-    assert cli.main(["--index", str(pipe.settings.index_dir), "ingest",
-                     str(tree / "loop-a")]) == 1
+    assert cli.main(["--index", str(pipe.settings.index_dir), "ingest", str(tree / "loop-a")]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.splitlines()[0].startswith(f"failed: {tree / 'loop-a'}: ")

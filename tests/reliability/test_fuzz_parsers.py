@@ -35,8 +35,13 @@ pytestmark = pytest.mark.reliability
 SECONDS_PER_FILE = 10  # a hang fails the test instead of stalling it
 EXAMPLES = int(os.environ.get("DOCQA_FUZZ_EXAMPLES", "1300"))  # per format and strategy
 RANDOM = os.environ.get("DOCQA_FUZZ_RANDOM") == "1"
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not RANDOM,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 TRIED: dict[str, int] = {}
 
 
@@ -44,11 +49,16 @@ def stable_zip(data: bytes) -> bytes:
     """The same archive with fixed entry times: zipfile stamps the current time, and a sample
     that changes from run to run would make the derandomized fuzzing differ between runs."""
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
-            dst.writestr(zipfile.ZipInfo(info.filename, (2020, 1, 1, 0, 0, 0)),
-                         src.read(info.filename), zipfile.ZIP_DEFLATED)
+            dst.writestr(
+                zipfile.ZipInfo(info.filename, (2020, 1, 1, 0, 0, 0)),
+                src.read(info.filename),
+                zipfile.ZIP_DEFLATED,
+            )
     return out.getvalue()
 
 
@@ -130,14 +140,30 @@ def test_mutated_samples_of_every_format(samples, fmt):
 
 
 @FUZZ
-@given(data=st.binary(max_size=4096), name=st.sampled_from(
-    ["a.txt", "a.md", "a.html", "a.xml", "a.pdf", "a.docx", "a", "a.bin"]))
+@given(
+    data=st.binary(max_size=4096),
+    name=st.sampled_from(["a.txt", "a.md", "a.html", "a.xml", "a.pdf", "a.docx", "a", "a.bin"]),
+)
 def test_random_bytes_under_any_name(data, name):
     check(data, name, "random")
 
 
-ENCODINGS = ["utf-8", "utf-16", "utf-16-le", "utf-32", "latin-1", "cp1252", "cp1251",
-             "koi8-r", "shift_jis", "euc-jp", "gb18030", "big5", "iso-8859-7", "mac_roman"]
+ENCODINGS = [
+    "utf-8",
+    "utf-16",
+    "utf-16-le",
+    "utf-32",
+    "latin-1",
+    "cp1252",
+    "cp1251",
+    "koi8-r",
+    "shift_jis",
+    "euc-jp",
+    "gb18030",
+    "big5",
+    "iso-8859-7",
+    "mac_roman",
+]
 
 
 @FUZZ
@@ -147,16 +173,31 @@ def test_text_in_many_encodings(text, encoding):
     check(data, "notes.txt", "encodings")
 
 
-MAGIC = [b"%PDF-1.7\n", b"PK\x03\x04", b"PK\x05\x06", b"<?xml version='1.0'?>",
-         b"<rss version=\"2.0\">", b"<feed xmlns=\"http://www.w3.org/2005/Atom\">",
-         b"<!DOCTYPE html><html>", b"---\ntitle: x\n---\n", b"# Title\n", b"\xef\xbb\xbf",
-         b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\x1f\x8b", b"startxref\n%%EOF"]
+MAGIC = [
+    b"%PDF-1.7\n",
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"<?xml version='1.0'?>",
+    b'<rss version="2.0">',
+    b'<feed xmlns="http://www.w3.org/2005/Atom">',
+    b"<!DOCTYPE html><html>",
+    b"---\ntitle: x\n---\n",
+    b"# Title\n",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"\xfe\xff",
+    b"\x00\x00\xfe\xff",
+    b"\x1f\x8b",
+    b"startxref\n%%EOF",
+]
 
 
 @FUZZ
-@given(head=st.lists(st.sampled_from(MAGIC), min_size=1, max_size=3),
-       body=st.binary(max_size=2048) | st.text(max_size=1024).map(str.encode),
-       name=st.sampled_from(["a.txt", "a.md", "a.pdf", "a.docx", "a.xml", "a"]))
+@given(
+    head=st.lists(st.sampled_from(MAGIC), min_size=1, max_size=3),
+    body=st.binary(max_size=2048) | st.text(max_size=1024).map(str.encode),
+    name=st.sampled_from(["a.txt", "a.md", "a.pdf", "a.docx", "a.xml", "a"]),
+)
 def test_the_sniffer_on_magic_numbers_in_the_wrong_places(head, body, name):
     """Format signatures at the start, in the middle and mixed: the sniffer decides, the
     parser it picks either reads the file or says why not."""
@@ -175,14 +216,33 @@ def mutated_xml(draw, sample: bytes) -> bytes:
         at = draw(st.sampled_from(tags)) if tags else 0
         op = draw(st.sampled_from(["cut", "dup", "insert"]))
         if op == "cut":
-            xml = xml[:at] + xml[at + draw(st.integers(1, 200)):]
+            xml = xml[:at] + xml[at + draw(st.integers(1, 200)) :]
         elif op == "dup":
-            xml = xml[:at] + xml[at:at + draw(st.integers(1, 400))] * draw(st.integers(2, 30)) \
+            xml = (
+                xml[:at]
+                + xml[at : at + draw(st.integers(1, 400))] * draw(st.integers(2, 30))
                 + xml[at:]
+            )
         else:
-            xml = xml[:at] + draw(st.sampled_from(
-                ["<w:tbl><w:tr><w:tc>", "</w:tc>", "<w:p>", "<w:t>x</w:t>", "&bogus;",
-                 "<w:tbl>" * 20, "\x00", "]]>", "<!DOCTYPE x [<!ENTITY a 'aaaa'>]>"])) + xml[at:]
+            xml = (
+                xml[:at]
+                + draw(
+                    st.sampled_from(
+                        [
+                            "<w:tbl><w:tr><w:tc>",
+                            "</w:tc>",
+                            "<w:p>",
+                            "<w:t>x</w:t>",
+                            "&bogus;",
+                            "<w:tbl>" * 20,
+                            "\x00",
+                            "]]>",
+                            "<!DOCTYPE x [<!ENTITY a 'aaaa'>]>",
+                        ]
+                    )
+                )
+                + xml[at:]
+            )
         tags = [m.start() for m in re.finditer("<", xml)]
     parts["word/document.xml"] = xml.encode("utf-8", "surrogatepass")
     out = io.BytesIO()

@@ -37,8 +37,9 @@ def pipeline(tmp_path_factory, real_embedder):
         shutil.copy(path, corpus / path.name)
     (corpus / "ferry-notice.txt").write_text(HOSTILE)  # plain text keeps the tags
     index = tmp_path_factory.mktemp("hostile-index")
-    pipe = build_pipeline(Settings.load(env={}, overrides={"index_dir": str(index)}),
-                          embedder=real_embedder)
+    pipe = build_pipeline(
+        Settings.load(env={}, overrides={"index_dir": str(index)}), embedder=real_embedder
+    )
     assert pipe.ingest([corpus]).count("indexed") == 4
     yield pipe
     pipe.close()

@@ -12,10 +12,13 @@ from generation.language import HINT
 pytestmark = [pytest.mark.reliability, pytest.mark.unit]
 
 
-@pytest.mark.parametrize("question", ["Wie lang ist der Fluss?", "Сколько стоит ремонт?",
-                                      "¿Cuándo empieza la reparación del faro?"])
-def test_a_question_in_another_language_is_told_to_ask_in_english(settings, embedder, corpus,
-                                                                   question):
+@pytest.mark.parametrize(
+    "question",
+    ["Wie lang ist der Fluss?", "Сколько стоит ремонт?", "¿Cuándo empieza la reparación del faro?"],
+)
+def test_a_question_in_another_language_is_told_to_ask_in_english(
+    settings, embedder, corpus, question
+):
     pipe = build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator([]))
     pipe.ingest([corpus])
     answer = pipe.ask(question)

@@ -17,8 +17,10 @@ pytestmark = [pytest.mark.reliability, pytest.mark.unit]
 
 @pytest.mark.parametrize("name", ["pdf-notes.md", "pdf-notes.txt"])
 def test_text_that_mentions_a_pdf_header_is_text(tmp_path, name):
-    data = (b"# How PDFs start\n\nEvery file begins with a header such as\n"
-            b"%PDF-1.7\nand ends with %%EOF on its last line.\n")
+    data = (
+        b"# How PDFs start\n\nEvery file begins with a header such as\n"
+        b"%PDF-1.7\nand ends with %%EOF on its last line.\n"
+    )
     assert sniff(data, name) in ("markdown", "text")
     _, documents = documents_from_bytes(data, tmp_path / name)
     assert "%PDF-1.7" in documents[0].text

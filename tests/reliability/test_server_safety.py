@@ -18,8 +18,9 @@ pytestmark = pytest.mark.reliability
 
 
 def app_for(settings, embedder, roots: list[Path]) -> DocqaApp:
-    settings = settings.model_copy(update={"ui": settings.ui.model_copy(
-        update={"ingest_roots": [str(r) for r in roots]})})
+    settings = settings.model_copy(
+        update={"ui": settings.ui.model_copy(update={"ingest_roots": [str(r) for r in roots]})}
+    )
     return DocqaApp(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator([])))
 
 
@@ -50,8 +51,13 @@ def test_the_path_box_is_off_until_roots_are_configured(settings, embedder, layo
 def test_paths_outside_the_roots_are_refused_unread(settings, embedder, layout):
     allowed, outside = layout
     app = app_for(settings, embedder, [allowed])
-    for hostile in (outside / "secret.txt", outside, allowed / ".." / "private",
-                    allowed / "escape.txt", Path("/etc/passwd")):
+    for hostile in (
+        outside / "secret.txt",
+        outside,
+        allowed / ".." / "private",
+        allowed / "escape.txt",
+        Path("/etc/passwd"),
+    ):
         rows, docs = app.ingest_path(str(hostile))
         assert rows and all(r[1] == "failed" for r in rows), hostile
         assert all("outside the folders allowed here" in r[2] for r in rows), rows

@@ -20,7 +20,11 @@ def store(open_store):
     for i, text in enumerate(texts):
         path = f"/d/{i}.txt"
         store.replace_file(
-            path, sha256=str(i), size=1, mtime=1.0, fmt="text",
+            path,
+            sha256=str(i),
+            size=1,
+            mtime=1.0,
+            fmt="text",
             documents=[Document(source=path, text=text, format="text", title=path)],
             chunks=[Chunk(text, path, path, "", None, 0, len(text), 0)],
             vectors=embedder.embed([text]),
@@ -42,7 +46,9 @@ def test_large_collections_leave_out_the_commonest_words(store):
     found = retriever.lexical("common harbour sourdough", 50)
     assert [store.get_chunks([i])[i].source for i, _ in found] == ["/d/17.txt"]
     assert store.document_counts(["common", "sourdough", "absent"]) == {
-        "common": 40, "sourdough": 1, "absent": 0,
+        "common": 40,
+        "sourdough": 1,
+        "absent": 0,
     }
 
 

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.unit
 
 
 def pipe(settings, embedder, corpus, replies, **overrides):
-    s = settings.model_copy(update={
-        "factcheck": settings.factcheck.model_copy(update=overrides)} if overrides else {})
+    s = settings.model_copy(
+        update={"factcheck": settings.factcheck.model_copy(update=overrides)} if overrides else {}
+    )
     p = build_pipeline(s, embedder=embedder, generator=ScriptedGenerator(replies))
     p.ingest([corpus])
     return p
@@ -53,8 +54,7 @@ def test_flag_mode_marks_unsupported_sentences_and_strict_mode_drops_them(
 ):
     reply = ["The budget is 18,000 euros [1]. The repair is led by Maria Lopez [1]."]
     question = "What is the budget for the lighthouse repair?"
-    flagged = list(chat_views(pipe(settings, embedder, corpus, reply, policy="flag"),
-                              question))[-1]
+    flagged = list(chat_views(pipe(settings, embedder, corpus, reply, policy="flag"), question))[-1]
     assert flagged.reply.count('class="docqa-flag"') == 1 and "⚠" in flagged.reply
     assert "Maria" in flagged.reply and "not in the cited passage" in flagged.reply
     strict = list(chat_views(pipe(settings, embedder, corpus, reply), question))[-1]
@@ -78,8 +78,19 @@ def test_a_follow_up_is_rewritten_before_retrieval(settings, embedder, corpus):
     assert "Follow-up question: and who leads it?" in gen.calls[0]["messages"][1]["content"]
     assert "Who leads the lighthouse repair?" in gen.calls[1]["messages"][-1]["content"]
     assert not events[-1].answer.abstained
-    views = list(chat_views(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator(
-        ["Who leads the lighthouse repair?", "Ana Kovacs leads it [1]."])), "and who?", history))
+    views = list(
+        chat_views(
+            build_pipeline(
+                settings,
+                embedder=embedder,
+                generator=ScriptedGenerator(
+                    ["Who leads the lighthouse repair?", "Ana Kovacs leads it [1]."]
+                ),
+            ),
+            "and who?",
+            history,
+        )
+    )
     assert views[-1].reply.startswith("*Answering: Who leads the lighthouse repair?*")
 
 
@@ -87,10 +98,12 @@ def test_model_and_document_text_cannot_inject_html():
     from generation.types import Answer, AnswerSentence, Source
     from retrieval.types import Hit
 
-    hit = Hit(1, "<img src=x onerror=alert(1)> 22 miles", "/a<b>.md", "T", "", None, 0, 9, "",
-              0.1, 0.9)
-    answer = Answer("q", "", False, (AnswerSentence("It is <b>22</b> miles.", (1,)),),
-                    (Source(1, hit),))
+    hit = Hit(
+        1, "<img src=x onerror=alert(1)> 22 miles", "/a<b>.md", "T", "", None, 0, 9, "", 0.1, 0.9
+    )
+    answer = Answer(
+        "q", "", False, (AnswerSentence("It is <b>22</b> miles.", (1,)),), (Source(1, hit),)
+    )
     assert "<b>" not in answer_markdown(answer) and "&lt;b&gt;" in answer_markdown(answer)
     panel = sources_html(answer.sources, {1})
     assert "<img" not in panel and "&lt;img" in panel and "/a&lt;b&gt;.md" in panel
@@ -103,8 +116,13 @@ def test_upload_names_are_sanitised_and_sizes_limited(tmp_path):
     for hostile in ("../../escape.txt", "/etc/passwd", "..", "a/../../b.md", "..\\x.md"):
         saved = save_upload(src, hostile, folder, 100)
         assert saved.parent == folder.resolve() and saved.read_text() == "hello"
-    assert sorted(p.name for p in folder.iterdir()) == ["b.md", "escape.txt", "passwd",
-                                                        "upload", "x.md"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "b.md",
+        "escape.txt",
+        "passwd",
+        "upload",
+        "x.md",
+    ]
     with pytest.raises(UploadError, match=r"big.pdf: .* over the upload limit of"):
         save_upload(src, "big.pdf", folder, 3)
     assert not (folder / "big.pdf").exists()
@@ -112,8 +130,7 @@ def test_upload_names_are_sanitised_and_sizes_limited(tmp_path):
 
 
 def test_app_ingests_uploads_reports_each_file_and_removes(settings, embedder, tmp_path):
-    app = DocqaApp(build_pipeline(settings, embedder=embedder,
-                                  generator=ScriptedGenerator(["x"])))
+    app = DocqaApp(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator(["x"])))
     good = tmp_path / "good.md"
     good.write_text("# Pumps\n\nThe seal lasts 1,500 hours.\n")
     empty = tmp_path / "empty.txt"
@@ -135,20 +152,37 @@ def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, 
     p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
     app = DocqaApp(p)
     g = settings
-    turns = list(app.respond("What is the budget for the lighthouse repair?", [], [],
-                             g.generation.model, g.retrieval.top_k, g.factcheck.policy,
-                             g.factcheck.level, g.generation.temperature))
+    turns = list(
+        app.respond(
+            "What is the budget for the lighthouse repair?",
+            [],
+            [],
+            g.generation.model,
+            g.retrieval.top_k,
+            g.factcheck.policy,
+            g.factcheck.level,
+            g.generation.temperature,
+        )
+    )
     assert len(turns) > 3  # the reply grows in the chat as it streams
     chat, panel, pairs, cleared = turns[-1]
     assert [m["role"] for m in chat] == ["user", "assistant"] and cleared == ""
     assert "[1]</a>" in chat[-1]["content"] and "docqa-src-1" in panel
-    assert pairs == [("What is the budget for the lighthouse repair?",
-                      "The budget is 18,000 euros [1].")]
-    assert app.variant(g.generation.model, g.retrieval.top_k, g.factcheck.policy,
-                       g.factcheck.level, g.generation.temperature) is p  # the same pipeline
+    assert pairs == [
+        ("What is the budget for the lighthouse repair?", "The budget is 18,000 euros [1].")
+    ]
+    assert (
+        app.variant(
+            g.generation.model,
+            g.retrieval.top_k,
+            g.factcheck.policy,
+            g.factcheck.level,
+            g.generation.temperature,
+        )
+        is p
+    )  # the same pipeline
     other = app.variant(g.generation.model, 2, "flag", "strict", g.generation.temperature)
     assert other is not p and other.generator is p.generator  # same model stays loaded
     assert other.settings.retrieval.top_k == 2 and other.settings.factcheck.policy == "flag"
     assert other.settings.factcheck.level == "strict"
-    assert app.variant(g.generation.model, 4, "strict", "0.7", 0.0).settings.factcheck.level \
-        == 0.7
+    assert app.variant(g.generation.model, 4, "strict", "0.7", 0.0).settings.factcheck.level == 0.7
