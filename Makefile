@@ -15,7 +15,7 @@ demo: setup
 	$(VENV)/bin/docqa --index $(DEMO_INDEX) ingest docs
 	$(VENV)/bin/docqa --index $(DEMO_INDEX) ask "$(QUESTION)"
 
-test: setup-dev
+test: setup-dev lint
 	$(VENV)/bin/python -m pytest
 
 # The parsers and the sniffer on inputs no earlier run tried: a random seed (printed, to replay
@@ -26,5 +26,6 @@ fuzz: setup-dev
 	DOCQA_FUZZ_RANDOM=1 DOCQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest \
 		tests/reliability/test_fuzz_parsers.py -rA -q --hypothesis-seed=$$seed
 
-lint:
+lint: setup-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
