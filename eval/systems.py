@@ -15,12 +15,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
-from docqa.pipeline import Pipeline
 from eval.qa import Response, System
 from generation.answerer import Answerer, render
+from generation.calibration import Level
 from generation.support import shown_sentences
 from generation.types import ABSTENTION
+from retrieval.types import Retriever
+
+
+class Parts(Protocol):
+    """What the systems are built from: the application's pipeline (`docqa.pipeline`)
+    provides it; evaluation does not import the application to get it."""
+
+    settings: Any  # docqa.config.Settings: retrieval, generation and factcheck are read
+
+    def retriever(self) -> Retriever: ...
+    def model_path(self) -> Path: ...
+    def answerer(self, *, guard: bool = True, record: bool = False) -> Answerer: ...
+    def level(self) -> Level: ...
+
 
 SYSTEMS = ("plain", "constrained", "guarded")
 _SKIPPED_AFTER_ABSTAINING = ("generate_s", "verify_s")
@@ -79,7 +95,7 @@ def replay(recorded: Response, threshold: float) -> Response:
     )
 
 
-def build_systems(pipeline: Pipeline, names: Sequence[str] = SYSTEMS) -> list[System]:
+def build_systems(pipeline: Parts, names: Sequence[str] = SYSTEMS) -> list[System]:
     unknown = sorted(set(names) - set(SYSTEMS))
     if unknown:
         raise ValueError(
