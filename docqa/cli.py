@@ -454,9 +454,7 @@ def _eval_retrieval(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
     data = load_beir(args.corpus, args.queries, args.qrels)
     logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
-    result = evaluate(
-        data, pipeline.settings, embedder=pipeline.embedder, show_progress=sys.stderr.isatty()
-    )
+    result = evaluate(data, pipeline.temporary, show_progress=sys.stderr.isatty())
     text = result.markdown()
     print(text)
     if args.out:

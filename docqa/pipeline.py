@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import index.open
@@ -335,6 +337,28 @@ class Pipeline:
             removed = [(p, store.remove_file(p)) for p in self.indexed_under(Path(path))]
             store.flush()
         return removed
+
+    @contextmanager
+    def temporary(self, folder: Path) -> Iterator[Pipeline]:
+        """A pipeline like this one over a throwaway index in `folder` — or, on PostgreSQL, a
+        schema of its own in the same database, so the back-ends can be compared — with the
+        same embedder; the index is dropped when the block ends (`docqa eval retrieval`)."""
+        store = self.settings.store
+        if store.backend == "postgres":
+            schema = f"docqa_eval_{uuid.uuid4().hex[:12]}"
+            store = store.model_copy(update={"postgres_schema": schema})
+        local = Pipeline(
+            self.settings.model_copy(update={"index_dir": folder, "store": store}),
+            embedder=self.embedder,
+        )
+        try:
+            yield local
+        finally:
+            local.close()
+            if store.backend == "postgres" and store.postgres_dsn:
+                from index.postgres import PostgresStore
+
+                PostgresStore.drop(store.postgres_dsn, store.postgres_schema)
 
     def close(self) -> None:
         if (close := getattr(self._generator, "close", None)) is not None:

@@ -15,18 +15,18 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.embedding import Embedder
-from docqa.config import Settings
-from docqa.pipeline import build_pipeline
 from eval.dataset import read_jsonl
 from eval.metrics import dedupe, ndcg_at_k, percentile, recall_at_k, reciprocal_rank
 from eval.progress import progress
+from index.base import StoreReader
+from ingest.ingester import IngestReport
 from retrieval.hybrid import HybridRetriever
 
 METHODS = ("dense", "bm25", "fused")
@@ -109,33 +109,43 @@ class RetrievalResult:
         return "\n".join(lines)
 
 
+class Temporary(Protocol):
+    """A pipeline over an index of its own: what `evaluate` ingests into and searches.
+    `docqa.pipeline.Pipeline.temporary` makes one; evaluation does not build it itself."""
+
+    settings: Any  # docqa.config.Settings: the retrieval settings are read
+    embedder: Embedder
+
+    def ingest(self, paths: Sequence[Path], *, progress: bool = False) -> IngestReport: ...
+    def store(self) -> StoreReader: ...
+
+
 def evaluate(
     data: BeirSet,
-    settings: Settings,
+    temporary: Callable[[Path], AbstractContextManager[Temporary]],
     *,
-    embedder: Embedder | None = None,
     ks: tuple[int, ...] = (10, 100),
     show_progress: bool | None = None,
 ) -> RetrievalResult:
-    """Ingest `data.corpus` into a fresh temporary index and score every judged query."""
+    """Ingest `data.corpus` into a fresh temporary index (`temporary(folder)`, dropped after)
+    and score every judged query."""
     depth = max(ks)
     with tempfile.TemporaryDirectory(prefix="docqa-beir-") as tmp:
         folder = Path(tmp) / "corpus"
         folder.mkdir()
         by_path = _write_corpus(data.corpus, folder)
-        local = _temporary_index(settings, Path(tmp) / "index")
-        pipeline = build_pipeline(local, embedder=embedder)
-        try:
+        with temporary(Path(tmp) / "index") as pipeline:
             report = pipeline.ingest([folder], progress=bool(show_progress))
             store = pipeline.store()
             doc_of = {i: by_path[c.source] for i, c in store.get_chunks(store.chunk_ids()).items()}
             chunks = len(doc_of)
+            r = pipeline.settings.retrieval
             retriever = HybridRetriever(
                 store,
                 pipeline.embedder,
-                candidates=max(settings.retrieval.candidates, depth * CHUNKS_PER_DOCUMENT),
-                rrf_k=settings.retrieval.rrf_k,
-                lexical_max_rows=settings.retrieval.lexical_max_rows,
+                candidates=max(r.candidates, depth * CHUNKS_PER_DOCUMENT),
+                rrf_k=r.rrf_k,
+                lexical_max_rows=r.lexical_max_rows,
             )
             rank: dict[str, Callable[[str, int], list[tuple[int, float]]]] = {
                 "dense": retriever.dense,
@@ -156,28 +166,8 @@ def evaluate(
                 )
                 for method in METHODS
             ]
-        finally:
-            pipeline.close()
-            _drop_index(local)
     failed = [f"{by_path.get(o.path, o.path)}: {o.reason}" for o in report.failed]
     return RetrievalResult(rows, len(data.corpus), chunks, failed, report.elapsed_s, len(judged))
-
-
-def _temporary_index(settings: Settings, folder: Path) -> Settings:
-    """Settings for a throwaway index on the configured back-end: a folder, or a schema of
-    its own in the configured PostgreSQL database (so the two back-ends can be compared)."""
-    store = settings.store
-    if store.backend == "postgres":
-        schema = f"docqa_eval_{uuid.uuid4().hex[:12]}"
-        store = store.model_copy(update={"postgres_schema": schema})
-    return settings.model_copy(update={"index_dir": folder, "store": store})
-
-
-def _drop_index(settings: Settings) -> None:
-    if settings.store.backend == "postgres" and settings.store.postgres_dsn:
-        from index.postgres import PostgresStore
-
-        PostgresStore.drop(settings.store.postgres_dsn, settings.store.postgres_schema)
 
 
 def _score_method(

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from docqa.pipeline import build_pipeline
 from eval.retrieval import evaluate, load_beir
 
 pytestmark = pytest.mark.unit
@@ -30,7 +31,7 @@ def test_bad_beir_files_name_the_line(tmp_path):
 
 def test_evaluate_ingests_into_a_temporary_index_and_scores_each_method(settings, embedder):
     data = load_beir(BEIR / "corpus.jsonl", BEIR / "queries.jsonl", BEIR / "qrels.tsv")
-    result = evaluate(data, settings, embedder=embedder)
+    result = evaluate(data, build_pipeline(settings, embedder=embedder).temporary)
     assert [r["method"] for r in result.rows] == ["dense", "bm25", "fused"]
     assert result.documents == 8 and result.chunks == 8 and result.queries == 5
     assert not result.failed and not settings.index_dir.exists()  # nothing left behind
