@@ -128,6 +128,15 @@ class _Pending:
     chunks: list[Chunk] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _Stale:
+    """An indexed file that was read and no longer yields text: its outcome, and the sign
+    that its earlier version must leave the index (a file that could not be read at all
+    comes back as a plain outcome, and keeps it)."""
+
+    outcome: FileOutcome
+
+
 class Ingester:
     """Ingests paths into an open `Store` with one embedder and one chunking setting.
 
@@ -252,17 +261,16 @@ class Ingester:
                 job, future = ahead.popleft()
                 ahead_bytes -= job.size
                 result = future.result()
+                if isinstance(result, _Stale):
+                    chunks = self._store.remove_file(job.key)
+                    removed = f"; its earlier version ({chunks} chunks) was removed from the index"
+                    record(
+                        dataclasses.replace(result.outcome, reason=result.outcome.reason + removed)
+                    )
+                    continue
                 if isinstance(result, FileOutcome):
                     if result.status == "unchanged":  # same content, new mtime: remember it
                         self._store.touch_file(result.path, size=job.size, mtime=job.mtime)
-                    elif job.known is not None and not _unread(result):
-                        chunks = self._store.remove_file(job.key)
-                        result = dataclasses.replace(
-                            result,
-                            reason=f"{result.reason}; its "
-                            f"earlier version ({chunks} chunks) was "
-                            "removed from the index",
-                        )
                     record(result)
                     continue
                 pending.append(result)
@@ -299,13 +307,14 @@ class Ingester:
             return None
         return _Job(key, path, stat.st_size, stat.st_mtime, known)
 
-    def _parse(self, job: _Job) -> _Pending | FileOutcome:
+    def _parse(self, job: _Job) -> _Pending | FileOutcome | _Stale:
         """Read, hash, parse and chunk one file, or say why not; runs on the worker thread.
 
         It must not touch the index (the SQLite connection belongs to the calling thread): a
         file whose hash matches comes back as an "unchanged" outcome and the caller records
         its new mtime. Every error becomes a "failed" outcome, so one bad file (or a parser
-        library bug) does not end the batch.
+        library bug) does not end the batch; an indexed file that was read and failed comes
+        back `_Stale`, for the caller to remove its earlier version.
         """
         key = job.key
         try:
@@ -320,13 +329,15 @@ class Ingester:
                 key, "failed", reason=_reason(exc) + (_KEPT if job.known is not None else "")
             )
         except (IngestError, OSError) as exc:
-            return FileOutcome(key, "failed", reason=_reason(exc))
+            failed = FileOutcome(key, "failed", reason=_reason(exc))
         except Exception as exc:
             log.debug("unexpected error on %s", key, exc_info=True)
-            return FileOutcome(key, "failed", reason=f"{type(exc).__name__}: {exc}")
-        return _Pending(
-            key, sha, job.size, job.mtime, fmt, job.known is not None, documents, chunks
-        )
+            failed = FileOutcome(key, "failed", reason=f"{type(exc).__name__}: {exc}")
+        else:
+            return _Pending(
+                key, sha, job.size, job.mtime, fmt, job.known is not None, documents, chunks
+            )
+        return _Stale(failed) if job.known is not None else failed
 
     def _chunk(self, documents: list[Document]) -> list[Chunk]:
         chunks: list[Chunk] = []
@@ -364,12 +375,6 @@ class Ingester:
 
 
 _KEPT = "; the index keeps its earlier version"
-
-
-def _unread(outcome: FileOutcome) -> bool:
-    """A failure to read the file at all (its indexed version is kept), as opposed to a file
-    that was read and no longer yields text."""
-    return outcome.reason.endswith(_KEPT)
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
