@@ -202,7 +202,7 @@ def plain(pipeline: Pipeline, stack: ExitStack) -> Run:
         hits, retrieve = system.last_retrieval
         tokens = None
         if llm is not None:  # the string LangChain hands LlamaCpp: "Human: " + the filled prompt
-            context = "\n\n".join(h.text for h in hits)
+            context = "\n\n".join(h.passage.text for h in hits)
             tokens = llm.get_num_tokens(
                 "Human: " + RAG_PROMPT.format(question=question, context=context)
             )

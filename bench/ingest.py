@@ -28,7 +28,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from docqa.config import Settings  # noqa: E402
 from docqa.pipeline import build_pipeline  # noqa: E402
-from index.types import Chunk  # noqa: E402
 from ingest.chunking import embedding_text  # noqa: E402
 
 WORDS = (
@@ -104,10 +103,7 @@ def main() -> None:
 
         store = pipeline.store()
         stored = store.get_chunks(store.chunk_ids())
-        texts = [
-            embedding_text(Chunk(c.text, c.source, c.title, c.section, c.page, 0, 0, 0))
-            for c in stored.values()
-        ]
+        texts = [embedding_text(c) for c in stored.values()]
         # The encoder's best case: every text in one call, which sentence-transformers sorts
         # by length before batching, so padding is minimal.
         encoder_runs = []

@@ -50,7 +50,7 @@ from eval.metrics import percentile  # noqa: E402
 from index.base import Store  # noqa: E402
 from index.manifest import Manifest  # noqa: E402
 from index.sqlite import IndexStore  # noqa: E402
-from index.types import Chunk, Document  # noqa: E402
+from index.types import Document, Passage  # noqa: E402
 from index.vectors import VectorIndexPolicy  # noqa: E402
 from retrieval.hybrid import HybridRetriever  # noqa: E402
 
@@ -136,7 +136,10 @@ def write(store: Store, n: int, synthetic: Synthetic) -> tuple[np.ndarray, list[
         texts, vectors = synthetic.texts(m), synthetic.vectors(m)
         path = f"/synthetic/{f // FILE_CHUNKS:06d}.txt"
         doc = Document(source=path, text="", format="text", title=path)
-        chunks = [Chunk(t, path, path, "", None, 0, len(t), i) for i, t in enumerate(texts)]
+        chunks = [
+            Passage(text=t, source=path, title=path, end=len(t), ordinal=i)
+            for i, t in enumerate(texts)
+        ]
         store.replace_file(
             path,
             sha256=path,

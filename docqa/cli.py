@@ -236,11 +236,10 @@ def format_answer(answer: Answer) -> str:
         lines.append(f"({left_out(len(answer.dropped))}; --explain shows why)")
     lines += ["", "Sources:"]
     for source in answer.cited:
-        hit = source.hit
-        where = " — ".join(x for x in (hit.section or hit.title,) if x)
-        page = f", page {hit.page}" if hit.page else ""
-        lines.append(f"  [{source.n}] {hit.source}{page}" + (f" — {where}" if where else ""))
-        snippet = textwrap.shorten(" ".join(hit.text.split()), width=220, placeholder=" …")
+        passage = source.hit.passage
+        where = f" — {passage.place}" if passage.place else ""
+        lines.append(f"  [{source.n}] {passage.source}{where}")
+        snippet = textwrap.shorten(" ".join(passage.text.split()), width=220, placeholder=" …")
         lines.append(textwrap.indent(textwrap.fill(snippet, width=92), "      "))
     return "\n".join(lines)
 

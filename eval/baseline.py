@@ -160,8 +160,12 @@ def _index_retriever(retriever: Retriever, k: int):
             self.last_seconds = time.perf_counter() - started
             return [
                 Document(
-                    page_content=h.text,
-                    metadata={"source": h.source, "section": h.section, "page": h.page},
+                    page_content=h.passage.text,
+                    metadata={
+                        "source": h.passage.source,
+                        "section": h.passage.section,
+                        "page": h.passage.page,
+                    },
                 )
                 for h in self.last_hits
             ]

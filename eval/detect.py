@@ -27,6 +27,7 @@ from eval.progress import progress
 from eval.qa import Ground, split_sentences
 from generation.factcheck import Grounding, Verifier
 from generation.types import AnswerSentence
+from index.types import Passage
 from retrieval.types import Hit
 
 
@@ -44,7 +45,7 @@ class Row:
         the row has no passages)."""
         texts = self.passages or (self.context,)
         return tuple(
-            Hit(n, t, f"{self.id}#{n}", "", "", None, 0, len(t), "", 0.0)
+            Hit(passage=Passage(id=n, text=t, source=f"{self.id}#{n}", end=len(t)), score=0.0)
             for n, t in enumerate(texts, start=1)
         )
 
@@ -87,7 +88,7 @@ def detect(row: Row, verifier: Verifier, ground: Ground | None = None) -> Detect
     grounding = (
         ground(row.question, hits)
         if ground is not None and sentences
-        else Grounding(row.question, {h.chunk_id: h.text for h in hits})
+        else Grounding(row.question, {h.passage.id: h.passage.text for h in hits})
     )
     cited = tuple(grounding.passages)
     verdicts = [verifier.verify(AnswerSentence(s, cited), grounding) for s in sentences]

@@ -156,7 +156,7 @@ def score(
         grounding = ground(question.question, response.passages)
     else:
         grounding = Grounding(
-            question.question, {n: h.text for n, h in enumerate(response.passages, start=1)}
+            question.question, {n: h.passage.text for n, h in enumerate(response.passages, start=1)}
         )
     sentences = tuple(
         _sentence(s, grounding, factcheck, independent)
@@ -178,7 +178,7 @@ def score(
         citations=len(cited_ns),
         citations_correct=sum(question.accepts(numbered.get(n, "")) for n in cited_ns),
         retrieval_hit=(
-            any(question.accepts(h.text) for h in response.passages)
+            any(question.accepts(h.passage.text) for h in response.passages)
             if question.answerable
             else None
         ),
@@ -187,7 +187,13 @@ def score(
         dropped=response.dropped,
         timings=dict(response.timings),
         passages=tuple(
-            {"n": n, "source": h.source, "section": h.section, "page": h.page, "text": h.text}
+            {
+                "n": n,
+                "source": h.passage.source,
+                "section": h.passage.section,
+                "page": h.passage.page,
+                "text": h.passage.text,
+            }
             for n, h in enumerate(response.passages, start=1)
         ),
         answerability=response.answerability,

@@ -49,13 +49,13 @@ class AnswerabilityCheck:
         if part is None and gate.windows:
             windows, similarity, coverage = gate.windows, gate.similarity, gate.coverage
         else:  # a part, or no gate ran: find the windows closest to what is asked
-            passages = {n: h.text for n, h in enumerate(hits, start=1)}
+            passages = {n: h.passage.text for n, h in enumerate(hits, start=1)}
             top = self._windows.top(
                 self._windows.embedder.embed([asked])[0], passages, PROBED_WINDOWS
             )
             windows = tuple(passages[m.source][m.start : m.end] for m in top)
             similarity = max(0.0, top[0].score) if top else 0.0
-            coverage = max((term_coverage(asked, h.text) for h in hits), default=0.0)
+            coverage = max((term_coverage(asked, h.passage.text) for h in hits), default=0.0)
         signals = {
             "probe": logit(0.0),
             "probe_first": logit(0.0),

@@ -156,7 +156,7 @@ class Answerer:
         unanswered = self._unanswered(parts, prepared.scores)
         asked = _asked(question, parts, unanswered)
         grounding = Grounding(
-            asked, {s.n: s.hit.text for s in sources}, answerability, prepared.signals
+            asked, {s.n: s.hit.passage.text for s in sources}, answerability, prepared.signals
         )
         yield Done(
             self._finish(question, "".join(text), finish, sources, grounding, unanswered, clock)
@@ -167,7 +167,7 @@ class Answerer:
         evaluation checking another system's answer, a detection row): what `verify` needs to
         check sentences the way this answerer checks its own."""
         gate = self._check_gate(question, list(hits))
-        passages = {n: h.text for n, h in enumerate(hits, start=1)}
+        passages = {n: h.passage.text for n, h in enumerate(hits, start=1)}
         if self._answerability is None or not hits:
             return Grounding(question, passages)
         signals = self._answerability.measure(question, hits, gate)
@@ -247,7 +247,7 @@ class Answerer:
 
     def _grammar(self, hits: list[Hit]) -> str:
         if self._extractive:
-            return extractive_grammar([h.text for h in hits], self._max_sentences)
+            return extractive_grammar([h.passage.text for h in hits], self._max_sentences)
         return answer_grammar(len(hits), self._max_sentences)
 
     def _finish(

@@ -53,9 +53,9 @@ class RelevanceGate:
     def check(self, question: str, hits: Sequence[Hit]) -> GateResult:
         if not hits:
             return GateResult(False, 0.0, 0.0, "the index is empty")
-        coverage = max(term_coverage(question, h.text) for h in hits)
+        coverage = max(term_coverage(question, h.passage.text) for h in hits)
         vector = self._windows.embedder.embed([question])[0]
-        passages = {n: h.text for n, h in enumerate(hits, start=1)}
+        passages = {n: h.passage.text for n, h in enumerate(hits, start=1)}
         top = self._windows.top(vector, passages, PROBED_WINDOWS)
         similarity = max(0.0, top[0].score) if top else 0.0
         windows = tuple(passages[m.source][m.start : m.end] for m in top)

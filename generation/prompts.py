@@ -31,12 +31,14 @@ for example [1] or [2].
 def source_label(hit: Hit) -> str:
     """A one-line provenance label: title, section and page where known.
 
-    >>> from retrieval.types import Hit
-    >>> source_label(Hit(1, "t", "/d/a.md", "Guide", "Guide > Setup", 3, 0, 1, "", 0.1))
+    >>> from index.types import Passage
+    >>> p = Passage(text="t", source="/d/a.md", title="Guide", section="Guide > Setup", page=3)
+    >>> source_label(Hit(passage=p, score=0.1))
     'Guide > Setup (page 3)'
     """
-    label = hit.section or hit.title or hit.source.rsplit("/", 1)[-1]
-    return f"{label} (page {hit.page})" if hit.page else label
+    passage = hit.passage
+    label = passage.heading or passage.source.rsplit("/", 1)[-1]
+    return f"{label} (page {passage.page})" if passage.page else label
 
 
 # A fence tag as a model may read it: ASCII or full-width brackets and slashes, spaces, and the
@@ -65,7 +67,7 @@ def format_sources(hits: Sequence[Hit]) -> str:
     blocks = []
     for n, hit in enumerate(hits, start=1):
         label = fenced(source_label(hit)).replace('"', "'")
-        blocks.append(f'<source n="{n}" from="{label}">\n{fenced(hit.text)}\n</source>')
+        blocks.append(f'<source n="{n}" from="{label}">\n{fenced(hit.passage.text)}\n</source>')
     return "\n\n".join(blocks)
 
 

@@ -82,19 +82,19 @@ class Source:
     hit: Hit
 
     def to_dict(self, cited: bool) -> dict[str, Any]:
-        h = self.hit
+        h, p = self.hit, self.hit.passage
         return {
             "n": self.n,
-            "path": h.source,
-            "title": h.title,
-            "section": h.section,
-            "page": h.page,
-            "text": h.text,
+            "path": p.source,
+            "title": p.title,
+            "section": p.section,
+            "page": p.page,
+            "text": p.text,
             "score": h.dense_score,
             "fused_score": h.score,
-            "start": h.start,
-            "end": h.end,
-            "url": h.url,
+            "start": p.start,
+            "end": p.end,
+            "url": p.url,
             "cited": cited,
         }
 

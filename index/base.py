@@ -2,8 +2,8 @@
 records they return, and the SQL both stores share.
 
 `StoreReader` is what retrieval and listing need; `Store` adds what ingest and removal need.
-The records (`FileRecord`, `StoredChunk`) are defined here, beside the protocols that return
-them, so neither ingest nor retrieval has to reach into the other for them.
+The records they hold (`index.types`: documents and passages) and `FileRecord` are defined in
+this package, so neither ingest nor retrieval has to reach into the other for them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from index.manifest import Manifest
-from index.types import Chunk, Document
+from index.types import Document, Passage
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,20 +33,23 @@ class FileRecord:
     ingested_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A chunk as read back from the index, with its document's provenance."""
-
-    id: int
-    text: str
-    source: str
-    title: str
-    section: str
-    page: int | None
-    start: int
-    end: int
-    url: str
-    doc_key: str
+def passage_from_row(row: Sequence[Any]) -> Passage:
+    """A stored passage from a row of `id, text, path, title, section, page, start, end,
+    ordinal, key, url`: the column order both stores select in."""
+    id_, text, source, title, section, page, start, end, ordinal, doc_key, url = row
+    return Passage(
+        id=id_,
+        text=text,
+        source=source,
+        title=title,
+        section=section,
+        page=page,
+        start=start,
+        end=end,
+        ordinal=ordinal,
+        doc_key=doc_key,
+        url=url,
+    )
 
 
 class StoreReader(Protocol):
@@ -67,7 +70,7 @@ class StoreReader(Protocol):
     def paths_under(self, root: str) -> list[str]: ...
     def count_chunks(self) -> int: ...
     def chunk_ids(self) -> list[int]: ...
-    def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]: ...
+    def get_chunks(self, ids: Iterable[int]) -> dict[int, Passage]: ...
     def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
     def describe_vectors(self) -> str: ...
     def similarities(self, vector: np.ndarray, ids: Sequence[int]) -> dict[int, float]: ...
@@ -94,7 +97,7 @@ class Store(StoreReader, Protocol):
         mtime: float,
         fmt: str,
         documents: Sequence[Document],
-        chunks: Sequence[Chunk],
+        chunks: Sequence[Passage],
         vectors: np.ndarray,
     ) -> None: ...
     def touch_file(self, path: str, *, size: int, mtime: float) -> None: ...

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from index.base import Catalogue, StoredChunk
+from index.base import Catalogue, passage_from_row
 from index.errors import IndexBusyError, IndexNotFoundError, StoreUnavailableError
 from index.manifest import Manifest, check_manifest, manifest_from_rows, manifest_rows
-from index.types import Chunk, Document
+from index.types import Document, Passage
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +198,15 @@ class PostgresStore(Catalogue):
             self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
-    def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
+    def get_chunks(self, ids: Iterable[int]) -> dict[int, Passage]:
         rows = self._conn.execute(
             "SELECT c.id, c.text, d.path, d.title, c.section, c.page, c.start_offset, "
-            "c.end_offset, d.url, d.key FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "c.end_offset, c.ordinal, d.key, d.url FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id "
             "WHERE c.id = ANY(%s)",
             (list(ids),),
         )
-        return {r[0]: StoredChunk(*r) for r in rows}
+        return {r[0]: passage_from_row(r) for r in rows}
 
     def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k chunk ids by inner product (cosine, as vectors are normalised).
@@ -396,7 +397,7 @@ class PostgresStore(Catalogue):
         mtime: float,
         fmt: str,
         documents: Sequence[Document],
-        chunks: Sequence[Chunk],
+        chunks: Sequence[Passage],
         vectors: np.ndarray,
     ) -> None:
         """Atomically swap everything stored for `path` for the given documents and chunks."""
@@ -425,11 +426,11 @@ class PostgresStore(Catalogue):
                     c.ordinal,
                     _text(c.text),
                     _text(c.section),
-                    _text(c.section or c.title),
+                    _text(c.heading),
                     c.page,
                     c.start,
                     c.end,
-                    len(_WORD.findall(c.text)) + len(_WORD.findall(c.section or c.title)),
+                    len(_WORD.findall(c.text)) + len(_WORD.findall(c.heading)),
                     np.asarray(v, dtype=np.float32),
                 )
                 for c, v in zip(chunks, vectors, strict=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.base import Catalogue, StoredChunk
+from index.base import Catalogue, passage_from_row
 from index.errors import (
     IndexBusyError,
     IndexDamagedError,
@@ -38,7 +38,7 @@ from index.errors import (
     first_line,
 )
 from index.manifest import Manifest, check_manifest, read_manifest, write_manifest
-from index.types import Chunk, Document
+from index.types import Document, Passage
 from index.vectors import VectorIndex, VectorIndexPolicy
 
 log = logging.getLogger(__name__)
@@ -190,17 +190,17 @@ class IndexStore(Catalogue):
         if (index := self._read_vectors(generation)) is not None:
             self._vectors, self._loaded_generation = index, generation
 
-    def get_chunks(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
-        out: dict[int, StoredChunk] = {}
+    def get_chunks(self, ids: Iterable[int]) -> dict[int, Passage]:
+        out: dict[int, Passage] = {}
         for batch in _batches(list(ids)):
             marks = ",".join("?" * len(batch))
             rows = self._conn.execute(
                 "SELECT c.id, c.text, d.path, d.title, c.section, c.page, c.start, c.end, "
-                "d.url, d.key FROM chunks c JOIN documents d ON d.id = c.document_id "
+                "c.ordinal, d.key, d.url FROM chunks c JOIN documents d ON d.id = c.document_id "
                 f"WHERE c.id IN ({marks})",
                 batch,
             )
-            out.update((r[0], StoredChunk(*r)) for r in rows)
+            out.update((r[0], passage_from_row(r)) for r in rows)
         return out
 
     def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -310,7 +310,7 @@ class IndexStore(Catalogue):
         mtime: float,
         fmt: str,
         documents: Sequence[Document],
-        chunks: Sequence[Chunk],
+        chunks: Sequence[Passage],
         vectors: np.ndarray,
     ) -> None:
         """Atomically swap everything stored for `path` for the given documents and chunks."""
@@ -408,7 +408,7 @@ class IndexStore(Catalogue):
         )
         return int(cur.lastrowid)
 
-    def _insert_chunk(self, document_id: int, chunk: Chunk, vector: np.ndarray) -> int:
+    def _insert_chunk(self, document_id: int, chunk: Passage, vector: np.ndarray) -> int:
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         cur = self._conn.execute(
             "INSERT INTO chunks(document_id, ordinal, text, section, page, start, end, embedding)"
@@ -427,7 +427,7 @@ class IndexStore(Catalogue):
         chunk_id = int(cur.lastrowid)
         self._conn.execute(
             "INSERT INTO chunks_fts(rowid, text, heading) VALUES (?, ?, ?)",
-            (chunk_id, chunk.text, chunk.section or chunk.title),
+            (chunk_id, chunk.text, chunk.heading),
         )
         return chunk_id
 

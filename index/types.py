@@ -1,4 +1,4 @@
-"""The objects that cross the ingest boundary: parsed documents and their chunks.
+"""The records of the index: parsed documents and the passages cut from them.
 
 A `Document` is what a parser makes of one logical unit of a file (a whole Markdown file, one
 feed entry, one PDF). It keeps the clean text plus *spans* that say where sections and pages
@@ -45,20 +45,42 @@ class Document:
     pages: tuple[Span, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """A piece of a document small enough for the embedder to see whole.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Passage:
+    """A stretch of one document and where it lies: the one record of provenance in docqa.
 
+    The chunker cuts passages (`id` None); the index stores them and hands them back with their
+    `id`; a retrieval hit is a passage plus the scores that ranked it, and answers cite it.
     `start`/`end` are character offsets into the parent document's text, so a citation can
-    always be traced back to the exact place in the source.
+    always be traced back to the exact place in the source; `ordinal` is the passage's place
+    among its document's passages and `doc_key` tells documents of one file apart.
     """
 
     text: str
     source: str
-    title: str
-    section: str
-    page: int | None
-    start: int
-    end: int
-    ordinal: int
+    title: str = ""
+    section: str = ""
+    page: int | None = None
+    start: int = 0
+    end: int = 0
+    ordinal: int = 0
     doc_key: str = ""
+    url: str = ""
+    id: int | None = None
+
+    @property
+    def heading(self) -> str:
+        """The heading path, or the document's title where the passage has none."""
+        return self.section or self.title
+
+    @property
+    def place(self) -> str:
+        """Where in its file the passage lies, as a person reads it: heading and page.
+
+        >>> Passage(text="t", source="a.pdf", title="Guide", page=3).place
+        'Guide, page 3'
+        >>> Passage(text="t", source="a.md").place
+        ''
+        """
+        page = f"page {self.page}" if self.page else ""
+        return ", ".join(x for x in (self.heading, page) if x)

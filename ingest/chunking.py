@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from core.sentences import sentence_spans
-from index.types import Chunk, Document, Span
+from index.types import Document, Passage, Span
 
 TokenCounter = Callable[[str], int]
 
@@ -35,14 +35,14 @@ class _Unit:
     tokens: int
 
 
-def embedding_text(chunk: Chunk) -> str:
-    """The text the embedder sees: the heading path (or title) on a line above the chunk.
+def embedding_text(passage: Passage) -> str:
+    """The text the embedder sees: the heading path (or title) on a line above the passage.
 
-    >>> embedding_text(Chunk("Body.", "a.md", "Doc", "Doc > Intro", None, 0, 5, 0))
+    >>> embedding_text(Passage(text="Body.", source="a.md", title="Doc", section="Doc > Intro"))
     'Doc > Intro\\nBody.'
     """
-    heading = chunk.section or chunk.title
-    return f"{heading}\n{chunk.text}" if heading else chunk.text
+    heading = passage.heading
+    return f"{heading}\n{passage.text}" if heading else passage.text
 
 
 def chunk_document(
@@ -50,9 +50,10 @@ def chunk_document(
     count_tokens: TokenCounter,
     max_tokens: int,
     overlap_sentences: int = 1,
-) -> list[Chunk]:
-    """Chunk one document; every chunk's `embedding_text` is at most `max_tokens` long."""
-    chunks: list[Chunk] = []
+) -> list[Passage]:
+    """Cut one document into passages; every passage's `embedding_text` is at most
+    `max_tokens` long."""
+    chunks: list[Passage] = []
     # Counters include special tokens ([CLS], [SEP]); count them once per chunk, not per unit.
     specials = count_tokens("")
 
@@ -67,7 +68,7 @@ def chunk_document(
         units = list(_units(doc.text, seg_start, seg_end, bare, budget))
         for start, end in _pack(units, budget, overlap_sentences):
             chunks.append(
-                Chunk(
+                Passage(
                     text=doc.text[start:end],
                     source=doc.source,
                     title=doc.title,
@@ -77,6 +78,7 @@ def chunk_document(
                     end=end,
                     ordinal=len(chunks),
                     doc_key=doc.key,
+                    url=doc.url,
                 )
             )
     return chunks

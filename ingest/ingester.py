@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from core.embedding import Embedder
 from index.base import FileRecord, Store
-from index.types import Chunk, Document
+from index.types import Document, Passage
 from ingest.chunking import chunk_document, embedding_text
 from ingest.errors import IngestError, UnreadableError
 from ingest.loaders import (
@@ -125,7 +125,7 @@ class _Pending:
     fmt: str
     replacing: bool
     documents: list[Document]
-    chunks: list[Chunk] = field(default_factory=list)
+    chunks: list[Passage] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +339,8 @@ class Ingester:
             )
         return _Stale(failed) if job.known is not None else failed
 
-    def _chunk(self, documents: list[Document]) -> list[Chunk]:
-        chunks: list[Chunk] = []
+    def _chunk(self, documents: list[Document]) -> list[Passage]:
+        chunks: list[Passage] = []
         for doc in documents:
             chunks.extend(
                 chunk_document(doc, self._embedder.count_tokens, self._chunk_tokens, self._overlap)

@@ -12,7 +12,7 @@ import logging
 import numpy as np
 
 from core.embedding import Embedder
-from index.base import StoredChunk, StoreReader
+from index.base import StoreReader
 from retrieval.fusion import (
     affordable_terms,
     content_terms,
@@ -72,7 +72,12 @@ class HybridRetriever:
             dense_scores.update(self._store.similarities(vector, missing))
             chunks = self._store.get_chunks(i for i, _ in fused)
         return [
-            _hit(chunks[i], score, dense_scores.get(i), lexical_scores.get(i))
+            Hit(
+                passage=chunks[i],
+                score=score,
+                dense_score=dense_scores.get(i),
+                lexical_score=lexical_scores.get(i),
+            )
             for i, score in fused
             if i in chunks
         ]
@@ -89,20 +94,3 @@ class HybridRetriever:
             [[i for i, _ in dense], [i for i, _ in lexical]], k=self._rrf_k
         )[:k]
         return fused, dict(dense), dict(lexical), vector
-
-
-def _hit(chunk: StoredChunk, score: float, dense: float | None, lexical: float | None) -> Hit:
-    return Hit(
-        chunk_id=chunk.id,
-        text=chunk.text,
-        source=chunk.source,
-        title=chunk.title,
-        section=chunk.section,
-        page=chunk.page,
-        start=chunk.start,
-        end=chunk.end,
-        url=chunk.url,
-        score=score,
-        dense_score=dense,
-        lexical_score=lexical,
-    )

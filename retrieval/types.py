@@ -1,30 +1,26 @@
-"""`Hit`: the one object that leaves the retrieval stage."""
+"""`Hit`: the one object that leaves the retrieval stage: a stored passage and its scores."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
+from index.types import Passage
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hit:
-    """A retrieved passage with its provenance and every score that ranked it.
+    """A retrieved passage and every score that ranked it.
 
-    `score` is the fused reciprocal-rank score that orders hits; `dense_score` is the cosine
-    similarity to the query (None if the dense retriever did not return it) and is what
-    relevance thresholds use, because unlike RRF it is comparable across queries;
-    `lexical_score` is BM25 (higher is better), None when the lexical side missed it.
+    The provenance (file, title, section, page, offsets) is the passage's own; a hit adds only
+    what retrieval measured. `score` is the fused reciprocal-rank score that orders hits;
+    `dense_score` is the cosine similarity to the query (None if the dense retriever did not
+    return it) and is what relevance thresholds use, because unlike RRF it is comparable
+    across queries; `lexical_score` is BM25 (higher is better), None when the lexical side
+    missed it.
     """
 
-    chunk_id: int
-    text: str
-    source: str
-    title: str
-    section: str
-    page: int | None
-    start: int
-    end: int
-    url: str
+    passage: Passage
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None

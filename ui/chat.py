@@ -135,17 +135,15 @@ def sources_html(
     ordered = sorted(sources, key=lambda s: (s.n not in cited, s.n))
     blocks = []
     for source in ordered:
-        hit = source.hit
-        where = hit.section or hit.title
-        if hit.page:
-            where = f"{where}, page {hit.page}" if where else f"page {hit.page}"
+        passage = source.hit.passage
+        where = passage.place
         label = "cited" if source.n in cited else "retrieved, not cited"
         blocks.append(
             f'<div class="docqa-source" id="docqa-src-{source.n}" data-src="{source.n}">'
             f'<div class="docqa-source-head"><b>[{source.n}]</b> '
-            f"{html.escape(hit.source)}{(' — ' + html.escape(where)) if where else ''} "
+            f"{html.escape(passage.source)}{(' — ' + html.escape(where)) if where else ''} "
             f"<small>({label})</small></div>"
-            f"<p>{highlight(hit.text, spans.get(source.n, []))}</p></div>"
+            f"<p>{highlight(passage.text, spans.get(source.n, []))}</p></div>"
         )
     return '<div class="docqa-sources">' + "".join(blocks) + "</div>"
 

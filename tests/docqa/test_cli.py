@@ -2,6 +2,7 @@ import pytest
 
 from docqa.cli import format_answer, main
 from generation.types import ABSTENTION, Answer, AnswerSentence, Source
+from index.types import Passage
 from retrieval.types import Hit
 
 pytestmark = pytest.mark.unit
@@ -10,19 +11,23 @@ pytestmark = pytest.mark.unit
 def test_human_output_lists_only_cited_sources_with_page_and_section():
     hits = [
         Hit(
-            1,
-            "The pump seal lasts 1,500 hours.",
-            "/m/pump.pdf",
-            "Pump",
-            "Pump > Care",
-            2,
-            0,
-            30,
-            "",
-            0.1,
-            0.7,
+            passage=Passage(
+                id=1,
+                text="The pump seal lasts 1,500 hours.",
+                source="/m/pump.pdf",
+                title="Pump",
+                section="Pump > Care",
+                page=2,
+                end=30,
+            ),
+            score=0.1,
+            dense_score=0.7,
         ),
-        Hit(2, "Unrelated.", "/m/other.md", "Other", "", None, 0, 10, "", 0.1, 0.4),
+        Hit(
+            passage=Passage(id=2, text="Unrelated.", source="/m/other.md", title="Other", end=10),
+            score=0.1,
+            dense_score=0.4,
+        ),
     ]
     answer = Answer(
         "q",
@@ -33,7 +38,7 @@ def test_human_output_lists_only_cited_sources_with_page_and_section():
     )
     text = format_answer(answer)
     assert text.splitlines()[0] == "Seals last 1,500 hours [1]."
-    assert "[1] /m/pump.pdf, page 2 — Pump > Care" in text
+    assert "[1] /m/pump.pdf — Pump > Care, page 2" in text
     assert "other.md" not in text
 
 
@@ -51,11 +56,17 @@ def test_user_errors_are_one_line_and_exit_1(tmp_path, capsys):
 def test_flagged_sentences_are_marked_and_explained():
     from generation.types import Evidence, SentenceVerdict
 
-    hit = Hit(1, "The lamp is visible for 22 miles.", "/h.md", "H", "", None, 0, 33, "", 0.1, 0.8)
+    hit = Hit(
+        passage=Passage(
+            id=1, text="The lamp is visible for 22 miles.", source="/h.md", title="H", end=33
+        ),
+        score=0.1,
+        dense_score=0.8,
+    )
     good = AnswerSentence(
         "Visible for 22 miles.",
         (1,),
-        SentenceVerdict("supported", 0.9, "similar", Evidence(1, 0, 33, hit.text)),
+        SentenceVerdict("supported", 0.9, "similar", Evidence(1, 0, 33, hit.passage.text)),
     )
     bad = AnswerSentence(
         "Built in 1900.",

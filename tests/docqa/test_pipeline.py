@@ -14,7 +14,7 @@ def test_ingest_ask_sources_remove(settings, embedder, corpus):
     assert pipe.ingest([corpus]).count("indexed") == 3
     answer = pipe.ask("What is the budget for the lighthouse repair?")
     assert not answer.abstained
-    assert answer.cited[0].hit.source.endswith("notes.txt")
+    assert answer.cited[0].hit.passage.source.endswith("notes.txt")
     assert "lighthouse" in gen.calls[0]["messages"][0]["content"]
     assert len(pipe.sources()) == 3
     removed = pipe.remove(corpus / "notes.txt")
@@ -27,7 +27,7 @@ def test_retrieval_fuses_dense_and_lexical_hits(settings, embedder, corpus):
     pipe = build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator([]))
     pipe.ingest([corpus])
     hits = pipe.retriever().search("sourdough baking hours", 3)
-    assert hits[0].source.endswith("page.html")
+    assert hits[0].passage.source.endswith("page.html")
     assert hits[0].dense_score is not None and hits[0].lexical_score is not None
     assert all(h.dense_score is not None for h in hits)
     pipe.close()

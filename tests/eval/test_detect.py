@@ -100,8 +100,10 @@ def test_detect_checks_each_sentence_against_the_context_as_source_1():
     def ground(question, hits):
         from generation.factcheck import Grounding
 
-        grounded.append((question, [h.text for h in hits]))
-        return Grounding(question, {h.chunk_id: h.text for h in hits}, 0.7, {"probe": 1.0})
+        grounded.append((question, [h.passage.text for h in hits]))
+        return Grounding(
+            question, {h.passage.id: h.passage.text for h in hits}, 0.7, {"probe": 1.0}
+        )
 
     detect(Row("y", "a b", "who?", "One.", True, ("a", "b")), Recorder(), ground)
     assert grounded == [("who?", ["a", "b"])]

@@ -3,13 +3,18 @@ import pytest
 from eval.dataset import Question, load_questions
 from eval.qa import Response, run, score, summarize, summarize_by_system
 from generation.types import AnswerSentence, SentenceVerdict
+from index.types import Passage
 from retrieval.types import Hit
 
 pytestmark = pytest.mark.unit
 
 
 def hit(n, text):
-    return Hit(n, text, f"/doc{n}.md", "T", "", None, 0, len(text), "", 0.1, 0.8)
+    return Hit(
+        passage=Passage(id=n, text=text, source=f"/doc{n}.md", title="T", end=len(text)),
+        score=0.1,
+        dense_score=0.8,
+    )
 
 
 LAMP = hit(1, "The lamp is visible for 22 miles.")
@@ -63,10 +68,10 @@ def test_a_right_answer_citing_the_wrong_passage_lowers_citation_precision():
 def test_verifiers_see_only_the_cited_passages_or_all_when_nothing_is_cited():
     checks = Says("22")
     score(FAR, response(AnswerSentence("It is 22 miles.", (2,))), checks)
-    assert checks.calls == [("It is 22 miles.", {2: FEES.text})]
+    assert checks.calls == [("It is 22 miles.", {2: FEES.passage.text})]
     checks = Says("22")
     out = score(FAR, response(AnswerSentence("It is 22 miles.", ())), checks)
-    assert checks.calls[0][1] == {1: LAMP.text, 2: FEES.text}
+    assert checks.calls[0][1] == {1: LAMP.passage.text, 2: FEES.passage.text}
     # Checked against every passage, yet it cited none: no citation to count for it.
     assert out.citations == 0 and out.sentences[0].citations == ()
 

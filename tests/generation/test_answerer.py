@@ -10,6 +10,7 @@ from generation.llm import Completion, PromptTooLongError
 from generation.probes import Probes
 from generation.types import ABSTENTION
 from generation.windows import SentenceWindows
+from index.types import Passage
 from retrieval.types import Hit
 
 pytestmark = pytest.mark.unit
@@ -24,7 +25,13 @@ class ListRetriever:
 
 
 def hit(n, score):
-    return Hit(n, f"passage {n}", f"/d/{n}.md", "T", "T > S", None, 0, 9, "", 0.1, score)
+    return Hit(
+        passage=Passage(
+            id=n, text=f"passage {n}", source=f"/d/{n}.md", title="T", section="T > S", end=9
+        ),
+        score=0.1,
+        dense_score=score,
+    )
 
 
 def test_cited_answer_is_parsed_and_sources_numbered():
@@ -33,7 +40,7 @@ def test_cited_answer_is_parsed_and_sources_numbered():
     assert not answer.abstained and answer.abstain_reason is None
     assert answer.text == "Fact one [2]. Fact two [1][2]."
     assert [s.citations for s in answer.sentences] == [(2,), (1, 2)]
-    assert [(s.n, s.hit.chunk_id) for s in answer.sources] == [(1, 5), (2, 6)]
+    assert [(s.n, s.hit.passage.id) for s in answer.sources] == [(1, 5), (2, 6)]
     assert '"1" | "2"' in gen.calls[0]["grammar"]
     assert set(answer.timings) == {
         "retrieve_s",
@@ -60,17 +67,15 @@ def test_an_off_topic_question_abstains_without_calling_the_model():
 
 def test_the_gate_passes_a_question_whose_words_a_passage_holds():
     passage = Hit(
-        1,
-        "Margaret Hale is the daughter of a rector.",
-        "/d/n.md",
-        "T",
-        "",
-        None,
-        0,
-        40,
-        "",
-        0.1,
-        0.05,
+        passage=Passage(
+            id=1,
+            text="Margaret Hale is the daughter of a rector.",
+            source="/d/n.md",
+            title="T",
+            end=40,
+        ),
+        score=0.1,
+        dense_score=0.05,
     )
     gen = ScriptedGenerator(["She is the daughter of a rector [1]."])
     answer = Answerer(ListRetriever([passage]), gen, gate=gate(0.99)).ask("Who was Margaret Hale?")
@@ -274,7 +279,13 @@ def test_flag_keeps_everything_marked():
 
 def test_a_second_window_is_probed_only_while_the_first_is_not_enough():
     text = "The lamp is red. The tower is tall. The harbour is small. The town is old."
-    passages = [Hit(1, text, "/d/a.md", "T", "", None, 0, len(text), "", 0.1, 0.9)]
+    passages = [
+        Hit(
+            passage=Passage(id=1, text=text, source="/d/a.md", title="T", end=len(text)),
+            score=0.1,
+            dense_score=0.9,
+        )
+    ]
 
     def probes_asked(yes, record):
         gen = ScriptedGenerator(["Red [1]."], yes=yes)

@@ -2,13 +2,25 @@ import pytest
 
 from generation.prompts import build_messages, source_label
 from generation.types import ABSTENTION
+from index.types import Passage
 from retrieval.types import Hit
 
 pytestmark = pytest.mark.unit
 
 
 def hit(n: int, text: str, section: str = "", page: int | None = None) -> Hit:
-    return Hit(n, text, f"/docs/f{n}.md", f"Title {n}", section, page, 0, len(text), "", 0.5)
+    return Hit(
+        passage=Passage(
+            id=n,
+            text=text,
+            source=f"/docs/f{n}.md",
+            title=f"Title {n}",
+            section=section,
+            page=page,
+            end=len(text),
+        ),
+        score=0.5,
+    )
 
 
 def test_sources_are_numbered_in_order_and_fenced():
@@ -27,7 +39,7 @@ def test_prompt_states_the_exact_abstention_and_the_limit():
 
 
 def test_source_label_falls_back_to_file_name():
-    h = Hit(1, "t", "/x/y/notes.txt", "", "", None, 0, 1, "", 0.1)
+    h = Hit(passage=Passage(id=1, text="t", source="/x/y/notes.txt", end=1), score=0.1)
     assert source_label(h) == "notes.txt"
 
 

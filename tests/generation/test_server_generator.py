@@ -15,6 +15,7 @@ from docqa.pipeline import build_pipeline
 from generation.answerer import Answerer
 from generation.llm import Piece, PromptTooLongError
 from generation.server import ServerError, ServerGenerator
+from index.types import Passage
 from retrieval.types import Hit
 
 pytestmark = pytest.mark.unit
@@ -380,7 +381,13 @@ class ListRetriever:
 
 
 def hit(n: int, text: str, score: float) -> Hit:
-    return Hit(n, text, f"/d/{n}.md", "T", "T > S", None, 0, len(text), "", 0.1, score)
+    return Hit(
+        passage=Passage(
+            id=n, text=text, source=f"/d/{n}.md", title="T", section="T > S", end=len(text)
+        ),
+        score=0.1,
+        dense_score=score,
+    )
 
 
 def ask_free(reply: str):

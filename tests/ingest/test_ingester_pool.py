@@ -14,7 +14,6 @@ import ingest.ingester as ingester_module
 from core.fakes import HashEmbedder
 from index.manifest import Manifest
 from index.sqlite import IndexStore
-from index.types import Chunk
 from ingest.chunking import embedding_text
 from ingest.ingester import FileOutcome, Ingester
 
@@ -64,7 +63,7 @@ def stored_by_file(store: IndexStore) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     chunks = store.get_chunks(store.chunk_ids())
     for c in sorted(chunks.values(), key=lambda c: (c.source, c.id)):
-        text = embedding_text(Chunk(c.text, c.source, c.title, c.section, c.page, 0, 0, 0))
+        text = embedding_text(c)
         out.setdefault(c.source, []).append(text)
     return out
 
@@ -85,9 +84,7 @@ def test_pooled_embedding_stores_what_embedding_each_file_alone_stores(tmp_path,
             assert embedder.calls == [reports[-1].chunks]  # the whole corpus in one call
         # Every stored vector is the vector of its own text embedded on its own.
         for cid, chunk in store.get_chunks(store.chunk_ids()).items():
-            text = embedding_text(
-                Chunk(chunk.text, chunk.source, chunk.title, chunk.section, chunk.page, 0, 0, 0)
-            )
+            text = embedding_text(chunk)
             vector = HashEmbedder(dimension=64).embed([text])[0]
             assert store.similarities(vector, [cid])[cid] == pytest.approx(1.0, abs=1e-5)
         store.close()

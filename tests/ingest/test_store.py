@@ -7,7 +7,7 @@ from index.base import Store
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.manifest import Manifest
 from index.sqlite import IndexStore
-from index.types import Chunk, Document
+from index.types import Document, Passage
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +16,9 @@ MANIFEST = Manifest("hash-4", 4, 224, 1)
 
 def put(store: Store, path: str, texts: list[str], seed: int = 0) -> None:
     doc = Document(source=path, text=" ".join(texts), format="text", title=path)
-    chunks = [Chunk(t, path, path, "", None, 0, len(t), i) for i, t in enumerate(texts)]
+    chunks = [
+        Passage(text=t, source=path, title=path, end=len(t), ordinal=i) for i, t in enumerate(texts)
+    ]
     rng = np.random.default_rng(seed)
     vecs = rng.normal(size=(len(texts), 4)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)

@@ -5,7 +5,7 @@ import pytest
 
 from index.manifest import Manifest
 from index.sqlite import IndexStore
-from index.types import Chunk, Document
+from index.types import Document, Passage
 from index.vectors import VectorIndexPolicy
 
 pytestmark = pytest.mark.unit
@@ -25,7 +25,9 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
 def put(store: IndexStore, path: str, vectors: np.ndarray) -> None:
     texts = [f"{path} chunk {i}" for i in range(len(vectors))]
     doc = Document(source=path, text=" ".join(texts), format="text", title=path)
-    chunks = [Chunk(t, path, path, "", None, 0, len(t), i) for i, t in enumerate(texts)]
+    chunks = [
+        Passage(text=t, source=path, title=path, end=len(t), ordinal=i) for i, t in enumerate(texts)
+    ]
     store.replace_file(
         path,
         sha256=path,

@@ -109,7 +109,7 @@ def test_a_question_about_a_name_in_a_many_topic_page_is_not_refused(
     assert gate.passed and gate.coverage == 1.0
     assert not answer.abstained, answer.abstain_reason
     assert "daughter" in answer.text or "clergyman" in answer.text
-    assert any(s.hit.page == 3 for s in answer.cited)
+    assert any(s.hit.passage.page == 3 for s in answer.cited)
 
 
 WINDOW = (

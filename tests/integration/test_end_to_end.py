@@ -16,7 +16,6 @@ import pytest
 
 from core.embedding import SentenceTransformerEmbedder
 from docqa.pipeline import build_pipeline
-from index.types import Chunk
 from ingest.chunking import embedding_text
 
 pytestmark = pytest.mark.integration
@@ -83,10 +82,10 @@ def test_formats_are_sniffed_and_structure_kept(pipeline, first_report):
     assert formats["town-news.feed"] == ("feed", 2)
     assert formats["pump-manual.pdf"] == ("pdf", 1)
     hits = pipeline.retriever().search("How often is the impeller seal replaced?", 1)
-    assert hits[0].source.endswith("pump-manual.pdf") and hits[0].page == 2
+    assert hits[0].passage.source.endswith("pump-manual.pdf") and hits[0].passage.page == 2
     hits = pipeline.retriever().search("How tall is the lighthouse tower?", 1)
-    assert hits[0].section == "Kestrel Bay Harbour Guide > The lighthouse"
-    assert hits[0].title == "Kestrel Bay Harbour Guide"
+    assert hits[0].passage.section == "Kestrel Bay Harbour Guide > The lighthouse"
+    assert hits[0].passage.title == "Kestrel Bay Harbour Guide"
 
 
 def test_every_chunk_fits_the_embedder_input(pipeline, first_report, real_embedder):
@@ -94,7 +93,7 @@ def test_every_chunk_fits_the_embedder_input(pipeline, first_report, real_embedd
     chunks = store.get_chunks(store.chunk_ids())
     assert chunks
     for c in chunks.values():
-        text = embedding_text(Chunk(c.text, c.source, c.title, c.section, c.page, 0, 0, 0))
+        text = embedding_text(c)
         assert real_embedder.count_tokens(text) <= real_embedder.max_tokens
 
 
@@ -103,14 +102,14 @@ def test_answerable_question_holds_the_fact_and_cites_the_file(pipeline, first_r
     assert not answer.abstained, answer.abstain_reason
     assert "22" in answer.text
     assert answer.sentences and all(s.citations for s in answer.sentences)
-    assert any(s.hit.source.endswith("harbor-guide.txt") for s in answer.cited)
+    assert any(s.hit.passage.source.endswith("harbor-guide.txt") for s in answer.cited)
 
 
 def test_answer_from_a_feed_entry(pipeline, first_report):
     answer = pipeline.ask("What budget did the council approve for the tram line?")
     assert not answer.abstained, answer.abstain_reason
     assert "4.2" in answer.text
-    assert any(s.hit.source.endswith("town-news.feed") for s in answer.cited)
+    assert any(s.hit.passage.source.endswith("town-news.feed") for s in answer.cited)
 
 
 def test_unanswerable_question_abstains(pipeline, first_report):

@@ -40,7 +40,7 @@ def test_every_sentence_is_a_verbatim_copy_from_the_passage_it_cites(pipeline, q
     if answer.abstained:
         assert answer.abstain_reason
         return
-    texts = {s.n: " ".join(s.hit.text.split()) for s in answer.sources}
+    texts = {s.n: " ".join(s.hit.passage.text.split()) for s in answer.sources}
     for sentence in answer.sentences:
         (n,) = sentence.citations
         assert " ".join(sentence.text[:-1].split()) in texts[n]

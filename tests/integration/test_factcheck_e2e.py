@@ -36,7 +36,7 @@ def ask(indexed, embedder, reply: str, policy: str = "strict"):
 
 
 def source_of(answer, path_end: str) -> int:
-    return next(s.n for s in answer.sources if s.hit.source.endswith(path_end))
+    return next(s.n for s in answer.sources if s.hit.passage.source.endswith(path_end))
 
 
 def test_a_correct_cited_sentence_is_supported_with_evidence(indexed, real_embedder):

@@ -8,34 +8,34 @@ from generation.llm import LlamaCppGenerator
 from generation.models import resolve_model
 from generation.prompts import build_messages, system_prefix
 from generation.rewrite import REWRITE_SYSTEM, rewrite_messages
+from index.types import Passage
 from retrieval.types import Hit
 
 pytestmark = pytest.mark.integration
 
 HITS = [
     Hit(
-        1,
-        "The Kestrel Bay lighthouse was built in 1887 on the northern breakwater.",
-        "/d/light.md",
-        "Lighthouse",
-        "History",
-        None,
-        0,
-        70,
-        "",
-        0.9,
+        passage=Passage(
+            id=1,
+            text="The Kestrel Bay lighthouse was built in 1887 on the northern breakwater.",
+            source="/d/light.md",
+            title="Lighthouse",
+            section="History",
+            end=70,
+        ),
+        score=0.9,
     ),
     Hit(
-        2,
-        "Its lamp is visible for 22 nautical miles in clear weather.",
-        "/d/light.md",
-        "Lighthouse",
-        "Lamp",
-        None,
-        70,
-        130,
-        "",
-        0.8,
+        passage=Passage(
+            id=2,
+            text="Its lamp is visible for 22 nautical miles in clear weather.",
+            source="/d/light.md",
+            title="Lighthouse",
+            section="Lamp",
+            start=70,
+            end=130,
+        ),
+        score=0.8,
     ),
 ]
 

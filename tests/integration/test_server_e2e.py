@@ -66,7 +66,7 @@ def test_answerable_question_cites_real_passages_with_verdicts(pipeline):
     for sentence in answer.sentences:
         assert sentence.citations and all(1 <= n <= n_sources for n in sentence.citations)
         assert sentence.check is not None and sentence.check.verdict == "supported"
-    assert any(s.hit.source.endswith("harbor-guide.txt") for s in answer.cited)
+    assert any(s.hit.passage.source.endswith("harbor-guide.txt") for s in answer.cited)
 
 
 def test_unanswerable_question_abstains(pipeline):

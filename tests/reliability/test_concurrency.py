@@ -107,15 +107,15 @@ def test_questions_during_an_ingest_see_whole_file_versions(tmp_path, on_backend
         with store.snapshot():
             hits = retriever.search(f"ledger {asked % 120} line reads", 6)
             for hit in hits:
-                record = store.file_record(hit.source)
-                assert record is not None, hit.source
-                stated = int(re.search(r"version (\d+)", hit.text).group(1))
-                assert stated == versions[record.sha256], hit.source
+                record = store.file_record(hit.passage.source)
+                assert record is not None, hit.passage.source
+                stated = int(re.search(r"version (\d+)", hit.passage.text).group(1))
+                assert stated == versions[record.sha256], hit.passage.source
                 seen_versions.add(stated)
         asked += 1
     assert writer.wait() == 0
     assert asked >= 5
     # after the writer's flush, a new question follows it to the new version
     hits = retriever.search("ledger 7 line reads", 6)
-    assert {int(re.search(r"version (\d+)", h.text).group(1)) for h in hits} == {1}
+    assert {int(re.search(r"version (\d+)", h.passage.text).group(1)) for h in hits} == {1}
     reader.close()

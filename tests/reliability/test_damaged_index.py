@@ -59,7 +59,7 @@ def test_an_unreadable_vector_file_is_rebuilt_from_the_database(built, damage):
         path.write_bytes(damage)
     pipe = reader(settings, embedder)
     hits = pipe.retriever().search("lighthouse repair budget", 2)
-    assert hits and hits[0].source.endswith("notes.txt")
+    assert hits and hits[0].passage.source.endswith("notes.txt")
     pipe.close()
 
 
@@ -120,7 +120,7 @@ def test_an_index_on_a_read_only_mount_can_be_listed_and_searched(built, tmp_pat
     with mounted("ro", tmp_path / "ro", settings.index_dir) as ro:
         pipe = reader(settings.model_copy(update={"index_dir": ro}), embedder)
         assert len(pipe.sources()) == 3
-        assert pipe.retriever().search("lighthouse", 1)[0].source.endswith("notes.txt")
+        assert pipe.retriever().search("lighthouse", 1)[0].passage.source.endswith("notes.txt")
         pipe.close()
 
 
@@ -183,5 +183,5 @@ def test_a_full_disk_is_one_line_and_the_index_recovers(
         assert code == 0, capsys.readouterr().err
         pipe = reader(settings, embedder)
         assert len(pipe.sources()) == 40
-        assert pipe.retriever().search("dock opens", 1)[0].source.endswith("note00.md")
+        assert pipe.retriever().search("dock opens", 1)[0].passage.source.endswith("note00.md")
         pipe.close()

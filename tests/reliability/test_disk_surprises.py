@@ -106,7 +106,7 @@ def test_links_out_of_the_folder_are_not_followed(pipe, tree, tmp_path):
     assert outcomes["escape.txt"][1].startswith("link to a file outside")
     assert outcomes["proc-status"][0] == "skipped"
     assert indexed(pipe) == {"top.md", "a.txt", "b.txt"}
-    assert all("4242" not in h.text for h in pipe.retriever().search("vault code", 4))
+    assert all("4242" not in h.passage.text for h in pipe.retriever().search("vault code", 4))
 
 
 def test_a_file_named_on_the_command_line_is_read_through_its_link(pipe, tree, tmp_path):
@@ -220,7 +220,7 @@ def test_a_file_that_no_longer_parses_leaves_the_index(pipe, tree):
     assert outcomes["a.txt"][0] == outcomes["b.txt"][0] == "failed"
     assert "earlier version (1 chunks) was removed from the index" in outcomes["a.txt"][1]
     assert indexed(pipe) == {"top.md"}
-    assert all("tonnes" not in h.text for h in pipe.retriever().search("crane tonnes", 4))
+    assert all("tonnes" not in h.passage.text for h in pipe.retriever().search("crane tonnes", 4))
 
 
 def test_a_file_that_cannot_be_read_keeps_its_indexed_version(pipe, tree, monkeypatch):

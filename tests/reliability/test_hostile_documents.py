@@ -58,7 +58,7 @@ def assert_well_behaved(answer) -> None:
 
 def test_the_fence_holds_the_hostile_passage_as_data(pipeline):
     hits = pipeline.retriever().search("ferry to Kestrel Island", 4)
-    assert any("PWNED" in h.text for h in hits)
+    assert any("PWNED" in h.passage.text for h in hits)
     system = build_messages("When does the ferry leave?", hits, 6)[0]["content"]
     assert system.count("</source>") == len(hits)  # the document cannot close its fence
     assert system.count("<source n=") == len(hits)  # nor open a source of its own
@@ -74,7 +74,7 @@ def test_a_question_it_is_retrieved_for_is_answered_from_the_right_source(pipeli
     answer = pipeline.ask("How long does the sourdough rest before baking?")
     assert_well_behaved(answer)
     assert not answer.abstained and "36" in answer.text
-    assert all(s.hit.source.endswith("bakery.html") for s in answer.cited)
+    assert all(s.hit.passage.source.endswith("bakery.html") for s in answer.cited)
 
 
 def test_an_unanswerable_question_still_abstains(pipeline):

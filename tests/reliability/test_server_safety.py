@@ -75,4 +75,4 @@ def test_a_root_is_ingested_without_what_its_links_point_to(settings, embedder, 
     assert "secret.txt" not in status  # a linked folder is not walked at all
     assert [Path(d[0]).name for d in docs] == ["notes.md"]
     answerless = app.pipeline.retriever().search("vault code", 4)
-    assert all("4242" not in h.text for h in answerless)
+    assert all("4242" not in h.passage.text for h in answerless)

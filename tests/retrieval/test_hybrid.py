@@ -4,7 +4,7 @@ import pytest
 
 from core.fakes import HashEmbedder
 from index.manifest import Manifest
-from index.types import Chunk, Document
+from index.types import Document, Passage
 from retrieval.hybrid import HybridRetriever
 
 pytestmark = pytest.mark.unit
@@ -26,7 +26,7 @@ def store(open_store):
             mtime=1.0,
             fmt="text",
             documents=[Document(source=path, text=text, format="text", title=path)],
-            chunks=[Chunk(text, path, path, "", None, 0, len(text), 0)],
+            chunks=[Passage(text=text, source=path, title=path, end=len(text))],
             vectors=embedder.embed([text]),
         )
     return store, embedder

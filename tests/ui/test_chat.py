@@ -96,11 +96,12 @@ def test_a_follow_up_is_rewritten_before_retrieval(settings, embedder, corpus):
 
 def test_model_and_document_text_cannot_inject_html():
     from generation.types import Answer, AnswerSentence, Source
+    from index.types import Passage
     from retrieval.types import Hit
 
-    hit = Hit(
-        1, "<img src=x onerror=alert(1)> 22 miles", "/a<b>.md", "T", "", None, 0, 9, "", 0.1, 0.9
-    )
+    text = "<img src=x onerror=alert(1)> 22 miles"
+    passage = Passage(id=1, text=text, source="/a<b>.md", title="T", end=9)
+    hit = Hit(passage=passage, score=0.1, dense_score=0.9)
     answer = Answer(
         "q", "", False, (AnswerSentence("It is <b>22</b> miles.", (1,)),), (Source(1, hit),)
     )
