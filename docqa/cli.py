@@ -487,7 +487,7 @@ def _eval_detect(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
 
 def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
-    from ui.app import launch
+    from docqa.chat import serve_chat
 
     settings = pipeline.settings
     host = args.host or settings.ui.host
@@ -497,7 +497,7 @@ def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
         + ("" if host in ("127.0.0.1", "localhost", "::1") else " — reachable from other machines"),
         file=sys.stderr,
     )
-    launch(pipeline, host=args.host, port=args.port)
+    serve_chat(pipeline, host=args.host, port=args.port)
     return 0
 
 

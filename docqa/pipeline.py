@@ -273,8 +273,7 @@ class Pipeline:
         self.answerer()  # declares the answer prompt's fixed prefix to the generator
         if self.settings.generation.rewrite_followups:
             self.generator.keep_prefix(REWRITE_SYSTEM)
-        if isinstance(self.generator, LlamaCppGenerator):
-            self.generator.prepare()
+        self.generator.prepare()
 
     def reconfigure(self, settings: Settings) -> Pipeline:
         """A pipeline with new settings that keeps what they did not change loaded: the
@@ -303,14 +302,29 @@ class Pipeline:
         same_model = same_model and all(getattr(old, f) == getattr(new, f) for f in server)
         generator = self._generator if same_model else None
         if generator is not None and (old.temperature, old.seed) != (new.temperature, new.seed):
-            if not isinstance(generator, LlamaCppGenerator | ServerGenerator):
-                raise ValueError("only a llama.cpp or server generator can change its sampling")
             generator = generator.with_sampling(new.temperature, new.seed)
         other = Pipeline(settings, embedder=self.embedder, generator=generator)
         other._store = self._store
         if same_model:
             other._model_path = self._model_path
         return other
+
+    def with_choices(
+        self, *, model: str, top_k: int, policy: str, level: str | float, temperature: float
+    ) -> Pipeline:
+        """The pipeline answering with another model, number of passages, fact-check policy
+        or level, or temperature: the chat's settings panel. Itself when nothing changes."""
+        s = self.settings
+        settings = s.model_copy(
+            update={
+                "generation": s.generation.model_copy(
+                    update={"model": model, "temperature": temperature}
+                ),
+                "retrieval": s.retrieval.model_copy(update={"top_k": top_k}),
+                "factcheck": s.factcheck.model_copy(update={"policy": policy, "level": level}),
+            }
+        )
+        return self if settings == s else self.reconfigure(settings)
 
     def sources(self) -> list[FileRecord]:
         return self.store().files()

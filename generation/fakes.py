@@ -46,6 +46,13 @@ class ScriptedGenerator:
     def keep_prefix(self, system_text: str) -> None:
         self.kept_prefixes.append(system_text)
 
+    def prepare(self) -> None:
+        """Nothing to load."""
+
+    def with_sampling(self, temperature: float, seed: int) -> ScriptedGenerator:
+        """Itself: a scripted reply does not depend on sampling."""
+        return self
+
     def choice_probabilities(self, messages: list[dict], choices: Sequence[str]) -> list[float]:
         self.probes.append(messages)
         if self.judge is not None:

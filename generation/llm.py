@@ -72,6 +72,17 @@ class Generator(Protocol):
         are built on it."""
         ...
 
+    def prepare(self) -> None:
+        """Do now the slow work the first prompt would otherwise wait for (loading a model,
+        evaluating kept prefixes), for a server that can do it while nobody waits. A generator
+        with nothing to prepare returns at once."""
+        ...
+
+    def with_sampling(self, temperature: float, seed: int) -> Generator:
+        """The same model with other sampling settings, sharing what is loaded: a temperature
+        change in the chat must not load a second copy of the weights."""
+        ...
+
 
 MAX_KEPT_PREFIXES = 4
 _PREFIX_END = "\ue000"  # a private-use character no prompt contains: marks the cut

@@ -104,6 +104,9 @@ class ServerGenerator:
         """Nothing to do: the server keeps its own prompt cache (llama.cpp reuses the longest
         common prefix of the previous prompt, vLLM caches prefixes by hash)."""
 
+    def prepare(self) -> None:
+        """Nothing to load: the server holds the model."""
+
     def with_sampling(self, temperature: float, seed: int) -> ServerGenerator:
         """The same server and connection pool with other sampling settings."""
         other = copy.copy(self)

@@ -33,9 +33,6 @@ ALLOWED = {
     "eval": {"generation", "retrieval", "index", "core", "ingest"},
     "docqa": set(PACKAGES) - {"docqa"},
 }
-# Arrows that still run the wrong way: the chat reaches into the application package for the
-# pipeline and the settings. Each entry must disappear as it is fixed (the test says so).
-KNOWN = {("ui", "docqa")}
 
 
 def imports_of(package: str) -> dict[str, set[str]]:
@@ -60,12 +57,6 @@ def test_packages_import_only_what_lies_below_them(package):
     wrong = {
         target: sorted(modules)
         for target, modules in imports_of(package).items()
-        if target not in ALLOWED[package] and (package, target) not in KNOWN
+        if target not in ALLOWED[package]
     }
     assert not wrong, f"{package} imports {wrong}"
-
-
-@pytest.mark.parametrize(("package", "target"), sorted(KNOWN))
-def test_known_wrong_arrows_are_still_there(package, target):
-    """When one of these is fixed, remove it from KNOWN so the rule guards it from then on."""
-    assert target in imports_of(package)

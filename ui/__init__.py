@@ -1,1 +1,1 @@
-"""The Gradio chat: a thin layer over the library API (`docqa.pipeline.Pipeline`)."""
+"""The Gradio chat: a thin layer over the library verbs it is handed (`ui.app.Library`)."""

@@ -1,9 +1,10 @@
 """The Gradio app: widgets wired to the library API, nothing more.
 
 Rendering lives in `ui.chat`, upload safety in `ui.uploads`, and every answer and ingest goes
-through the same `Pipeline` the CLI uses. One lock serialises the model and the index: a
-llama.cpp context answers one prompt at a time, and an ingest must not interleave with a
-question's reads.
+through the same library verbs the CLI uses. The app does not know the application package:
+it is handed a `Library` (docqa's `Pipeline` is one) and a `ChatConfig` (built from the
+settings by `docqa.chat`). One lock serialises the model and the index: a llama.cpp context
+answers one prompt at a time, and an ingest must not interleave with a question's reads.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from docqa.config import Settings
-from docqa.pipeline import Pipeline
+from generation.calibration import Calibration
+from generation.types import AnswerEvent
+from index.base import FileRecord
 from ingest.ingester import FileOutcome
 from ui.chat import chat_views, levels_markdown
 from ui.uploads import UploadError, save_upload
 
 log = logging.getLogger(__name__)
 
-UPLOADS = "uploads"
 MAX_VARIANTS = 4  # settings-panel combinations kept ready; each other model holds ~2 GB
 
 CSS = """
@@ -56,59 +58,96 @@ document.addEventListener("click", (event) => {
 </script>"""
 
 
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """What the settings panel chooses for the next question."""
+
+    model: str
+    top_k: int
+    policy: str
+    level: str | float
+    temperature: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChatConfig:
+    """What the page and its server need of the configuration: the panel's starting choices,
+    where uploads go, which folders a typed path may name, and how the server listens."""
+
+    choices: Choices
+    upload_dir: Path
+    ingest_roots: tuple[Path, ...] = ()
+    max_upload_mb: int = 50
+    host: str = "127.0.0.1"
+    port: int = 7860
+    username: str = ""
+    password: str = ""
+
+
+class Library(Protocol):
+    """The library verbs the chat calls; `docqa.pipeline.Pipeline` is the real one."""
+
+    def stream(
+        self, question: str, history: Sequence[tuple[str, str]] = ()
+    ) -> Iterator[AnswerEvent]: ...
+    def warm_up(self) -> None: ...
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        on_outcome: Callable[[FileOutcome], None] | None = None,
+        within: Sequence[Path] | None = None,
+    ) -> Any: ...
+    def sources(self) -> list[FileRecord]: ...
+    def remove(self, path: Path | str) -> list[tuple[str, int]]: ...
+    def calibration(self) -> Calibration: ...
+    def with_choices(
+        self, *, model: str, top_k: int, policy: str, level: str | float, temperature: float
+    ) -> Library:
+        """The same library answering with other choices, sharing what they leave loaded."""
+        ...
+
+
 class DocqaApp:
-    """The state behind the UI: one base pipeline, and variants for the settings panel."""
+    """The state behind the UI: one base library, and variants for the settings panel."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
+    def __init__(self, library: Library, config: ChatConfig) -> None:
+        self.library = library
+        self.config = config
         self.lock = threading.Lock()
-        self._variants: dict[tuple, Pipeline] = {}
-
-    @property
-    def settings(self) -> Settings:
-        return self.pipeline.settings
+        self._variants: dict[Choices, Library] = {}
 
     @property
     def upload_dir(self) -> Path:
-        return self.settings.index_dir / UPLOADS
+        return self.config.upload_dir
 
     def warm_up(self) -> None:
         """Load the models while the page loads; the first question waits on the lock rather
         than loading them a second time. A failure here is the first question's to report."""
         with self.lock:
             try:
-                self.pipeline.warm_up()
+                self.library.warm_up()
             except Exception:
                 log.warning("warming up the models failed", exc_info=True)
 
     def variant(
         self, model: str, top_k: int, policy: str, level: str, temperature: float
-    ) -> Pipeline:
-        """The pipeline for the settings panel's choices; the base one when they are unchanged.
+    ) -> Library:
+        """The library for the settings panel's choices; the base one when they are unchanged.
         Variants share the embedder, the index and, if model and sampling agree, the model."""
-        key = (
-            model.strip() or self.settings.generation.model,
+        key = Choices(
+            model.strip() or self.config.choices.model,
             int(top_k),
             policy,
             _level(level),
             float(temperature),
         )
+        if key == self.config.choices:
+            return self.library
         if key not in self._variants:
-            s = self.settings
-            settings = s.model_copy(
-                update={
-                    "generation": s.generation.model_copy(
-                        update={"model": key[0], "temperature": key[4]}
-                    ),
-                    "retrieval": s.retrieval.model_copy(update={"top_k": key[1]}),
-                    "factcheck": s.factcheck.model_copy(update={"policy": key[2], "level": key[3]}),
-                }
-            )
             if len(self._variants) >= MAX_VARIANTS:  # forget the oldest choice (and its model)
                 self._variants.pop(next(iter(self._variants)))
-            self._variants[key] = (
-                self.pipeline if settings == s else self.pipeline.reconfigure(settings)
-            )
+            self._variants[key] = self.library.with_choices(**asdict(key))
         return self._variants[key]
 
     # ---- chat -----------------------------------------------------------------------------
@@ -131,9 +170,9 @@ class DocqaApp:
         chat = [*chat, {"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
         yield chat, "", pairs, ""
         try:
-            pipeline = self.variant(model, top_k, policy, level, temperature)
+            library = self.variant(model, top_k, policy, level, temperature)
             with self.lock:
-                for view in chat_views(pipeline, message, pairs):
+                for view in chat_views(library, message, pairs):
                     chat[-1] = {"role": "assistant", "content": view.reply}
                     if view.done and view.answer is not None:
                         pairs = [*pairs, (message, view.answer.text)]
@@ -148,7 +187,7 @@ class DocqaApp:
         """Save uploads into the index's upload folder, then ingest them."""
         rows: list[list[str]] = []
         saved = []
-        max_bytes = self.settings.ui.max_upload_mb * 1024 * 1024
+        max_bytes = self.config.max_upload_mb * 1024 * 1024
         for f in files or []:
             path = Path(getattr(f, "name", f))
             shown = getattr(f, "orig_name", None) or path.name
@@ -166,7 +205,7 @@ class DocqaApp:
         then quote) any file the server can read."""
         if not (text or "").strip():
             return [["", "failed", "type a file or folder path"]], self.documents()
-        roots = [Path(r).expanduser() for r in self.settings.ui.ingest_roots]
+        roots = list(self.config.ingest_roots)
         if not roots:
             reason = (
                 "ingesting a path from the chat is off: list the folders it may read in "
@@ -191,13 +230,13 @@ class DocqaApp:
                 progress((len(rows), None), desc=f"{outcome.status}: {Path(outcome.path).name}")
 
         with self.lock:
-            self.pipeline.ingest(paths, on_outcome=record, within=within)
+            self.library.ingest(paths, on_outcome=record, within=within)
         return rows
 
     def documents(self) -> list[list[Any]]:
         try:
             with self.lock:
-                records = self.pipeline.sources()
+                records = self.library.sources()
         except Exception:  # no index yet: an empty list, not an error page
             return []
         return [[r.path, r.format, r.chunks] for r in records]
@@ -206,7 +245,7 @@ class DocqaApp:
         if not path:
             return "Choose a document to remove.", self.documents()
         with self.lock:
-            removed = self.pipeline.remove(Path(path))
+            removed = self.library.remove(Path(path))
         message = (
             f"Removed {len(removed)} file(s), {sum(c for _, c in removed)} chunks."
             if removed
@@ -215,16 +254,17 @@ class DocqaApp:
         return message, self.documents()
 
 
-def build(pipeline: Pipeline, *, warm: bool = False):
-    """The Gradio Blocks for `pipeline` (not launched); with `warm`, the models load in the
+def build(library: Library, config: ChatConfig, *, warm: bool = False):
+    """The Gradio Blocks over `library` (not launched); with `warm`, the models load in the
     background at once instead of at the first question."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    app = DocqaApp(pipeline)
+    app = DocqaApp(library, config)
     if warm:
         threading.Thread(target=app.warm_up, name="docqa-warm-up", daemon=True).start()
-    g = pipeline.settings
+    start = config.choices
+    calibration = library.calibration()
     with gr.Blocks(title="docqa", analytics_enabled=False) as blocks:
         gr.Markdown("## docqa — answers from your documents, with sources, or “I don't know”")
         with gr.Tab("Chat"):
@@ -247,31 +287,28 @@ def build(pipeline: Pipeline, *, warm: bool = False):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(elem_id="docqa-sources")
                     with gr.Accordion("Settings", open=False):
-                        model = gr.Textbox(
-                            value=g.generation.model, label="Model (name or GGUF file)"
-                        )
+                        model = gr.Textbox(value=start.model, label="Model (name or GGUF file)")
                         top_k = gr.Slider(
                             1,
                             8,
-                            value=g.retrieval.top_k,
+                            value=start.top_k,
                             step=1,
                             label="Passages given to the model",
                         )
-                        levels = _level_choices(pipeline)
                         level = gr.Radio(
-                            levels,
-                            value=str(g.factcheck.level),
+                            _level_choices(calibration, start.level),
+                            value=str(start.level),
                             label="How sure docqa must be before it answers",
                             elem_id="docqa-level",
                         )
-                        gr.Markdown(levels_markdown(pipeline.calibration()), elem_id="docqa-levels")
+                        gr.Markdown(levels_markdown(calibration), elem_id="docqa-levels")
                         policy = gr.Radio(
                             ["strict", "flag"],
-                            value=g.factcheck.policy,
+                            value=start.policy,
                             label="Sentences below that: drop (strict) or mark (flag)",
                         )
                         temperature = gr.Slider(
-                            0.0, 1.5, value=g.generation.temperature, step=0.1, label="Temperature"
+                            0.0, 1.5, value=start.temperature, step=0.1, label="Temperature"
                         )
             inputs = [question, chat, pairs, model, top_k, policy, level, temperature]
             outputs = [chat, sources, pairs, question]
@@ -336,11 +373,14 @@ def _level(value: str | float) -> str | float:
         return str(value)
 
 
-def _level_choices(pipeline: Pipeline) -> list[str]:
-    """The calibrated levels, plus the configured threshold when the settings give a number."""
-    choices = list(pipeline.calibration().levels)
-    configured = str(pipeline.settings.factcheck.level)
-    return choices if configured in choices else [*choices, configured]
+def _level_choices(calibration: Calibration, configured: str | float) -> list[str]:
+    """The calibrated levels, plus the configured threshold when the settings give a number.
+
+    >>> _level_choices(Calibration.load(), 0.7)
+    ['strict', 'balanced', 'lenient', '0.7']
+    """
+    choices = list(calibration.levels)
+    return choices if str(configured) in choices else [*choices, str(configured)]
 
 
 def _rows(table: Any) -> list[list[Any]]:
@@ -350,19 +390,18 @@ def _rows(table: Any) -> list[list[Any]]:
     return list(table or [])
 
 
-def launch(pipeline: Pipeline, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the app until interrupted: loopback unless `host` says otherwise, with a login
-    when both `ui.username` and `ui.password` are configured."""
-    ui = pipeline.settings.ui
-    auth = (ui.username, ui.password) if ui.username and ui.password else None
-    if bool(ui.username) != bool(ui.password):
+def launch(library: Library, config: ChatConfig) -> None:
+    """Serve the app until interrupted, on `config.host` (loopback unless configured
+    otherwise), with a login when both a username and a password are configured."""
+    auth = (config.username, config.password) if config.username and config.password else None
+    if bool(config.username) != bool(config.password):
         raise ValueError("set both ui.username and ui.password, or neither")
-    blocks = build(pipeline, warm=True)
+    blocks = build(library, config, warm=True)
     blocks.queue(default_concurrency_limit=1).launch(
-        server_name=host or ui.host,
-        server_port=port or ui.port,
+        server_name=config.host,
+        server_port=config.port,
         auth=auth,
-        max_file_size=f"{ui.max_upload_mb}mb",
+        max_file_size=f"{config.max_upload_mb}mb",
         css=CSS,
         head=HEAD,
         show_error=True,

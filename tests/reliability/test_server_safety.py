@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from docqa.chat import chat_app
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from ui.app import DocqaApp
@@ -21,7 +22,7 @@ def app_for(settings, embedder, roots: list[Path]) -> DocqaApp:
     settings = settings.model_copy(
         update={"ui": settings.ui.model_copy(update={"ingest_roots": [str(r) for r in roots]})}
     )
-    return DocqaApp(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator([])))
+    return chat_app(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator([])))
 
 
 @pytest.fixture
@@ -74,5 +75,5 @@ def test_a_root_is_ingested_without_what_its_links_point_to(settings, embedder, 
     assert status["escape.txt"][1].startswith("link to a file outside")
     assert "secret.txt" not in status  # a linked folder is not walked at all
     assert [Path(d[0]).name for d in docs] == ["notes.md"]
-    answerless = app.pipeline.retriever().search("vault code", 4)
+    answerless = app.library.retriever().search("vault code", 4)
     assert all("4242" not in h.passage.text for h in answerless)

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from docqa.chat import chat_app
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from generation.types import Done, Retrieved, Rewritten, Token
-from ui.app import DocqaApp
 from ui.chat import answer_markdown, chat_views, sources_html
 from ui.uploads import UploadError, safe_name, save_upload
 
@@ -131,7 +131,7 @@ def test_upload_names_are_sanitised_and_sizes_limited(tmp_path):
 
 
 def test_app_ingests_uploads_reports_each_file_and_removes(settings, embedder, tmp_path):
-    app = DocqaApp(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator(["x"])))
+    app = chat_app(build_pipeline(settings, embedder=embedder, generator=ScriptedGenerator(["x"])))
     good = tmp_path / "good.md"
     good.write_text("# Pumps\n\nThe seal lasts 1,500 hours.\n")
     empty = tmp_path / "empty.txt"
@@ -151,7 +151,7 @@ def test_app_ingests_uploads_reports_each_file_and_removes(settings, embedder, t
 
 def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, corpus):
     p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
-    app = DocqaApp(p)
+    app = chat_app(p)
     g = settings
     turns = list(
         app.respond(

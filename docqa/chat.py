@@ -1,0 +1,49 @@
+"""The chat, connected to the library: its configuration read from the settings.
+
+`ui` knows nothing of the application package; this is where docqa hands it a pipeline (the
+`ui.app.Library` it answers through) and a `ui.app.ChatConfig` read from the settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docqa.config import Settings
+from docqa.pipeline import Pipeline
+from ui.app import ChatConfig, Choices, DocqaApp, launch
+
+UPLOADS = "uploads"  # under the index folder, so that a re-ingest and `remove` find them
+
+
+def chat_config(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> ChatConfig:
+    """The chat's configuration: the settings panel starts at the configured choices, uploads
+    go under the index folder, and the server listens where `ui.*` (or `host`/`port`) says."""
+    ui = settings.ui
+    return ChatConfig(
+        choices=Choices(
+            model=settings.generation.model,
+            top_k=settings.retrieval.top_k,
+            policy=settings.factcheck.policy,
+            level=settings.factcheck.level,
+            temperature=settings.generation.temperature,
+        ),
+        upload_dir=settings.index_dir / UPLOADS,
+        ingest_roots=tuple(Path(r).expanduser() for r in ui.ingest_roots),
+        max_upload_mb=ui.max_upload_mb,
+        host=host or ui.host,
+        port=port or ui.port,
+        username=ui.username or "",
+        password=ui.password or "",
+    )
+
+
+def chat_app(pipeline: Pipeline) -> DocqaApp:
+    """The state behind the chat for `pipeline`, without a page: for tests and scripts."""
+    return DocqaApp(pipeline, chat_config(pipeline.settings))
+
+
+def serve_chat(pipeline: Pipeline, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve the chat over `pipeline` until interrupted."""
+    launch(pipeline, chat_config(pipeline.settings, host=host, port=port))
