@@ -152,7 +152,19 @@ class Catalogue:
             f"FROM files f {where} ORDER BY f.path",
             params,
         )
-        return [FileRecord(*r) for r in rows]
+        return [
+            FileRecord(
+                path=path,
+                sha256=sha256,
+                size=size,
+                mtime=mtime,
+                format=fmt,
+                documents=documents,
+                chunks=chunks,
+                ingested_at=ingested_at,
+            )
+            for path, sha256, size, mtime, fmt, documents, chunks, ingested_at in rows
+        ]
 
     def _generation(self) -> int:
         rows = self._rows("SELECT value FROM manifest WHERE key = 'generation'")
