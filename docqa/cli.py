@@ -71,8 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--index", type=Path, help="index directory (env DOCQA_INDEX)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    common = _common()
 
-    p = sub.add_parser("ingest", help="add or update files and folders in the index")
+    p = sub.add_parser(
+        "ingest", parents=[common], help="add or update files and folders in the index"
+    )
     p.add_argument("paths", nargs="+", type=_path, metavar="PATH")
     p.add_argument(
         "--force",
@@ -81,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_ingest)
 
-    p = sub.add_parser("ask", help="answer a question from the indexed documents")
+    p = sub.add_parser("ask", parents=[common], help="answer a question from the indexed documents")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--explain", action="store_true", help="show the fact-check of each sentence")
@@ -99,11 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="passages given to the model")
     p.set_defaults(handler=_ask)
 
-    p = sub.add_parser("sources", help="list the indexed files")
+    p = sub.add_parser("sources", parents=[common], help="list the indexed files")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_sources)
 
-    p = sub.add_parser("remove", help="remove a file (or every file under a folder)")
+    p = sub.add_parser(
+        "remove", parents=[common], help="remove a file (or every file under a folder)"
+    )
     p.add_argument("path", type=_path)
     p.add_argument(
         "-y",
@@ -113,14 +118,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_remove)
 
-    p = sub.add_parser("ui", help="chat with your documents in the browser")
+    p = sub.add_parser("ui", parents=[common], help="chat with your documents in the browser")
     p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.set_defaults(handler=_ui)
 
-    _add_eval(sub)
+    _add_eval(sub, common)
 
-    p = sub.add_parser("prepare", help="assemble and verify the configured models")
+    p = sub.add_parser(
+        "prepare", parents=[common], help="assemble and verify the configured models"
+    )
     p.set_defaults(handler=_prepare)
     return parser
 
@@ -306,14 +313,22 @@ def _confirm(question: str) -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _add_eval(sub: argparse._SubParsersAction) -> None:
-    # Accept --index/--config after the subcommand too ("docqa eval qa Q.jsonl --index DIR");
-    # SUPPRESS keeps a value given before the subcommand when none is given after it.
+def _common() -> argparse.ArgumentParser:
+    """The options every command accepts after its name as well as before it ("docqa ui
+    --index DIR" = "docqa --index DIR ui"); SUPPRESS keeps a value given before the command
+    when none is given after it."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--index", type=Path, default=argparse.SUPPRESS, help="index directory (env DOCQA_INDEX)"
     )
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML settings file")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
+    return common
+
+
+def _add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     evals = sub.add_parser(
         "eval", help="measure answers, retrieval or hallucination detection on your own data"
     ).add_subparsers(required=True, metavar="KIND")
@@ -488,6 +503,9 @@ def _eval_detect(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
 def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from docqa.chat import serve_chat
+
+    if not args.verbose:  # a server says when its models are ready and logs each question
+        logging.getLogger("ui").setLevel(logging.INFO)
 
     settings = pipeline.settings
     host = args.host or settings.ui.host

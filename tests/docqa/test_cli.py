@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from docqa.cli import format_answer, main
@@ -85,3 +87,37 @@ def test_flagged_sentences_are_marked_and_explained():
     assert "✓ supported 0.90: Visible for 22 miles." in checks
     assert "? unsupported 0.00: Built in 1900." in checks
     assert "evidence [1]: The lamp is visible for 22 miles." in checks
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--index", "/i", "--config", "/c.toml", "ui"],
+        ["ui", "--index", "/i", "--config", "/c.toml"],
+        ["--config", "/c.toml", "ui", "--index", "/i"],
+    ],
+)
+def test_common_options_go_before_or_after_the_command(argv):
+    from docqa.cli import _parser
+
+    args = _parser().parse_args(argv)
+    assert (args.index, args.config) == (Path("/i"), Path("/c.toml"))
+
+
+def test_every_command_takes_the_common_options_after_its_name():
+    from docqa.cli import _parser
+
+    for argv in (
+        ["ingest", "a.md"],
+        ["ask", "q"],
+        ["sources"],
+        ["remove", "a.md"],
+        ["ui"],
+        ["prepare"],
+        ["eval", "qa", "q.jsonl"],
+        ["eval", "retrieval", "c", "q", "r"],
+        ["eval", "detect", "d.jsonl"],
+    ):
+        args = _parser().parse_args([*argv, "--index", "/i", "-v"])
+        assert args.index == Path("/i") and args.verbose, argv
+    assert _parser().parse_args(["--index", "/before", "sources"]).index == Path("/before")
