@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import re
 from typing import Any
 
 from pypdf import PdfReader
@@ -31,6 +32,13 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "pdf"
 _TITLE_NOISE = ("Microsoft Word - ", "Microsoft PowerPoint - ")
+# Titles that name the tool or a file, not the document: replaced by a title read from the text.
+_JUNK_TITLE = re.compile(
+    r"|.|enscript output|untitled( document)?|document\d*|presentation\d*|"
+    r"powerpoint presentation|slide \d+|title|no title|"
+    r".*\.(?:docx?|pdf|txt|rtf|odt|pptx?|xlsx?|tex|dvi|ps|html?|md)",
+    re.IGNORECASE,
+)
 # A dense page of small print holds ~10,000 characters; ten times that is not a page.
 MAX_PAGE_CHARS = 100_000
 # A page's drawing instructions, decompressed: text-heavy pages take kilobytes, maps and
@@ -77,7 +85,7 @@ def parse(data: bytes, source: str) -> list[Document]:
             source=source,
             text=text,
             format=FORMAT,
-            title=metadata.get("title") or file_stem(source),
+            title=metadata.get("title") or _title_from_text(text) or file_stem(source),
             metadata=metadata,
             pages=pages,
         )
@@ -143,10 +151,28 @@ def _metadata(reader: PdfReader) -> dict[str, Any]:
 
 
 def _clean_title(title: object) -> str:
+    """The metadata title, or "" when it names the tool that made the file rather than the
+    document ("Enscript Output", "Microsoft Word - report.docx", "Untitled")."""
     text = one_line(str(title or ""))
     for noise in _TITLE_NOISE:
         text = text.removeprefix(noise)
+    if _JUNK_TITLE.fullmatch(text.strip()):
+        return ""
     return text
+
+
+def _title_from_text(text: str) -> str:
+    """A title read from the first page when the metadata's is junk: its first line that reads
+    like one (letters, not a sentence's length).
+
+    >>> _title_from_text("\\n  12\\nNorth and South\\nby Elizabeth Gaskell\\n")
+    'North and South'
+    """
+    for line in text.splitlines()[:20]:
+        line = one_line(line)
+        if 3 <= len(line) <= 100 and sum(c.isalpha() for c in line) >= 3:
+            return line
+    return ""
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -283,6 +283,23 @@ def test_pdf_pages(pdf_bytes: bytes) -> None:
     assert "\n\n" in doc.text
 
 
+@pytest.mark.parametrize(
+    "junk", ["Enscript Output", "Microsoft Word - report.docx", "Untitled", "slides.pptx", "x"]
+)
+def test_a_pdf_whose_metadata_title_names_a_tool_is_titled_from_its_text(junk: str) -> None:
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, invariant=1)
+    pdf.setTitle(junk)
+    pdf.drawString(72, 760, "North and South")
+    pdf.drawString(72, 740, "Margaret Hale is the daughter of a rector in Helstone.")
+    pdf.showPage()
+    pdf.save()
+    [doc] = parse(buffer.getvalue(), "/books/gaskell.pdf", "pdf")
+    assert doc.title == "North and South"
+
+
 def test_corrupt_pdf(pdf_bytes: bytes) -> None:
     with pytest.raises(ParseError, match="corrupt PDF"):
         parse(b"%PDF-1.7\n" + b"garbage " * 50, "bad.pdf", "pdf")
