@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from docqa.config import Settings
 from docqa.pipeline import Pipeline
-from ui.app import ChatConfig, Choices, DocqaApp, launch
+from ui.app import ChatConfig, Choices, DocqaApp
 
 UPLOADS = "uploads"  # under the index folder, so that a re-ingest and `remove` find them
 
@@ -36,6 +37,8 @@ def chat_config(
         port=port or ui.port,
         username=ui.username or "",
         password=ui.password or "",
+        conversation_key="docqa-"
+        + hashlib.sha256(str(settings.index_location).encode()).hexdigest()[:16],
     )
 
 
@@ -46,4 +49,6 @@ def chat_app(pipeline: Pipeline) -> DocqaApp:
 
 def serve_chat(pipeline: Pipeline, *, host: str | None = None, port: int | None = None) -> None:
     """Serve the chat over `pipeline` until interrupted."""
+    from ui.page import launch  # Gradio loads only when a page is served
+
     launch(pipeline, chat_config(pipeline.settings, host=host, port=port))

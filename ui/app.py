@@ -1,17 +1,19 @@
-"""The Gradio app: widgets wired to the library API, nothing more.
+"""The state behind the chat: what a question, an upload or a removal does, free of Gradio.
 
-Rendering lives in `ui.chat`, upload safety in `ui.uploads`, and every answer and ingest goes
-through the same library verbs the CLI uses. The app does not know the application package:
-it is handed a `Library` (docqa's `Pipeline` is one) and a `ChatConfig` (built from the
-settings by `docqa.chat`). One lock serialises the model and the index: a llama.cpp context
-answers one prompt at a time, and an ingest must not interleave with a question's reads.
+Rendering lives in `ui.chat`, the widgets in `ui.page`, upload safety in `ui.uploads`, and
+every answer and ingest goes through the same library verbs the CLI uses. The app does not
+know the application package: it is handed a `Library` (docqa's `Pipeline` is one) and a
+`ChatConfig` (built from the settings by `docqa.chat`). One lock serialises the model and
+the index: a llama.cpp context answers one prompt at a time, and an ingest must not interleave
+with a question's reads.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,41 +23,24 @@ from generation.calibration import Calibration
 from generation.types import AnswerEvent
 from index.base import FileRecord
 from ingest.ingester import FileOutcome
-from ui.chat import chat_views, levels_markdown
+from ui.chat import Turn, sources_panel
 from ui.uploads import UploadError, save_upload
 
 log = logging.getLogger(__name__)
 
 MAX_VARIANTS = 4  # settings-panel combinations kept ready; each other model holds ~2 GB
+TICK_S = 0.5  # how often a reply's stage clock moves while nothing else happens
+_END = object()  # the worker is done
 
-CSS = """
-.docqa-source { border: 1px solid #ddd; border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
-.docqa-source p { display: none; white-space: pre-wrap; margin: 6px 0 0 0; }
-.docqa-source.docqa-active { border-color: #e8a33d; background: #fff8ec; }
-.docqa-source.docqa-active p { display: block; }
-.docqa-source-head { cursor: pointer; }
-.docqa-flag { text-decoration: underline wavy #d9534f; }
-.docqa-gap { font-style: italic; }
-mark { background: #ffe08a; }
-"""
 
-# Citation markers and source headers open the passage in the side panel. A capturing listener
-# on the document survives Gradio re-rendering the chat, and prevents the link from navigating.
-HEAD = """<script>
-document.addEventListener("click", (event) => {
-  const cite = event.target.closest('a[href^="#docqa-src-"]');
-  const head = event.target.closest(".docqa-source-head");
-  if (!cite && !head) return;
-  event.preventDefault();
-  event.stopPropagation();
-  const n = cite ? cite.getAttribute("href").slice("#docqa-src-".length)
-                 : head.parentElement.dataset.src;
-  document.querySelectorAll(".docqa-source").forEach((el) =>
-    el.classList.toggle("docqa-active", el.dataset.src === n));
-  const shown = document.getElementById("docqa-src-" + n);
-  if (shown) shown.scrollIntoView({ block: "nearest" });
-}, true);
-</script>"""
+class Busy(Exception):
+    """A question sent while the last one is still being answered."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Still answering the last question: wait for it or press Stop. "
+            "Your question stays in the box."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +67,7 @@ class ChatConfig:
     port: int = 7860
     username: str = ""
     password: str = ""
+    conversation_key: str = "docqa-conversation"  # the browser's storage for this index
 
 
 class Library(Protocol):
@@ -116,6 +102,8 @@ class DocqaApp:
         self.config = config
         self.lock = threading.Lock()
         self._variants: dict[Choices, Library] = {}
+        self._stops: dict[str, threading.Event] = {}  # per browser session: Stop pressed
+        self._warming = threading.Event()
 
     @property
     def upload_dir(self) -> Path:
@@ -124,11 +112,15 @@ class DocqaApp:
     def warm_up(self) -> None:
         """Load the models while the page loads; the first question waits on the lock rather
         than loading them a second time. A failure here is the first question's to report."""
+        self._warming.set()
         with self.lock:
             try:
                 self.library.warm_up()
+                log.info("models ready")
             except Exception:
                 log.warning("warming up the models failed", exc_info=True)
+            finally:
+                self._warming.clear()
 
     def variant(
         self, model: str, top_k: int, policy: str, level: str, temperature: float
@@ -151,36 +143,159 @@ class DocqaApp:
         return self._variants[key]
 
     # ---- chat -----------------------------------------------------------------------------
+    def take(self, message: str, chat: list[dict], busy: bool) -> tuple[str, list[dict], str, bool]:
+        """Move a question from the box into the conversation: (box, chat, question, busy).
+
+        While an answer is being written a new question is refused with `Busy`, and the page
+        leaves it in the box, rather than dropping it or answering two at once.
+        """
+        message = (message or "").strip()
+        if busy:
+            raise Busy
+        if not message:
+            return "", chat, "", False
+        return "", [*chat, {"role": "user", "content": message}], message, True
+
     def respond(
         self,
         message: str,
         chat: list[dict],
         pairs: list[tuple[str, str]],
+        turns: list[str],
         model: str,
         top_k: int,
         policy: str,
         level: str,
         temperature: float,
-    ) -> Iterator[tuple[list[dict], str, list[tuple[str, str]], str]]:
-        """Stream one exchange: (chat messages, sources panel, conversation, cleared input)."""
+        session: str = "local",
+    ) -> Iterator[tuple[list[dict], str, list[tuple[str, str]], list[str]]]:
+        """Stream one answer: (chat messages, sources panel, conversation, sources per turn).
+
+        The pipeline runs in a worker thread, so the reply shows the stage it is at and for
+        how long even while the model reads its prompt, and Stop is seen within a tick.
+        """
         message = (message or "").strip()
         if not message:
-            yield chat, "", pairs, ""
+            yield chat, sources_panel(turns), pairs, turns
             return
-        chat = [*chat, {"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
-        yield chat, "", pairs, ""
+        stop = self._stops.setdefault(session, threading.Event())
+        stop.clear()
+        current = Turn(str(len(turns) + 1), message)
+        chat = [*chat, {"role": "assistant", "content": ""}]
         try:
             library = self.variant(model, top_k, policy, level, temperature)
-            with self.lock:
-                for view in chat_views(library, message, pairs):
-                    chat[-1] = {"role": "assistant", "content": view.reply}
-                    if view.done and view.answer is not None:
-                        pairs = [*pairs, (message, view.answer.text)]
-                    yield chat, view.sources, pairs, ""
-        except Exception as exc:  # shown to the person, not a stack trace in a log only
-            log.exception("answering %r failed", message)
+        except Exception as exc:
+            log.exception("choosing %s failed", model)
             chat[-1] = {"role": "assistant", "content": f"Error: {exc}"}
-            yield chat, "", pairs, ""
+            yield chat, sources_panel(turns), pairs, turns
+            return
+        events: queue.Queue = queue.Queue()
+        worker = threading.Thread(
+            target=self._answer,
+            args=(library, message, list(pairs), events, stop),
+            name="docqa-answer",
+            daemon=True,
+        )
+        start = time.monotonic()
+        worker.start()
+        shown = None
+        while True:
+            try:
+                item = events.get(timeout=TICK_S)
+            except queue.Empty:
+                item = None
+            now = time.monotonic()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):  # shown to the person, and logged by _answer
+                chat[-1] = {"role": "assistant", "content": f"Error: {item}"}
+                yield chat, sources_panel(turns), pairs, turns
+                return
+            if item is not None:
+                current.feed(item, now)
+            view = current.stopped() if stop.is_set() else current.view(now - start, now)
+            groups = [*turns, view.sources] if view.sources else list(turns)
+            if view.done:
+                if view.answer is not None:
+                    pairs = [*pairs, (message, view.answer.text)]
+                outcome = (
+                    "stopped"
+                    if view.answer is None
+                    else "abstained"
+                    if view.answer.abstained
+                    else "answered"
+                )
+                log.info("%s in %.1f s: %r", outcome, now - start, message[:200])
+                turns = groups
+            if (view.reply, view.sources) != shown:
+                shown = (view.reply, view.sources)
+                chat = [*chat[:-1], {"role": "assistant", "content": view.reply}]
+                yield chat, sources_panel(groups), pairs, turns
+            if view.done:
+                return
+
+    def _answer(
+        self,
+        library: Library,
+        message: str,
+        history: list[tuple[str, str]],
+        events: queue.Queue,
+        stop: threading.Event,
+    ) -> None:
+        """The worker: wait for the model (saying why), stream the pipeline's events, and stop
+        generating — closing the stream frees the model — as soon as Stop is pressed."""
+        try:
+            if not self.lock.acquire(blocking=False):
+                events.put(
+                    "Loading the models (once after a start)"
+                    if self._warming.is_set()
+                    else "Waiting for the previous answer to finish"
+                )
+                self.lock.acquire()
+            try:
+                if stop.is_set():
+                    return
+                stream = library.stream(message, history)
+                try:
+                    for event in stream:
+                        events.put(event)
+                        if stop.is_set():
+                            break
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()
+            finally:
+                self.lock.release()
+        except Exception as exc:
+            log.exception("answering %r failed", message)
+            events.put(exc)
+        finally:
+            events.put(_END)
+
+    def stop(self, session: str = "local") -> None:
+        """Stop the answer being written for `session` (its text so far stays, unchecked)."""
+        if session in self._stops:
+            self._stops[session].set()
+
+    def saved(
+        self, chat: list[dict], pairs: list[tuple[str, str]], turns: list[str]
+    ) -> dict[str, Any]:
+        """The conversation as the browser keeps it, so a reload restores it."""
+        return {"chat": chat, "pairs": [list(p) for p in pairs], "turns": turns}
+
+    def restore(
+        self, saved: dict[str, Any] | None
+    ) -> tuple[list[dict], list[tuple[str, str]], list[str], str]:
+        """(chat, conversation, sources per turn, sources panel) from what the browser kept;
+        an empty conversation when it kept nothing usable."""
+        try:
+            chat = [dict(m) for m in saved["chat"]] if saved else []
+            pairs = [(str(q), str(a)) for q, a in saved["pairs"]] if saved else []
+            turns = [str(t) for t in saved["turns"]] if saved else []
+        except (KeyError, TypeError, ValueError):
+            return [], [], [], ""
+        return chat, pairs, turns, sources_panel(turns)
 
     # ---- documents ------------------------------------------------------------------------
     def ingest_uploads(self, files: list[Any] | None, progress: Any = None) -> tuple[list, list]:
@@ -254,113 +369,6 @@ class DocqaApp:
         return message, self.documents()
 
 
-def build(library: Library, config: ChatConfig, *, warm: bool = False):
-    """The Gradio Blocks over `library` (not launched); with `warm`, the models load in the
-    background at once instead of at the first question."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-
-    app = DocqaApp(library, config)
-    if warm:
-        threading.Thread(target=app.warm_up, name="docqa-warm-up", daemon=True).start()
-    start = config.choices
-    calibration = library.calibration()
-    with gr.Blocks(title="docqa", analytics_enabled=False) as blocks:
-        gr.Markdown("## docqa — answers from your documents, with sources, or “I don't know”")
-        with gr.Tab("Chat"):
-            pairs = gr.State([])
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chat = gr.Chatbot(
-                        label="Conversation", height=520, elem_id="docqa-chat", sanitize_html=True
-                    )
-                    question = gr.Textbox(
-                        label="Question",
-                        placeholder="Ask your documents…",
-                        elem_id="docqa-question",
-                        info="Ask in English: docqa's search model reads English only.",
-                    )
-                    with gr.Row():
-                        ask = gr.Button("Ask", variant="primary", elem_id="docqa-ask")
-                        clear = gr.Button("New conversation")
-                with gr.Column(scale=2):
-                    gr.Markdown("### Sources")
-                    sources = gr.HTML(elem_id="docqa-sources")
-                    with gr.Accordion("Settings", open=False):
-                        model = gr.Textbox(value=start.model, label="Model (name or GGUF file)")
-                        top_k = gr.Slider(
-                            1,
-                            8,
-                            value=start.top_k,
-                            step=1,
-                            label="Passages given to the model",
-                        )
-                        level = gr.Radio(
-                            _level_choices(calibration, start.level),
-                            value=str(start.level),
-                            label="How sure docqa must be before it answers",
-                            elem_id="docqa-level",
-                        )
-                        gr.Markdown(levels_markdown(calibration), elem_id="docqa-levels")
-                        policy = gr.Radio(
-                            ["strict", "flag"],
-                            value=start.policy,
-                            label="Sentences below that: drop (strict) or mark (flag)",
-                        )
-                        temperature = gr.Slider(
-                            0.0, 1.5, value=start.temperature, step=0.1, label="Temperature"
-                        )
-            inputs = [question, chat, pairs, model, top_k, policy, level, temperature]
-            outputs = [chat, sources, pairs, question]
-            ask.click(app.respond, inputs, outputs, concurrency_limit=1)
-            question.submit(app.respond, inputs, outputs, concurrency_limit=1)
-            clear.click(lambda: ([], "", [], ""), None, outputs)
-        with gr.Tab("Documents"):
-            with gr.Row():
-                with gr.Column():
-                    files = gr.File(
-                        file_count="multiple",
-                        label="Upload files to ingest",
-                        elem_id="docqa-upload",
-                    )
-                    upload_button = gr.Button("Ingest uploads", variant="primary")
-                with gr.Column():
-                    folder = gr.Textbox(label="Or a file or folder on this machine")
-                    folder_button = gr.Button("Ingest path")
-            outcome = gr.Dataframe(
-                headers=["file", "status", "detail"],
-                label="Ingest result",
-                interactive=False,
-                elem_id="docqa-outcome",
-            )
-            docs = gr.Dataframe(
-                headers=["file", "format", "chunks"],
-                label="Indexed documents",
-                interactive=False,
-                elem_id="docqa-documents",
-            )
-            with gr.Row():
-                chosen = gr.Dropdown(label="Remove a document", choices=[], allow_custom_value=True)
-                remove_button = gr.Button("Remove", variant="stop")
-            removed = gr.Markdown()
-
-            def ingest_uploads(f, progress=gr.Progress()):  # noqa: B008 - Gradio's injection
-                return app.ingest_uploads(f, progress)
-
-            def ingest_path(p, progress=gr.Progress()):  # noqa: B008
-                return app.ingest_path(p, progress)
-
-            upload_button.click(ingest_uploads, [files], [outcome, docs], concurrency_limit=1)
-            folder_button.click(ingest_path, [folder], [outcome, docs], concurrency_limit=1)
-            remove_button.click(app.remove, [chosen], [removed, docs], concurrency_limit=1)
-            docs.change(
-                lambda rows: gr.Dropdown(choices=[r[0] for r in _rows(rows)]), [docs], [chosen]
-            )
-        blocks.load(app.documents, None, [docs])
-    blocks.docqa = app  # for tests and callers that want the state behind the widgets
-    return blocks
-
-
 def _level(value: str | float) -> str | float:
     """The settings panel's level: a level's name, or a number the settings gave.
 
@@ -371,40 +379,3 @@ def _level(value: str | float) -> str | float:
         return float(value)
     except (TypeError, ValueError):
         return str(value)
-
-
-def _level_choices(calibration: Calibration, configured: str | float) -> list[str]:
-    """The calibrated levels, plus the configured threshold when the settings give a number.
-
-    >>> _level_choices(Calibration.load(), 0.7)
-    ['strict', 'balanced', 'lenient', '0.7']
-    """
-    choices = list(calibration.levels)
-    return choices if str(configured) in choices else [*choices, str(configured)]
-
-
-def _rows(table: Any) -> list[list[Any]]:
-    """Gradio hands a Dataframe's value over as a pandas DataFrame or as a list of rows."""
-    if hasattr(table, "values"):
-        return [list(r) for r in table.values.tolist()]
-    return list(table or [])
-
-
-def launch(library: Library, config: ChatConfig) -> None:
-    """Serve the app until interrupted, on `config.host` (loopback unless configured
-    otherwise), with a login when both a username and a password are configured."""
-    auth = (config.username, config.password) if config.username and config.password else None
-    if bool(config.username) != bool(config.password):
-        raise ValueError("set both ui.username and ui.password, or neither")
-    blocks = build(library, config, warm=True)
-    blocks.queue(default_concurrency_limit=1).launch(
-        server_name=config.host,
-        server_port=config.port,
-        auth=auth,
-        max_file_size=f"{config.max_upload_mb}mb",
-        css=CSS,
-        head=HEAD,
-        show_error=True,
-        quiet=True,
-        footer_links=[],
-    )

@@ -27,6 +27,8 @@ from generation.types import (
 )
 
 MARKS = {"unsupported": "unsupported by its source", "contradicted": "contradicted by its source"}
+# How long the model may go quiet after writing before the chat says it is checking.
+CHECKING_AFTER_S = 1.0
 
 
 class Asks(Protocol):
@@ -37,7 +39,7 @@ class Asks(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What the chat shows at one moment: the reply bubble and the sources panel."""
+    """What the chat shows at one moment: the reply bubble and this answer's sources."""
 
     reply: str
     sources: str
@@ -45,43 +47,115 @@ class View:
     answer: Answer | None = None
 
 
-def chat_views(
-    pipeline: Asks, message: str, history: Sequence[tuple[str, str]] = ()
-) -> Iterator[View]:
-    """Views while the answer streams, then the final one (`done`, with the `Answer`)."""
-    note, reply, panel = "", "", ""
-    for event in pipeline.stream(message, history):
-        if isinstance(event, Rewritten):
-            note = f"*Answering: {_md(event.standalone)}*\n\n"
-            yield View(note, panel)
+class Turn:
+    """One question's reply as it grows: the stage it is at and for how long, the draft the
+    model streams, then the checked answer with citations that open this turn's passages.
+
+    `turn` names the exchange in the page (its citation links and passages carry it), so a
+    marker under an old answer keeps opening that answer's passages after newer ones arrive.
+    """
+
+    def __init__(self, turn: str, question: str, *, waiting: str = "") -> None:
+        self.turn, self.question = turn, question
+        self.stage = waiting or "Searching the documents"
+        self.note, self.draft, self.panel = "", "", ""
+        self.answer: Answer | None = None
+        self._quiet_since: float | None = None
+
+    def feed(self, event: AnswerEvent | str, now: float = 0.0) -> None:
+        """Take a pipeline event, or a stage of the app's own (a string: waiting, loading)."""
+        if isinstance(event, str):
+            self.stage = event
+        elif isinstance(event, Rewritten):
+            self.note = f"*Answering: {_md(event.standalone)}*\n\n"
+            self.stage = "Searching the documents"
         elif isinstance(event, Retrieved):
-            panel = sources_html(event.sources, cited=set())
-            yield View(note + "…", panel)
+            n = len(event.sources)
+            self.stage = f"Reading {n} passage{'' if n == 1 else 's'}"
+            self.panel = sources_html(event.sources, set(), turn=self.turn, question=self.question)
         elif isinstance(event, Token):
-            reply += event.text
-            yield View(note + _md(reply), panel)
+            self.draft += event.text
+            self.stage, self._quiet_since = "Writing", now
         elif isinstance(event, Done):
-            answer = event.answer
-            cited = {n for s in answer.sentences for n in s.citations}
-            yield View(
-                note + answer_markdown(answer),
-                sources_html(answer.sources, cited, answer.sentences),
-                True,
-                answer,
+            self.answer = event.answer
+            cited = {n for s in event.answer.sentences for n in s.citations}
+            self.panel = sources_html(
+                event.answer.sources,
+                cited,
+                event.answer.sentences,
+                turn=self.turn,
+                question=self.question,
+                abstained=event.answer.abstained,
             )
 
+    def view(self, elapsed: float | None = None, now: float = 0.0) -> View:
+        """The reply as it stands; with `elapsed`, the stage line says for how long."""
+        if self.answer is not None:
+            return View(
+                self.note + answer_markdown(self.answer, self.turn), self.panel, True, self.answer
+            )
+        stage = self.stage
+        if (
+            stage == "Writing"
+            and self._quiet_since is not None
+            and now - self._quiet_since > CHECKING_AFTER_S
+        ):
+            stage = "Checking each sentence against its passage"
+        clock = f" · {elapsed:.0f} s" if elapsed is not None else ""
+        line = f'<span class="docqa-stage">{html.escape(stage)}…{clock}</span>'
+        body = _md(self.draft) + "\n\n" if self.draft else ""
+        return View(self.note + body + line, self.panel)
 
-def answer_markdown(answer: Answer) -> str:
+    def stopped(self) -> View:
+        """The reply after Stop: what was written so far, unchecked, said to be so."""
+        body = _md(self.draft) + "\n\n" if self.draft else ""
+        return View(
+            self.note + body + '<span class="docqa-stopped">Stopped — nothing was checked.</span>',
+            self.panel,
+            True,
+        )
+
+
+def chat_views(
+    pipeline: Asks, message: str, history: Sequence[tuple[str, str]] = (), *, turn: str = "1"
+) -> Iterator[View]:
+    """Views while the answer streams, then the final one (`done`, with the `Answer`)."""
+    current = Turn(turn, message)
+    for event in pipeline.stream(message, history):
+        current.feed(event)
+        yield current.view()
+
+
+def answer_markdown(answer: Answer, turn: str = "1") -> str:
     """The checked answer: each sentence with clickable citation markers, flagged sentences
     marked (flag policy), what the documents do not say, or the abstention with its reason."""
     if answer.abstained:
-        return f"{_md(answer.text)}\n\n<small>Why: {_md(answer.abstain_reason or '')}</small>"
-    text = " ".join(_sentence(s) for s in answer.sentences)
+        return f"{_md(answer.text)}\n\n{why(answer.abstain_reason or '')}"
+    text = " ".join(_sentence(s, turn) for s in answer.sentences)
     if answer.unanswered:
         gaps = " ".join(_md(missing_part(p)) for p in answer.unanswered)
         text += f' <span class="docqa-gap">{gaps}</span>'
     if answer.dropped:
         text += f"\n\n<small>{left_out(len(answer.dropped))}.</small>"
+    return text
+
+
+def why(reason: str) -> str:
+    """An abstention's reason as a person reads it: its plain first clause, with the figures
+    behind it folded under "Details".
+
+    >>> why("the retrieved passages do not seem to state the answer (answerability 0.13 < 0.37)")
+    '<small>Why: the retrieved passages do not seem to state the answer.</small><details class="docqa-why"><summary>Details</summary><small>the retrieved passages do not seem to state the answer (answerability 0.13 &lt; 0.37)</small></details>'
+    >>> why("the index is empty")
+    '<small>Why: the index is empty.</small>'
+    """  # noqa: E501
+    head = reason.split(" (", 1)[0].split(": ", 1)[0].rstrip(". ")
+    text = f"<small>Why: {_md(head)}.</small>"
+    if head != reason.rstrip(". "):
+        text += (
+            '<details class="docqa-why"><summary>Details</summary>'
+            f"<small>{html.escape(reason)}</small></details>"
+        )
     return text
 
 
@@ -109,9 +183,9 @@ def levels_markdown(calibration: Calibration) -> str:
     return "\n".join(lines)
 
 
-def _sentence(s: AnswerSentence) -> str:
+def _sentence(s: AnswerSentence, turn: str) -> str:
     marks = "".join(
-        f'<a class="docqa-cite" href="#docqa-src-{n}" data-src="{n}">[{n}]</a>' for n in s.citations
+        f'<a class="docqa-cite" href="#docqa-src-{turn}-{n}">[{n}]</a>' for n in s.citations
     )
     body = f"{_md(s.text[:-1])} {marks}{_md(s.text[-1])}"
     if s.check is not None and not s.check.ok:
@@ -121,12 +195,29 @@ def _sentence(s: AnswerSentence) -> str:
 
 
 def sources_html(
-    sources: Sequence[Source], cited: set[int], sentences: Sequence[AnswerSentence] = ()
+    sources: Sequence[Source],
+    cited: set[int],
+    sentences: Sequence[AnswerSentence] = (),
+    *,
+    turn: str = "1",
+    question: str = "",
+    abstained: bool = False,
 ) -> str:
-    """The passages, cited ones first, each with file, section or page, and the evidence span
-    of the sentences that cite it highlighted."""
+    """One answer's passages, cited ones first, each named by its document's title and file
+    (the full path on hover) with its section or page, and the evidence span of the sentences
+    that cite it highlighted. When the answer abstained, the passages are shown as what was
+    searched and found not enough, not as the answer's sources."""
+    head = f"Sources for “{html.escape(question)}”" if question else "Sources"
+    if abstained:
+        head = (
+            f"Searched for “{html.escape(question)}”: these passages did not state the answer"
+            if question
+            else "These passages did not state the answer"
+        )
+    group = f'<div class="docqa-sources" data-turn="{html.escape(turn)}">'
+    group += f'<div class="docqa-sources-for">{head}</div>'
     if not sources:
-        return '<div class="docqa-sources"><p>No passages.</p></div>'
+        return group + "<p>No passages.</p></div>"
     spans: dict[int, list[tuple[int, int]]] = {}
     for s in sentences:
         if s.check is not None and s.check.evidence is not None:
@@ -136,16 +227,44 @@ def sources_html(
     blocks = []
     for source in ordered:
         passage = source.hit.passage
-        where = passage.place
-        label = "cited" if source.n in cited else "retrieved, not cited"
+        name = passage.source.replace("\\", "/").rsplit("/", 1)[-1]
+        title = passage.title.strip()
+        label = name if not title or title == name else f"{title} · {name}"
+        where = _where(passage.section, title, passage.page)
+        if abstained:
+            status = "searched"
+        else:
+            status = "cited" if source.n in cited else "retrieved, not cited"
         blocks.append(
-            f'<div class="docqa-source" id="docqa-src-{source.n}" data-src="{source.n}">'
-            f'<div class="docqa-source-head"><b>[{source.n}]</b> '
-            f"{html.escape(passage.source)}{(' — ' + html.escape(where)) if where else ''} "
-            f"<small>({label})</small></div>"
+            f'<div class="docqa-source" id="docqa-src-{html.escape(turn)}-{source.n}">'
+            f'<div class="docqa-source-head" title="{html.escape(passage.source)}">'
+            f"<b>[{source.n}]</b> {html.escape(label)}{html.escape(where)} "
+            f"<small>({status})</small></div>"
             f"<p>{highlight(passage.text, spans.get(source.n, []))}</p></div>"
         )
-    return '<div class="docqa-sources">' + "".join(blocks) + "</div>"
+    return group + "".join(blocks) + "</div>"
+
+
+def _where(section: str, title: str, page: int | None) -> str:
+    """Section and page after the document's name, without repeating its title.
+
+    >>> _where("Bakery > Our sourdough", "Bakery", None), _where("", "Pump", 3)
+    (' — Our sourdough', ' — page 3')
+    """
+    if title and section.startswith(title + " > "):
+        section = section[len(title) + 3 :]
+    elif section == title:
+        section = ""
+    parts = [x for x in (section, f"page {page}" if page else "") if x]
+    return " — " + ", ".join(parts) if parts else ""
+
+
+def sources_panel(groups: Sequence[str]) -> str:
+    """Every answer's sources in one panel; the page shows the newest group until a citation
+    of an older answer is clicked (see `ui.app.HEAD`)."""
+    if not groups:
+        return ""
+    return '<div class="docqa-panel">' + "".join(groups) + "</div>"
 
 
 def highlight(text: str, spans: Sequence[tuple[int, int]]) -> str:

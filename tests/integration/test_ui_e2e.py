@@ -117,20 +117,63 @@ def server(index_env, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server)
-        yield page
+        yield browser
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def fresh(browser, server):
+    """A page of its own (its own browser storage): an empty conversation."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(server)
+    page.locator("#docqa-question textarea").wait_for(timeout=60_000)
+    yield page
+    context.close()
+
+
 def ask(page, question: str) -> None:
+    """Send a question and wait until the conversation shows it."""
+    asked = page.locator("#docqa-chat .user").count()
     page.locator("#docqa-question textarea").fill(question)
     page.locator("#docqa-ask").click()
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#docqa-chat .user').length > n", arg=asked
+    )
+
+
+def answered(page, count: int, timeout: float = 240_000) -> str:
+    """Wait until the conversation holds `count` finished answers; the last one's text."""
+    page.wait_for_function(
+        """(n) => {
+          const bots = document.querySelectorAll('#docqa-chat .bot');
+          const ask = document.querySelector('#docqa-ask');
+          const last = bots[bots.length - 1];
+          return bots.length >= n && !last.querySelector('.docqa-stage')
+            && !last.innerText.includes('Loading content') && ask && !ask.disabled;
+        }""",
+        arg=count,
+        timeout=timeout,
+    )
+    return page.locator("#docqa-chat .bot").last.inner_text()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
 def test_ask_see_the_cited_answer_and_open_the_passage(page):
@@ -201,3 +244,114 @@ def test_the_server_binds_loopback_and_asks_for_the_configured_login(index_env, 
         for address in outside:  # the port is not open on the machine's network address
             with pytest.raises(OSError), socket.create_connection((address, port), timeout=2):
                 pass
+
+
+def test_an_old_answers_citation_opens_its_own_passage(fresh):
+    ask(fresh, "How long does the sourdough rest before baking?")
+    assert "36" in answered(fresh, 1)
+    ask(fresh, "How many berths does the east pontoon have?")
+    assert "40" in answered(fresh, 2)
+    first, second = (fresh.locator("#docqa-chat .bot").nth(i) for i in (0, 1))
+    first.locator("a.docqa-cite").first.click()
+    opened = fresh.locator("#docqa-sources .docqa-source.docqa-active p")
+    opened.wait_for(state="visible", timeout=10_000)
+    assert "36 hours" in opened.inner_text()  # the first answer's passage, not the newest's
+    second.locator("a.docqa-cite").first.click()
+    fresh.wait_for_timeout(300)
+    assert "40 berths" in fresh.locator("#docqa-sources .docqa-source.docqa-active p").inner_text()
+    shot(fresh, "chat-old-citation.png")
+    # a reload restores the conversation and its sources
+    fresh.reload()
+    fresh.locator("#docqa-chat .bot").nth(1).wait_for(timeout=30_000)
+    restored = fresh.locator("#docqa-chat .bot").first
+    assert "36" in restored.inner_text()
+    restored.locator("a.docqa-cite").first.click()
+    fresh.wait_for_timeout(300)
+    assert "36 hours" in fresh.locator("#docqa-sources .docqa-source.docqa-active p").inner_text()
+    # clearing forgets everything the model would see: a follow-up is not rewritten into
+    # the deleted conversation
+    fresh.locator("#docqa-new").click()
+    fresh.wait_for_function("!document.querySelector('#docqa-chat .bot')", timeout=10_000)
+    ask(fresh, "How long does it rest?")
+    assert not answered(fresh, 1).startswith("Answering:")
+    fresh.reload()
+    fresh.locator("#docqa-chat .bot").first.wait_for(timeout=30_000)
+    assert fresh.locator("#docqa-chat .bot").count() == 1
+
+
+def test_a_second_question_while_busy_is_kept_and_typing_is_left_alone(fresh):
+    ask(fresh, "When does the bakery open on Sundays?")
+    fresh.locator("#docqa-chat .docqa-stage").first.wait_for(timeout=30_000)
+    assert fresh.locator("#docqa-ask").is_disabled()
+    box = fresh.locator("#docqa-question textarea")
+    box.fill("How many berths does the east pontoon have?")
+    box.press("Enter")  # sent while the first is being answered
+    fresh.get_by_text("Still answering the last question").first.wait_for(timeout=10_000)
+    shot(fresh, "chat-busy.png")
+    answered(fresh, 1)
+    assert box.input_value() == "How many berths does the east pontoon have?"  # not erased
+    assert fresh.locator("#docqa-chat .user").count() == 1  # and not silently queued or lost
+    fresh.locator("#docqa-ask").click()
+    assert "40" in answered(fresh, 2)
+
+
+def test_stop_ends_the_answer_and_frees_the_model(fresh):
+    ask(fresh, "What does the town council plan for the tram line?")
+    stop = fresh.locator("#docqa-stop")
+    stop.wait_for(state="visible", timeout=30_000)
+    stop.click()
+    fresh.get_by_text("Stopped").first.wait_for(timeout=60_000)
+    answered(fresh, 1, timeout=60_000)
+    assert not fresh.locator("#docqa-stop").is_visible()
+    ask(fresh, "How long does the sourdough rest before baking?")
+    assert "36" in answered(fresh, 2)  # the model answers again after a stop
+
+
+def _contrast(page, selector: str) -> float:
+    """WCAG contrast ratio between an element's text colour and its (first opaque) background."""
+    return page.evaluate(
+        """(sel) => {
+          const el = document.querySelector(sel);
+          const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+          const lum = ([r, g, b]) => {
+            const f = (v) => {
+              v /= 255;
+              return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+            };
+            return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+          };
+          let bg = el, c;
+          while (bg) {
+            c = rgb(getComputedStyle(bg).backgroundColor);
+            if (c.length < 4 || c[3] > 0.5) break;
+            bg = bg.parentElement;
+          }
+          const fg = lum(rgb(getComputedStyle(el).color)), back = lum(c || [255, 255, 255]);
+          return (Math.max(fg, back) + 0.05) / (Math.min(fg, back) + 0.05);
+        }""",
+        selector,
+    )
+
+
+def test_the_opened_passage_reads_in_dark_mode_and_the_page_fits_a_phone(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    page = context.new_page()
+    page.goto(server + "?__theme=dark")
+    ask(page, "How long does the sourdough rest before baking?")
+    answered(page, 1)
+    page.locator("#docqa-chat a.docqa-cite").first.click()
+    active = "#docqa-sources .docqa-source.docqa-active p"
+    page.locator(active).wait_for(state="visible", timeout=10_000)
+    assert _contrast(page, active) >= 4.5
+    assert _contrast(page, "#docqa-sources .docqa-source.docqa-active mark") >= 4.5
+    shot(page, "chat-dark.png")
+    context.close()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = phone.new_page()
+    page.goto(server)
+    page.locator("#docqa-question textarea").wait_for(timeout=60_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = page.locator("#docqa-question textarea").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    shot(page, "chat-phone.png")
+    phone.close()

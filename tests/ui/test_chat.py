@@ -8,6 +8,7 @@ from docqa.chat import chat_app
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from generation.types import Done, Retrieved, Rewritten, Token
+from ui.app import Busy
 from ui.chat import answer_markdown, chat_views, sources_html
 from ui.uploads import UploadError, safe_name, save_upload
 
@@ -43,8 +44,8 @@ def test_views_show_the_reply_growing_then_the_answer_with_clickable_citations(
     assert any("18,000" in r for r in partial)  # streamed before the check
     final = views[-1]
     assert final.done and final.answer is not None
-    assert '<a class="docqa-cite" href="#docqa-src-1" data-src="1">[1]</a>' in final.reply
-    assert 'id="docqa-src-1"' in final.sources and "(cited)" in final.sources
+    assert '<a class="docqa-cite" href="#docqa-src-1-1">[1]</a>' in final.reply
+    assert 'id="docqa-src-1-1"' in final.sources and "(cited)" in final.sources
     assert "notes.txt" in final.sources
     assert "<mark>" in final.sources  # the supporting span is highlighted
 
@@ -153,25 +154,34 @@ def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, 
     p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
     app = chat_app(p)
     g = settings
-    turns = list(
-        app.respond(
-            "What is the budget for the lighthouse repair?",
-            [],
-            [],
-            g.generation.model,
-            g.retrieval.top_k,
-            g.factcheck.policy,
-            g.factcheck.level,
-            g.generation.temperature,
-        )
+    choices = (
+        g.generation.model,
+        g.retrieval.top_k,
+        g.factcheck.policy,
+        g.factcheck.level,
+        g.generation.temperature,
     )
+    question = "What is the budget for the lighthouse repair?"
+    box, chat, taken, busy = app.take(question, [], False)
+    assert (box, taken, busy) == ("", question, True) and chat[-1]["content"] == question
+    turns = list(app.respond(taken, chat, [], [], *choices))
     assert len(turns) > 3  # the reply grows in the chat as it streams
-    chat, panel, pairs, cleared = turns[-1]
-    assert [m["role"] for m in chat] == ["user", "assistant"] and cleared == ""
-    assert "[1]</a>" in chat[-1]["content"] and "docqa-src-1" in panel
-    assert pairs == [
-        ("What is the budget for the lighthouse repair?", "The budget is 18,000 euros [1].")
-    ]
+    assert any("docqa-stage" in t[0][-1]["content"] for t in turns[:-1])  # the stage is shown
+    chat, panel, pairs, groups = turns[-1]
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    assert "[1]</a>" in chat[-1]["content"] and "docqa-src-1-1" in panel
+    assert pairs == [(question, "The budget is 18,000 euros [1].")] and len(groups) == 1
+    # a second answer's citations and passages carry their own turn; the first's stay
+    _, chat, taken, _ = app.take("And the repair budget?", chat, False)
+    chat, panel, pairs, groups = list(app.respond(taken, chat, pairs, groups, *choices))[-1]
+    assert "docqa-src-2-1" in chat[-1]["content"] and "docqa-src-1-1" in chat[1]["content"]
+    assert 'id="docqa-src-1-1"' in panel and 'id="docqa-src-2-1"' in panel
+    # a reload restores what the browser kept
+    restored = app.restore(app.saved(chat, pairs, groups))
+    assert restored[0] == chat and restored[1] == pairs and restored[3] == panel
+    assert app.restore({"chat": "garbage"}) == ([], [], [], "")
+    with pytest.raises(Busy):
+        app.take("a third question", chat, True)
     assert (
         app.variant(
             g.generation.model,

@@ -1,0 +1,279 @@
+"""The chat's page: Gradio widgets wired to `ui.app.DocqaApp`, the CSS and the script.
+
+Kept apart from the app's state so that everything else in `ui` is tested without Gradio,
+and so that Gradio sees the `gr.Request` annotations it injects the browser session by.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+
+import gradio as gr  # noqa: E402
+
+from generation.calibration import Calibration  # noqa: E402
+from ui.app import Busy, ChatConfig, DocqaApp, Library  # noqa: E402
+from ui.chat import levels_markdown  # noqa: E402
+
+CSS = """
+.docqa-panel .docqa-sources { display: none; }
+.docqa-panel .docqa-sources:last-child { display: block; }
+.docqa-panel.docqa-picked .docqa-sources { display: none; }
+.docqa-panel.docqa-picked .docqa-sources.docqa-shown { display: block; }
+.docqa-sources-for { font-size: 0.85em; opacity: 0.8; margin: 2px 0 6px 0; }
+.docqa-source { border: 1px solid var(--border-color-primary); border-radius: 6px;
+  padding: 6px 10px; margin: 6px 0; overflow-wrap: anywhere; }
+.docqa-source p { display: none; white-space: pre-wrap; margin: 6px 0 0 0; }
+.docqa-source.docqa-active { border-color: #e8a33d; background: var(--background-fill-secondary);
+  color: var(--body-text-color); }
+.docqa-source.docqa-active p { display: block; }
+.docqa-source-head { cursor: pointer; }
+.docqa-flag { text-decoration: underline wavy #d9534f; }
+.docqa-gap { font-style: italic; }
+.docqa-stage, .docqa-stopped { font-size: 0.85em; font-style: italic; opacity: 0.75; }
+mark { background: #ffe08a; color: #1a1a1a; }
+"""
+
+# A citation marker opens its own answer's passage (ids carry the turn); a source's header
+# opens or closes it. A capturing listener on the document survives Gradio re-rendering the
+# chat, and keeps the link from navigating.
+HEAD = """<script>
+document.addEventListener("click", (event) => {
+  const cite = event.target.closest('a[href^="#docqa-src-"]');
+  const head = event.target.closest(".docqa-source-head");
+  if (!cite && !head) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const source = cite ? document.getElementById(cite.getAttribute("href").slice(1))
+                      : head.parentElement;
+  if (!source) return;
+  const group = source.closest(".docqa-sources");
+  const panel = source.closest(".docqa-panel");
+  if (panel) {
+    panel.classList.add("docqa-picked");
+    panel.querySelectorAll(".docqa-sources").forEach((g) =>
+      g.classList.toggle("docqa-shown", g === group));
+  }
+  const open = cite ? true : !source.classList.contains("docqa-active");
+  (panel || group).querySelectorAll(".docqa-source").forEach((el) =>
+    el.classList.toggle("docqa-active", el === source && open));
+  source.scrollIntoView({ block: "nearest" });
+}, true);
+</script>"""
+
+
+def build(library: Library, config: ChatConfig, *, warm: bool = False):
+    """The Gradio Blocks over `library` (not launched); with `warm`, the models load in the
+    background at once instead of at the first question."""
+    app = DocqaApp(library, config)
+    if warm:
+        threading.Thread(target=app.warm_up, name="docqa-warm-up", daemon=True).start()
+    start = config.choices
+    calibration = library.calibration()
+    with gr.Blocks(title="docqa", analytics_enabled=False) as blocks:
+        gr.Markdown("## docqa — answers from your documents, with sources, or “I don't know”")
+        with gr.Tab("Chat"):
+            pairs = gr.State([])  # (question, answer) pairs: what a follow-up is read against
+            turns = gr.State([])  # each answer's sources, so old citations open their own
+            pending = gr.State("")  # the question taken from the box, being answered
+            busy = gr.State(False)
+            saved = gr.BrowserState(
+                {}, storage_key=config.conversation_key, secret=config.conversation_key
+            )
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(
+                        label="Conversation", height=520, elem_id="docqa-chat", sanitize_html=True
+                    )
+                    question = gr.Textbox(
+                        label="Question",
+                        placeholder="Ask your documents…",
+                        elem_id="docqa-question",
+                        info="Ask in English: docqa's search model reads English only.",
+                    )
+                    with gr.Row():
+                        ask = gr.Button("Ask", variant="primary", elem_id="docqa-ask")
+                        stop = gr.Button(
+                            "Stop", variant="stop", visible=False, elem_id="docqa-stop"
+                        )
+                        clear = gr.Button("New conversation", elem_id="docqa-new")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(elem_id="docqa-sources")
+                    with gr.Accordion("Settings", open=False):
+                        model = gr.Textbox(value=start.model, label="Model (name or GGUF file)")
+                        top_k = gr.Slider(
+                            1,
+                            8,
+                            value=start.top_k,
+                            step=1,
+                            label="Passages given to the model",
+                        )
+                        level = gr.Radio(
+                            _level_choices(calibration, start.level),
+                            value=str(start.level),
+                            label="How sure docqa must be before it answers",
+                            elem_id="docqa-level",
+                        )
+                        gr.Markdown(levels_markdown(calibration), elem_id="docqa-levels")
+                        policy = gr.Radio(
+                            ["strict", "flag"],
+                            value=start.policy,
+                            label="Sentences below that: drop (strict) or mark (flag)",
+                        )
+                        temperature = gr.Slider(
+                            0.0, 1.5, value=start.temperature, step=0.1, label="Temperature"
+                        )
+
+            def free(is_busy):
+                """Refuse a question sent while one is answered, in a toast: an error on
+                this step (which has no outputs) leaves the box and the chat as they are."""
+                if is_busy:
+                    raise gr.Error(str(Busy()), title="One question at a time")
+
+            def take(message, history, is_busy):
+                box, history, taken, now_busy = app.take(message, history, is_busy)
+                return (
+                    box,
+                    history,
+                    taken,
+                    now_busy,
+                    gr.Button(interactive=not now_busy),
+                    gr.Button(visible=now_busy),
+                )
+
+            def respond(
+                message,
+                history,
+                conversation,
+                groups,
+                model_name,
+                passages,
+                sentences,
+                sure,
+                heat,
+                request: gr.Request,
+            ):
+                yield from app.respond(
+                    message,
+                    history,
+                    conversation,
+                    groups,
+                    model_name,
+                    passages,
+                    sentences,
+                    sure,
+                    heat,
+                    session=getattr(request, "session_hash", None) or "local",
+                )
+
+            def finish(history, conversation, groups):
+                kept = app.saved(history, conversation, groups)
+                return False, gr.Button(interactive=True), gr.Button(visible=False), kept
+
+            def stop_answer(request: gr.Request):
+                app.stop(getattr(request, "session_hash", None) or "local")
+
+            def new_conversation(request: gr.Request):
+                stop_answer(request)
+                return [], "", [], [], {}
+
+            taken = [question, chat, busy]
+            took = [question, chat, pending, busy, ask, stop]
+            answer_in = [pending, chat, pairs, turns, model, top_k, policy, level, temperature]
+            answer_out = [chat, sources, pairs, turns]
+            for trigger in (ask.click, question.submit):
+                trigger(free, [busy], None, concurrency_limit=None).success(
+                    take, taken, took, queue=False
+                ).success(respond, answer_in, answer_out, concurrency_limit=1).then(
+                    finish, [chat, pairs, turns], [busy, ask, stop, saved], queue=False
+                )
+            stop.click(stop_answer, None, None, queue=False)
+            cleared = [chat, sources, pairs, turns, saved]
+            clear.click(new_conversation, None, cleared, queue=False)
+            chat.clear(new_conversation, None, cleared, queue=False)
+            blocks.load(app.restore, [saved], [chat, pairs, turns, sources], queue=False)
+        with gr.Tab("Documents"):
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(
+                        file_count="multiple",
+                        label="Upload files to ingest",
+                        elem_id="docqa-upload",
+                    )
+                    upload_button = gr.Button("Ingest uploads", variant="primary")
+                with gr.Column():
+                    folder = gr.Textbox(label="Or a file or folder on this machine")
+                    folder_button = gr.Button("Ingest path")
+            outcome = gr.Dataframe(
+                headers=["file", "status", "detail"],
+                label="Ingest result",
+                interactive=False,
+                elem_id="docqa-outcome",
+            )
+            docs = gr.Dataframe(
+                headers=["file", "format", "chunks"],
+                label="Indexed documents",
+                interactive=False,
+                elem_id="docqa-documents",
+            )
+            with gr.Row():
+                chosen = gr.Dropdown(label="Remove a document", choices=[], allow_custom_value=True)
+                remove_button = gr.Button("Remove", variant="stop")
+            removed = gr.Markdown()
+
+            def ingest_uploads(f, progress=gr.Progress()):  # noqa: B008 - Gradio's injection
+                return app.ingest_uploads(f, progress)
+
+            def ingest_path(p, progress=gr.Progress()):  # noqa: B008
+                return app.ingest_path(p, progress)
+
+            upload_button.click(ingest_uploads, [files], [outcome, docs], concurrency_limit=1)
+            folder_button.click(ingest_path, [folder], [outcome, docs], concurrency_limit=1)
+            remove_button.click(app.remove, [chosen], [removed, docs], concurrency_limit=1)
+            docs.change(
+                lambda rows: gr.Dropdown(choices=[r[0] for r in _rows(rows)]), [docs], [chosen]
+            )
+        blocks.load(app.documents, None, [docs])
+    blocks.docqa = app  # for tests and callers that want the state behind the widgets
+    return blocks
+
+
+def _level_choices(calibration: Calibration, configured: str | float) -> list[str]:
+    """The calibrated levels, plus the configured threshold when the settings give a number.
+
+    >>> _level_choices(Calibration.load(), 0.7)
+    ['strict', 'balanced', 'lenient', '0.7']
+    """
+    choices = list(calibration.levels)
+    return choices if str(configured) in choices else [*choices, str(configured)]
+
+
+def _rows(table: Any) -> list[list[Any]]:
+    """Gradio hands a Dataframe's value over as a pandas DataFrame or as a list of rows."""
+    if hasattr(table, "values"):
+        return [list(r) for r in table.values.tolist()]
+    return list(table or [])
+
+
+def launch(library: Library, config: ChatConfig) -> None:
+    """Serve the app until interrupted, on `config.host` (loopback unless configured
+    otherwise), with a login when both a username and a password are configured."""
+    auth = (config.username, config.password) if config.username and config.password else None
+    if bool(config.username) != bool(config.password):
+        raise ValueError("set both ui.username and ui.password, or neither")
+    blocks = build(library, config, warm=True)
+    blocks.queue(default_concurrency_limit=1).launch(
+        server_name=config.host,
+        server_port=config.port,
+        auth=auth,
+        max_file_size=f"{config.max_upload_mb}mb",
+        css=CSS,
+        head=HEAD,
+        show_error=True,
+        quiet=True,
+        footer_links=[],
+    )
