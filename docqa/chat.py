@@ -11,6 +11,7 @@ from pathlib import Path
 
 from docqa.config import Settings
 from docqa.pipeline import Pipeline
+from generation.models import KNOWN_MODELS
 from ui.app import ChatConfig, Choices, DocqaApp
 
 UPLOADS = "uploads"  # under the index folder, so that a re-ingest and `remove` find them
@@ -37,6 +38,7 @@ def chat_config(
         port=port or ui.port,
         username=ui.username or "",
         password=ui.password or "",
+        models=tuple(KNOWN_MODELS),
         conversation_key="docqa-"
         + hashlib.sha256(str(settings.index_location).encode()).hexdigest()[:16],
     )

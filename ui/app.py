@@ -68,6 +68,7 @@ class ChatConfig:
     username: str = ""
     password: str = ""
     conversation_key: str = "docqa-conversation"  # the browser's storage for this index
+    models: tuple[str, ...] = ()  # the answer models the settings panel offers by name
 
 
 class Library(Protocol):
@@ -356,17 +357,44 @@ class DocqaApp:
             return []
         return [[r.path, r.format, r.chunks] for r in records]
 
-    def remove(self, path: str) -> tuple[str, list]:
+    def remove(self, path: str | None) -> tuple[str, list]:
+        """Remove a document from the index (the page asks first); a file that was uploaded
+        into the index's upload folder is deleted with it, since nothing else refers to it."""
         if not path:
-            return "Choose a document to remove.", self.documents()
+            return "Nothing removed.", self.documents()
         with self.lock:
             removed = self.library.remove(Path(path))
+        uploads = self.upload_dir.resolve()
+        for name, _ in removed:
+            copy = Path(name)
+            if copy.parent.resolve() == uploads and copy.is_file():
+                copy.unlink()
         message = (
             f"Removed {len(removed)} file(s), {sum(c for _, c in removed)} chunks."
             if removed
             else f"{path} is not in the index."
         )
         return message, self.documents()
+
+    def welcome(self) -> str:
+        """What the empty conversation says: what is indexed and what to ask."""
+        try:
+            with self.lock:
+                records = self.library.sources()
+        except Exception:
+            records = []
+        if not records:
+            return (
+                "**Nothing is indexed yet.** Add files in the Documents tab (or with "
+                "`docqa ingest`), then ask about them here."
+            )
+        names = [Path(r.path).name for r in records]
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        return (
+            f"**Ask about your {len(names)} indexed document{'s' if len(names) > 1 else ''}**: "
+            f"{shown}. Every answer cites its passages — click a [n] to read one — or says "
+            "it does not know."
+        )
 
 
 def _level(value: str | float) -> str | float:

@@ -16,6 +16,7 @@ from typing import Protocol
 from generation.calibration import Calibration
 from generation.parts import left_out, missing_part
 from generation.types import (
+    ABSTENTION,
     Answer,
     AnswerEvent,
     AnswerSentence,
@@ -95,6 +96,9 @@ class Turn:
                 self.note + answer_markdown(self.answer, self.turn), self.panel, True, self.answer
             )
         stage = self.stage
+        draft = self.draft
+        if draft.strip() and ABSTENTION.startswith(draft.strip()):
+            draft = ""  # the model is writing the fixed "I don't know": no use spelling it out
         if (
             stage == "Writing"
             and self._quiet_since is not None
@@ -103,7 +107,7 @@ class Turn:
             stage = "Checking each sentence against its passage"
         clock = f" · {elapsed:.0f} s" if elapsed is not None else ""
         line = f'<span class="docqa-stage">{html.escape(stage)}…{clock}</span>'
-        body = _md(self.draft) + "\n\n" if self.draft else ""
+        body = _md(draft) + "\n\n" if draft else ""
         return View(self.note + body + line, self.panel)
 
     def stopped(self) -> View:
@@ -137,7 +141,40 @@ def answer_markdown(answer: Answer, turn: str = "1") -> str:
         text += f' <span class="docqa-gap">{gaps}</span>'
     if answer.dropped:
         text += f"\n\n<small>{left_out(len(answer.dropped))}.</small>"
-    return text
+    # Newlines as character references: a blank line would end the Markdown paragraph
+    # inside the attribute and leave the tag in pieces.
+    copy = html.escape(answer_text(answer), quote=True).replace("\n", "&#10;")
+    return text + (
+        f'\n\n<a class="docqa-copy" href="#docqa-copy" title="{copy}">Copy with sources</a>'
+    )
+
+
+def answer_text(answer: Answer) -> str:
+    """The answer as Markdown a person pastes elsewhere: its sentences with their [n], what
+    the documents do not say, then the sources it cites, each with file and place.
+
+    >>> from generation.types import AnswerSentence, Source
+    >>> from index.types import Passage
+    >>> from retrieval.types import Hit
+    >>> p = Passage(text="…", source="/m/pump.pdf", title="Pump", section="Pump > Care", page=2)
+    >>> a = Answer("q", "Seals last 1,500 hours [1].", False,
+    ...            (AnswerSentence("Seals last 1,500 hours.", (1,)),), (Source(1, Hit(passage=p, score=0)),))
+    >>> print(answer_text(a))
+    Seals last 1,500 hours [1].
+    <BLANKLINE>
+    Sources:
+    [1] Pump · pump.pdf — Care, page 2 (/m/pump.pdf)
+    """  # noqa: E501
+    if answer.abstained:
+        return f"{answer.text}\n\nWhy: {answer.abstain_reason or ''}"
+    lines = [answer.text, "", "Sources:"]
+    for source in answer.cited:
+        p = source.hit.passage
+        lines.append(
+            f"[{source.n}] {_label(p.source, p.title)}{_where(p.section, p.title, p.page)}"
+            f" ({p.source})"
+        )
+    return "\n".join(lines)
 
 
 def why(reason: str) -> str:
@@ -227,10 +264,8 @@ def sources_html(
     blocks = []
     for source in ordered:
         passage = source.hit.passage
-        name = passage.source.replace("\\", "/").rsplit("/", 1)[-1]
-        title = passage.title.strip()
-        label = name if not title or title == name else f"{title} · {name}"
-        where = _where(passage.section, title, passage.page)
+        label = _label(passage.source, passage.title)
+        where = _where(passage.section, passage.title.strip(), passage.page)
         if abstained:
             status = "searched"
         else:
@@ -243,6 +278,17 @@ def sources_html(
             f"<p>{highlight(passage.text, spans.get(source.n, []))}</p></div>"
         )
     return group + "".join(blocks) + "</div>"
+
+
+def _label(source: str, title: str) -> str:
+    """A document as a person names it: its title and file name (the folder is in the hover).
+
+    >>> _label("/srv/docs/bakery.html", "Moulin Street Bakery"), _label("/a/notes.md", "notes")
+    ('Moulin Street Bakery · bakery.html', 'notes.md')
+    """
+    name = source.replace("\\", "/").rsplit("/", 1)[-1]
+    title = title.strip()
+    return name if not title or title in (name, name.rsplit(".", 1)[0]) else f"{title} · {name}"
 
 
 def _where(section: str, title: str, page: int | None) -> str:

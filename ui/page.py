@@ -33,6 +33,7 @@ CSS = """
 .docqa-source-head { cursor: pointer; }
 .docqa-flag { text-decoration: underline wavy #d9534f; }
 .docqa-gap { font-style: italic; }
+.docqa-copy { font-size: 0.8em; opacity: 0.8; }
 .docqa-stage, .docqa-stopped { font-size: 0.85em; font-style: italic; opacity: 0.75; }
 mark { background: #ffe08a; color: #1a1a1a; }
 """
@@ -42,6 +43,16 @@ mark { background: #ffe08a; color: #1a1a1a; }
 # chat, and keeps the link from navigating.
 HEAD = """<script>
 document.addEventListener("click", (event) => {
+  const copy = event.target.closest("a.docqa-copy");
+  if (copy) {
+    event.preventDefault();
+    event.stopPropagation();
+    navigator.clipboard.writeText(copy.title).then(() => {
+      copy.textContent = "Copied";
+      setTimeout(() => { copy.textContent = "Copy with sources"; }, 1500);
+    });
+    return;
+  }
   const cite = event.target.closest('a[href^="#docqa-src-"]');
   const head = event.target.closest(".docqa-source-head");
   if (!cite && !head) return;
@@ -86,7 +97,11 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
             with gr.Row():
                 with gr.Column(scale=3):
                     chat = gr.Chatbot(
-                        label="Conversation", height=520, elem_id="docqa-chat", sanitize_html=True
+                        label="Conversation",
+                        height=520,
+                        elem_id="docqa-chat",
+                        sanitize_html=True,
+                        placeholder=app.welcome(),
                     )
                     question = gr.Textbox(
                         label="Question",
@@ -104,7 +119,12 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(elem_id="docqa-sources")
                     with gr.Accordion("Settings", open=False):
-                        model = gr.Textbox(value=start.model, label="Model (name or GGUF file)")
+                        model = gr.Dropdown(
+                            choices=list(dict.fromkeys([start.model, *config.models])),
+                            value=start.model,
+                            allow_custom_value=True,
+                            label="Answer model (a name, or the path of a GGUF file)",
+                        )
                         top_k = gr.Slider(
                             1,
                             8,
@@ -195,7 +215,14 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
             cleared = [chat, sources, pairs, turns, saved]
             clear.click(new_conversation, None, cleared, queue=False)
             chat.clear(new_conversation, None, cleared, queue=False)
-            blocks.load(app.restore, [saved], [chat, pairs, turns, sources], queue=False)
+
+            def restore(kept):
+                history, conversation, groups, panel = app.restore(kept)
+                # the welcome names what is indexed now, uploads since the start included
+                shown = gr.Chatbot(value=history, placeholder=app.welcome())
+                return shown, conversation, groups, panel
+
+            blocks.load(restore, [saved], [chat, pairs, turns, sources], queue=False)
         with gr.Tab("Documents"):
             with gr.Row():
                 with gr.Column():
@@ -233,7 +260,14 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
 
             upload_button.click(ingest_uploads, [files], [outcome, docs], concurrency_limit=1)
             folder_button.click(ingest_path, [folder], [outcome, docs], concurrency_limit=1)
-            remove_button.click(app.remove, [chosen], [removed, docs], concurrency_limit=1)
+            remove_button.click(
+                app.remove,
+                [chosen],
+                [removed, docs],
+                concurrency_limit=1,
+                # Ask first: removing drops the document's passages (and an uploaded copy).
+                js="(path) => path && confirm(`Remove ${path} from the index?`) ? path : null",
+            )
             docs.change(
                 lambda rows: gr.Dropdown(choices=[r[0] for r in _rows(rows)]), [docs], [chosen]
             )

@@ -355,3 +355,54 @@ def test_the_opened_passage_reads_in_dark_mode_and_the_page_fits_a_phone(browser
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     shot(page, "chat-phone.png")
     phone.close()
+
+
+def test_the_first_screen_says_what_is_indexed_and_an_answer_copies_with_its_sources(
+    browser, server
+):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(server)
+    welcome = page.locator("#docqa-chat").get_by_text("indexed document")
+    welcome.wait_for(timeout=60_000)
+    assert "bakery.html" in page.locator("#docqa-chat").inner_text()
+    ask(page, "How long does the sourdough rest before baking?")
+    answered(page, 1)
+    page.locator("#docqa-chat a.docqa-copy").last.click()
+    page.get_by_text("Copied").wait_for(timeout=10_000)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "<a" not in copied and "36 hours" in copied and "[1]" in copied
+    assert "Sources:\n[1] Moulin Street Bakery · bakery.html" in copied
+    context.close()
+
+
+def test_remove_asks_first_and_deletes_the_uploaded_copy(page, tmp_path):
+    from playwright.sync_api import expect
+
+    upload = tmp_path / "ferry times.md"
+    upload.write_text("# Ferry\n\nThe island ferry leaves at 9:15 every morning.\n")
+    page.get_by_role("tab", name="Documents").click()
+    page.locator('#docqa-upload input[type="file"]').set_input_files(str(upload))
+    page.locator("#docqa-upload").get_by_text("ferry times.md").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Ingest uploads").click()
+    listed = page.locator("#docqa-documents")
+    expect(listed).to_contain_text("uploads/ferry times.md", timeout=60_000)
+    stored = (
+        next(line for line in listed.inner_text().splitlines() if "uploads/ferry times.md" in line)
+        .split("\t")[0]
+        .strip()
+    )
+    assert Path(stored).is_file()
+    chooser = page.get_by_label("Remove a document")
+    chooser.fill(stored)
+    chooser.press("Enter")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # "Remove …?" — no
+    page.get_by_role("button", name="Remove").click()
+    expect(page.get_by_text("Nothing removed.")).to_be_visible(timeout=10_000)
+    assert "ferry times.md" in listed.inner_text()
+    page.once("dialog", lambda dialog: dialog.accept())  # yes
+    page.get_by_role("button", name="Remove").click()
+    expect(page.get_by_text("Removed 1 file(s)")).to_be_visible(timeout=30_000)
+    expect(listed).not_to_contain_text("ferry times.md", timeout=10_000)
+    assert not Path(stored).exists()  # the uploaded copy went with it
