@@ -183,17 +183,24 @@ class DocqaApp:
         stop.clear()
         current = Turn(str(len(turns) + 1), message)
         chat = [*chat, {"role": "assistant", "content": ""}]
+
+        def failed(reason: object) -> tuple[list[dict], str, list[tuple[str, str]], list[str]]:
+            # Every exchange adds one pair and one sources group, so that they stay aligned
+            # with the conversation (Retry drops the last of each).
+            failed_chat = [*chat[:-1], {"role": "assistant", "content": f"Error: {reason}"}]
+            return failed_chat, sources_panel(turns), [*pairs, (message, "")], [*turns, ""]
+
         try:
             library = self.variant(model, top_k, policy, level, temperature)
         except Exception as exc:
             log.exception("choosing %s failed", model)
-            chat[-1] = {"role": "assistant", "content": f"Error: {exc}"}
-            yield chat, sources_panel(turns), pairs, turns
+            yield failed(exc)
             return
         events: queue.Queue = queue.Queue()
+        history = [(q, a) for q, a in pairs if a]  # what was answered: stopped turns say nothing
         worker = threading.Thread(
             target=self._answer,
-            args=(library, message, list(pairs), events, stop),
+            args=(library, message, history, events, stop),
             name="docqa-answer",
             daemon=True,
         )
@@ -206,19 +213,18 @@ class DocqaApp:
             except queue.Empty:
                 item = None
             now = time.monotonic()
-            if item is _END:
+            if item is _END:  # the stream ended without an answer and without Stop
+                yield failed("the answer ended without a result (see the server log)")
                 return
             if isinstance(item, BaseException):  # shown to the person, and logged by _answer
-                chat[-1] = {"role": "assistant", "content": f"Error: {item}"}
-                yield chat, sources_panel(turns), pairs, turns
+                yield failed(item)
                 return
             if item is not None:
                 current.feed(item, now)
             view = current.stopped() if stop.is_set() else current.view(now - start, now)
-            groups = [*turns, view.sources] if view.sources else list(turns)
+            groups = [*turns, view.sources]
             if view.done:
-                if view.answer is not None:
-                    pairs = [*pairs, (message, view.answer.text)]
+                pairs = [*pairs, (message, "" if view.answer is None else view.answer.text)]
                 outcome = (
                     "stopped"
                     if view.answer is None
@@ -228,12 +234,27 @@ class DocqaApp:
                 )
                 log.info("%s in %.1f s: %r", outcome, now - start, message[:200])
                 turns = groups
-            if (view.reply, view.sources) != shown:
+            if (view.reply, view.sources) != shown or view.done:
                 shown = (view.reply, view.sources)
                 chat = [*chat[:-1], {"role": "assistant", "content": view.reply}]
                 yield chat, sources_panel(groups), pairs, turns
             if view.done:
                 return
+
+    def retake(
+        self, chat: list[dict], pairs: list[tuple[str, str]], turns: list[str], busy: bool
+    ) -> tuple[list[dict], str, list[tuple[str, str]], list[str], bool]:
+        """Retry: take the last question back out of the conversation to answer it again:
+        (chat without the last answer, the question, conversation, sources per turn, busy)."""
+        if busy:
+            raise Busy
+        last = next(
+            (i for i in range(len(chat) - 1, -1, -1) if chat[i].get("role") == "user"), None
+        )
+        if last is None:
+            return chat, "", pairs, turns, False
+        question = _text(chat[last].get("content"))
+        return chat[: last + 1], question, pairs[:-1], turns[:-1], True
 
     def _answer(
         self,
@@ -395,6 +416,20 @@ class DocqaApp:
             f"{shown}. Every answer cites its passages — click a [n] to read one — or says "
             "it does not know."
         )
+
+
+def _text(content: Any) -> str:
+    """A message's text, whether it is a string or, as the page sends it back, a list of
+    content blocks.
+
+    >>> _text("hi"), _text([{"type": "text", "text": "hi"}, {"type": "file"}])
+    ('hi', 'hi')
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict)).strip()
+    return ""
 
 
 def _level(value: str | float) -> str | float:

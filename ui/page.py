@@ -211,6 +211,29 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
                 ).success(respond, answer_in, answer_out, concurrency_limit=1).then(
                     finish, [chat, pairs, turns], [busy, ask, stop, saved], queue=False
                 )
+
+            def retake(history, conversation, groups, is_busy):
+                history, taken, conversation, groups, now_busy = app.retake(
+                    history, conversation, groups, is_busy
+                )
+                return (
+                    history,
+                    taken,
+                    conversation,
+                    groups,
+                    now_busy,
+                    gr.Button(interactive=not now_busy),
+                    gr.Button(visible=now_busy),
+                )
+
+            chat.retry(free, [busy], None, concurrency_limit=None).success(
+                retake,
+                [chat, pairs, turns, busy],
+                [chat, pending, pairs, turns, busy, ask, stop],
+                queue=False,
+            ).success(respond, answer_in, answer_out, concurrency_limit=1).then(
+                finish, [chat, pairs, turns], [busy, ask, stop, saved], queue=False
+            )
             stop.click(stop_answer, None, None, queue=False)
             cleared = [chat, sources, pairs, turns, saved]
             clear.click(new_conversation, None, cleared, queue=False)

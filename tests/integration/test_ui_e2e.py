@@ -295,16 +295,20 @@ def test_a_second_question_while_busy_is_kept_and_typing_is_left_alone(fresh):
     assert "40" in answered(fresh, 2)
 
 
-def test_stop_ends_the_answer_and_frees_the_model(fresh):
-    ask(fresh, "What does the town council plan for the tram line?")
+def test_stop_ends_the_answer_frees_the_model_and_retry_answers_again(fresh):
+    ask(fresh, "When should the first trams run?")
     stop = fresh.locator("#docqa-stop")
     stop.wait_for(state="visible", timeout=30_000)
     stop.click()
     fresh.get_by_text("Stopped").first.wait_for(timeout=60_000)
     answered(fresh, 1, timeout=60_000)
     assert not fresh.locator("#docqa-stop").is_visible()
-    ask(fresh, "How long does the sourdough rest before baking?")
-    assert "36" in answered(fresh, 2)  # the model answers again after a stop
+    fresh.locator("#docqa-chat").get_by_role("button", name="Retry").last.click()
+    fresh.wait_for_function(
+        "!document.querySelector('#docqa-chat').innerText.includes('Stopped')", timeout=30_000
+    )
+    assert "2027" in answered(fresh, 1)  # the model answers again after a stop
+    assert fresh.locator("#docqa-chat .user").count() == 1  # the same question, once
 
 
 def _contrast(page, selector: str) -> float:

@@ -182,6 +182,14 @@ def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, 
     assert app.restore({"chat": "garbage"}) == ([], [], [], "")
     with pytest.raises(Busy):
         app.take("a third question", chat, True)
+    # Retry takes the last question back out, with its answer, sources and conversation turn;
+    # the page sends messages back as content blocks
+    blocks = [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in chat]
+    kept, again, pairs2, groups2, busy = app.retake(blocks, pairs, groups, False)
+    assert again == "And the repair budget?" and busy and len(kept) == 3
+    assert (pairs2, groups2) == (pairs[:1], groups[:1])
+    chat, panel, pairs, groups = list(app.respond(again, kept, pairs2, groups2, *choices))[-1]
+    assert len(chat) == 4 and len(pairs) == len(groups) == 2 and "docqa-src-2-1" in panel
     assert (
         app.variant(
             g.generation.model,
