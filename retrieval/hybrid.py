@@ -22,6 +22,9 @@ from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
 
+# Extra fused candidates read so that dropping repeated passages still leaves k.
+DUPLICATE_SLACK = 4
+
 
 class HybridRetriever:
     """`search(query, k)` → the k best passages, best first."""
@@ -66,21 +69,32 @@ class HybridRetriever:
         return self._fuse(query, k)[0]
 
     def search(self, query: str, k: int) -> list[Hit]:
+        """The k best passages, best first, each saying something the ones above it do not:
+        a passage whose text another one above it holds (the same article in a feed and as a
+        web page, a file indexed under two names) gives its place to the next one."""
         with self._store.snapshot():  # one committed state, while another process ingests
-            fused, dense_scores, lexical_scores, vector = self._fuse(query, k)
+            fused, dense_scores, lexical_scores, vector = self._fuse(query, k + DUPLICATE_SLACK)
             missing = [i for i, _ in fused if i not in dense_scores]
             dense_scores.update(self._store.similarities(vector, missing))
             chunks = self._store.get_chunks(i for i, _ in fused)
-        return [
-            Hit(
-                passage=chunks[i],
-                score=score,
-                dense_score=dense_scores.get(i),
-                lexical_score=lexical_scores.get(i),
+        hits: list[Hit] = []
+        seen: list[str] = []
+        for i, score in fused:
+            if i not in chunks or len(hits) == k:
+                continue
+            text = _comparable(chunks[i].text)
+            if any(text in other for other in seen):
+                continue
+            seen.append(text)
+            hits.append(
+                Hit(
+                    passage=chunks[i],
+                    score=score,
+                    dense_score=dense_scores.get(i),
+                    lexical_score=lexical_scores.get(i),
+                )
             )
-            for i, score in fused
-            if i in chunks
-        ]
+        return hits
 
     def _fuse(
         self, query: str, k: int
@@ -94,3 +108,12 @@ class HybridRetriever:
             [[i for i, _ in dense], [i for i, _ in lexical]], k=self._rrf_k
         )[:k]
         return fused, dict(dense), dict(lexical), vector
+
+
+def _comparable(text: str) -> str:
+    """Text as compared for repeats: case and spacing do not make a passage new.
+
+    >>> _comparable("  The Dough\\n rests  ") == _comparable("the dough rests")
+    True
+    """
+    return " ".join(text.lower().split())

@@ -57,3 +57,30 @@ def test_word_counts_follow_writes(store):
     assert store.document_counts(["starter"]) == {"starter": 1}
     store.remove_file("/d/17.txt")
     assert store.document_counts(["starter"]) == {"starter": 0}
+
+
+def test_a_passage_repeated_under_another_name_gives_its_place_to_the_next(open_store):
+    embedder = HashEmbedder()
+    store = open_store(Manifest(embedder.model_id, embedder.dimension, 224, 1), create=True)
+    article = "The council approved the tram line between the station and the hospital."
+    texts = {
+        "/news/feed.xml": article,
+        "/news/tram.html": "  " + article.upper().replace(" ", "  ") + "\n",  # the same, twice
+        "/news/other.txt": "The tram depot opens in 2027 next to the station.",
+        "/news/far.txt": "Opening hours of the library change in May.",
+    }
+    for i, (path, text) in enumerate(texts.items()):
+        store.replace_file(
+            path,
+            sha256=str(i),
+            size=1,
+            mtime=1.0,
+            fmt="text",
+            documents=[Document(source=path, text=text, format="text", title=path)],
+            chunks=[Passage(text=text, source=path, title=path, end=len(text))],
+            vectors=embedder.embed([text]),
+        )
+    hits = HybridRetriever(store, embedder).search("tram line station hospital council", 3)
+    sources = [h.passage.source for h in hits]
+    assert len(hits) == 3 and "/news/other.txt" in sources and "/news/far.txt" in sources
+    assert len({"/news/feed.xml", "/news/tram.html"} & set(sources)) == 1
