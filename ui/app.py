@@ -23,6 +23,7 @@ from generation.calibration import Calibration
 from generation.types import AnswerEvent
 from index.base import FileRecord
 from ingest.ingester import FileOutcome
+from ui import conversations
 from ui.chat import Turn, sources_panel
 from ui.uploads import UploadError, save_upload
 
@@ -253,7 +254,7 @@ class DocqaApp:
         )
         if last is None:
             return chat, "", pairs, turns, False
-        question = _text(chat[last].get("content"))
+        question = conversations._text(chat[last].get("content"))
         return chat[: last + 1], question, pairs[:-1], turns[:-1], True
 
     def _answer(
@@ -300,24 +301,13 @@ class DocqaApp:
         if session in self._stops:
             self._stops[session].set()
 
-    def saved(
-        self, chat: list[dict], pairs: list[tuple[str, str]], turns: list[str]
-    ) -> dict[str, Any]:
-        """The conversation as the browser keeps it, so a reload restores it."""
-        return {"chat": chat, "pairs": [list(p) for p in pairs], "turns": turns}
-
-    def restore(
-        self, saved: dict[str, Any] | None
-    ) -> tuple[list[dict], list[tuple[str, str]], list[str], str]:
-        """(chat, conversation, sources per turn, sources panel) from what the browser kept;
-        an empty conversation when it kept nothing usable."""
-        try:
-            chat = [dict(m) for m in saved["chat"]] if saved else []
-            pairs = [(str(q), str(a)) for q, a in saved["pairs"]] if saved else []
-            turns = [str(t) for t in saved["turns"]] if saved else []
-        except (KeyError, TypeError, ValueError):
-            return [], [], [], ""
-        return chat, pairs, turns, sources_panel(turns)
+    def open_conversation(
+        self, store: Any, conversation_id: str | None = None
+    ) -> tuple[list[dict], list[tuple[str, str]], list[str], str, str]:
+        """(chat, conversation, sources per turn, sources panel, id) of a kept conversation
+        (the current one by default), or of a new one."""
+        c = conversations.opened(store, conversation_id)
+        return c.chat, c.pairs, c.turns, sources_panel(c.turns), c.id
 
     # ---- documents ------------------------------------------------------------------------
     def ingest_uploads(self, files: list[Any] | None, progress: Any = None) -> tuple[list, list]:
@@ -416,20 +406,6 @@ class DocqaApp:
             f"{shown}. Every answer cites its passages — click a [n] to read one — or says "
             "it does not know."
         )
-
-
-def _text(content: Any) -> str:
-    """A message's text, whether it is a string or, as the page sends it back, a list of
-    content blocks.
-
-    >>> _text("hi"), _text([{"type": "text", "text": "hi"}, {"type": "file"}])
-    ('hi', 'hi')
-    """
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict)).strip()
-    return ""
 
 
 def _level(value: str | float) -> str | float:

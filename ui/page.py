@@ -15,6 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 
 from generation.calibration import Calibration  # noqa: E402
+from ui import conversations  # noqa: E402
 from ui.app import Busy, ChatConfig, DocqaApp, Library  # noqa: E402
 from ui.chat import levels_markdown  # noqa: E402
 
@@ -91,6 +92,8 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
             turns = gr.State([])  # each answer's sources, so old citations open their own
             pending = gr.State("")  # the question taken from the box, being answered
             busy = gr.State(False)
+            current = gr.State("")  # the id of the conversation shown
+            # Every conversation of this index, kept in the browser (ui.conversations).
             saved = gr.BrowserState(
                 {}, storage_key=config.conversation_key, secret=config.conversation_key
             )
@@ -115,6 +118,18 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
                             "Stop", variant="stop", visible=False, elem_id="docqa-stop"
                         )
                         clear = gr.Button("New conversation", elem_id="docqa-new")
+                    with gr.Accordion("Conversations", open=False, elem_id="docqa-history"):
+                        shelf = gr.Dropdown(
+                            label="Open a conversation", choices=[], elem_id="docqa-shelf"
+                        )
+                        with gr.Row():
+                            name = gr.Textbox(
+                                label="Name this conversation", scale=3, elem_id="docqa-name"
+                            )
+                            rename = gr.Button("Rename", scale=1, elem_id="docqa-rename")
+                            delete = gr.Button(
+                                "Delete", variant="stop", scale=1, elem_id="docqa-delete"
+                            )
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(elem_id="docqa-sources")
@@ -190,17 +205,72 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
                     session=getattr(request, "session_hash", None) or "local",
                 )
 
-            def finish(history, conversation, groups):
-                kept = app.saved(history, conversation, groups)
-                return False, gr.Button(interactive=True), gr.Button(visible=False), kept
+            def listed(store, shown_id):
+                choices = conversations.listing(store)
+                shown = shown_id if any(i == shown_id for _, i in choices) else None
+                return gr.Dropdown(choices=choices, value=shown)
+
+            def finish(history, conversation, groups, store, shown_id):
+                shown_id = shown_id or conversations.new_id()
+                store = conversations.keep(
+                    store, conversations.Conversation(shown_id, history, conversation, groups)
+                )
+                return (
+                    False,
+                    gr.Button(interactive=True),
+                    gr.Button(visible=False),
+                    store,
+                    shown_id,
+                    listed(store, shown_id),
+                )
 
             def stop_answer(request: gr.Request):
                 app.stop(getattr(request, "session_hash", None) or "local")
 
-            def new_conversation(request: gr.Request):
-                stop_answer(request)
-                return [], "", [], [], {}
+            def show(store, conversation_id):
+                history, conversation, groups, panel, shown_id = app.open_conversation(
+                    store, conversation_id
+                )
+                store = {**conversations.shelf(store), "current": shown_id}
+                # the welcome names what is indexed now, uploads since the start included
+                shown = gr.Chatbot(value=history, placeholder=app.welcome())
+                return (
+                    shown,
+                    panel,
+                    conversation,
+                    groups,
+                    store,
+                    shown_id,
+                    listed(store, shown_id),
+                    "",
+                )
 
+            def new_conversation(store, request: gr.Request):
+                """A new, empty conversation; the one shown stays on the shelf."""
+                stop_answer(request)
+                return show(store, conversations.new_id())
+
+            def clear_conversation(store, shown_id, request: gr.Request):
+                """The trash icon: this conversation is gone, from the model's view too."""
+                stop_answer(request)
+                return show(conversations.forgotten(store, shown_id), conversations.new_id())
+
+            def delete_conversation(store, shown_id, is_busy, request: gr.Request):
+                if is_busy or not shown_id:  # cancelled, or an answer is being written
+                    return (gr.skip(),) * 8
+                return clear_conversation(store, shown_id, request)
+
+            def reopen(store, conversation_id, is_busy):
+                if is_busy or not conversation_id:
+                    return (gr.skip(),) * 8
+                return show(store, conversation_id)
+
+            def rename_conversation(store, shown_id, title):
+                store = conversations.renamed(store, shown_id, title)
+                return store, listed(store, shown_id), ""
+
+            kept_in = [chat, pairs, turns, saved, current]
+            kept_out = [busy, ask, stop, saved, current, shelf]
             taken = [question, chat, busy]
             took = [question, chat, pending, busy, ask, stop]
             answer_in = [pending, chat, pairs, turns, model, top_k, policy, level, temperature]
@@ -209,7 +279,7 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
                 trigger(free, [busy], None, concurrency_limit=None).success(
                     take, taken, took, queue=False
                 ).success(respond, answer_in, answer_out, concurrency_limit=1).then(
-                    finish, [chat, pairs, turns], [busy, ask, stop, saved], queue=False
+                    finish, kept_in, kept_out, queue=False
                 )
 
             def retake(history, conversation, groups, is_busy):
@@ -232,20 +302,24 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
                 [chat, pending, pairs, turns, busy, ask, stop],
                 queue=False,
             ).success(respond, answer_in, answer_out, concurrency_limit=1).then(
-                finish, [chat, pairs, turns], [busy, ask, stop, saved], queue=False
+                finish, kept_in, kept_out, queue=False
             )
             stop.click(stop_answer, None, None, queue=False)
-            cleared = [chat, sources, pairs, turns, saved]
-            clear.click(new_conversation, None, cleared, queue=False)
-            chat.clear(new_conversation, None, cleared, queue=False)
-
-            def restore(kept):
-                history, conversation, groups, panel = app.restore(kept)
-                # the welcome names what is indexed now, uploads since the start included
-                shown = gr.Chatbot(value=history, placeholder=app.welcome())
-                return shown, conversation, groups, panel
-
-            blocks.load(restore, [saved], [chat, pairs, turns, sources], queue=False)
+            shown_out = [chat, sources, pairs, turns, saved, current, shelf, name]
+            clear.click(new_conversation, [saved], shown_out, queue=False)
+            chat.clear(clear_conversation, [saved, current], shown_out, queue=False)
+            shelf.input(reopen, [saved, shelf, busy], shown_out, queue=False)
+            rename.click(
+                rename_conversation, [saved, current, name], [saved, shelf, name], queue=False
+            )
+            delete.click(
+                delete_conversation,
+                [saved, current, busy],
+                shown_out,
+                queue=False,
+                js="(s, id, b) => [s, confirm('Delete this conversation?') ? id : null, b]",
+            )
+            blocks.load(show, [saved, current], shown_out, queue=False)
         with gr.Tab("Documents"):
             with gr.Row():
                 with gr.Column():

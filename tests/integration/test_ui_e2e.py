@@ -410,3 +410,40 @@ def test_remove_asks_first_and_deletes_the_uploaded_copy(page, tmp_path):
     expect(page.get_by_text("Removed 1 file(s)")).to_be_visible(timeout=30_000)
     expect(listed).not_to_contain_text("ferry times.md", timeout=10_000)
     assert not Path(stored).exists()  # the uploaded copy went with it
+
+
+def test_conversations_are_kept_reopened_renamed_and_deleted(fresh):
+    from playwright.sync_api import expect
+
+    ask(fresh, "How long does the sourdough rest before baking?")
+    answered(fresh, 1)
+    fresh.locator("#docqa-new").click()
+    fresh.wait_for_function("!document.querySelector('#docqa-chat .bot')", timeout=10_000)
+    ask(fresh, "How many berths does the east pontoon have?")
+    answered(fresh, 1)
+    fresh.locator("#docqa-history").get_by_text("Conversations").click()
+    shelf = fresh.locator("#docqa-shelf input")
+    shelf.click()
+    options = fresh.get_by_role("option")
+    expect(options).to_have_count(2, timeout=10_000)
+    listed = [options.nth(i).inner_text().replace("✓", "").strip() for i in range(2)]
+    assert listed[0].startswith("How many berths"), listed  # the newest first
+    options.filter(has_text="sourdough").click()
+    fresh.wait_for_function(
+        "document.querySelector('#docqa-chat').innerText.includes('36')", timeout=10_000
+    )
+    assert "berths" not in fresh.locator("#docqa-chat").inner_text()
+    fresh.locator("#docqa-name textarea").fill("Bakery")
+    fresh.locator("#docqa-rename").click()
+    expect(shelf).to_have_value("Bakery", timeout=10_000)
+    fresh.reload()  # the reopened, renamed conversation is the one a reload shows
+    fresh.locator("#docqa-chat .bot").first.wait_for(timeout=30_000)
+    assert "36" in fresh.locator("#docqa-chat").inner_text()
+    fresh.locator("#docqa-history").get_by_text("Conversations").click()
+    fresh.once("dialog", lambda dialog: dialog.accept())
+    fresh.locator("#docqa-delete").click()
+    fresh.wait_for_function("!document.querySelector('#docqa-chat .bot')", timeout=10_000)
+    shelf.click()
+    expect(fresh.get_by_role("option")).to_have_count(1, timeout=10_000)
+    assert "berths" in fresh.get_by_role("option").first.inner_text()
+    shot(fresh, "chat-conversations.png")

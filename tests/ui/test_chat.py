@@ -8,6 +8,7 @@ from docqa.chat import chat_app
 from docqa.pipeline import build_pipeline
 from generation.fakes import ScriptedGenerator
 from generation.types import Done, Retrieved, Rewritten, Token
+from ui import conversations
 from ui.app import Busy
 from ui.chat import answer_markdown, chat_views, sources_html
 from ui.uploads import UploadError, safe_name, save_upload
@@ -177,9 +178,15 @@ def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, 
     assert "docqa-src-2-1" in chat[-1]["content"] and "docqa-src-1-1" in chat[1]["content"]
     assert 'id="docqa-src-1-1"' in panel and 'id="docqa-src-2-1"' in panel
     # a reload restores what the browser kept
-    restored = app.restore(app.saved(chat, pairs, groups))
-    assert restored[0] == chat and restored[1] == pairs and restored[3] == panel
-    assert app.restore({"chat": "garbage"}) == ([], [], [], "")
+    store = conversations.keep({}, conversations.Conversation("c1", chat, pairs, groups))
+    restored = app.open_conversation(store)
+    assert restored == (chat, pairs, groups, panel, "c1")
+    assert app.open_conversation({"items": {"c1": {"chat": "garbage"}}, "current": "c1"})[:4] == (
+        [],
+        [],
+        [],
+        "",
+    )
     with pytest.raises(Busy):
         app.take("a third question", chat, True)
     # Retry takes the last question back out, with its answer, sources and conversation turn;
@@ -205,3 +212,34 @@ def test_app_streams_a_chat_turn_and_keeps_the_conversation(settings, embedder, 
     assert other.settings.retrieval.top_k == 2 and other.settings.factcheck.policy == "flag"
     assert other.settings.factcheck.level == "strict"
     assert app.variant(g.generation.model, 4, "strict", "0.7", 0.0).settings.factcheck.level == 0.7
+
+
+def test_conversations_are_kept_listed_renamed_and_forgotten():
+    def said(question):
+        return [{"role": "user", "content": question}, {"role": "assistant", "content": "A."}]
+
+    first = conversations.Conversation("c1", said("How long does the dough rest?"), [], [])
+    second = conversations.Conversation("c2", said("Who leads the repair?"), [], [])
+    store = conversations.keep({}, first, now=1.0)
+    store = conversations.keep(store, second, now=2.0)
+    assert conversations.listing(store) == [
+        ("Who leads the repair?", "c2"),
+        ("How long does the dough rest?", "c1"),
+    ]
+    assert store["current"] == "c2" and conversations.opened(store, "c1") == first
+    store = conversations.renamed(store, "c1", "  Bakery   questions ")
+    store = conversations.keep(store, first, now=3.0)  # going on keeps the name given
+    assert conversations.listing(store)[0] == ("Bakery questions", "c1")
+    store = conversations.renamed(store, "c1", "")
+    assert conversations.listing(store)[0] == ("How long does the dough rest?", "c1")
+    store = conversations.forgotten(store, "c1")
+    assert [i for _, i in conversations.listing(store)] == ["c2"] and store["current"] == ""
+    empty = conversations.Conversation("c3", [], [], [])
+    assert "c3" not in conversations.keep(store, empty)["items"]  # nothing said: not listed
+    assert conversations.opened("not a shelf").chat == []
+    many = {}
+    for n in range(conversations.MAX_KEPT + 5):
+        many = conversations.keep(
+            many, conversations.Conversation(f"k{n}", said("q"), [], []), now=n
+        )
+    assert len(many["items"]) == conversations.MAX_KEPT and "k0" not in many["items"]
