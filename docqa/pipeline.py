@@ -26,7 +26,7 @@ from generation.gate import RelevanceGate
 from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
 from generation.probes import Probes
-from generation.rewrite import REWRITE_SYSTEM, standalone_question
+from generation.rewrite import REWRITE_SYSTEM, refers_back, standalone_question
 from generation.server import ServerGenerator
 from generation.support import JudgeMode, SupportCheck
 from generation.types import Answer, AnswerEvent, Rewritten, final_answer
@@ -259,12 +259,24 @@ class Pipeline:
                 f"the question is {len(question):,} characters, over the {limit:,} allowed "
                 "(generation.max_question_chars)"
             )
-        if history and self.settings.generation.rewrite_followups and question.strip():
+        if (
+            history
+            and self.settings.generation.rewrite_followups
+            and question.strip()
+            and self._worth_rewriting(question)
+        ):
             standalone = standalone_question(self.generator, history, question)
             if standalone != question.strip():
                 yield Rewritten(question.strip(), standalone)
             question = standalone
         yield from self.answerer().stream(question)
+
+    def _worth_rewriting(self, question: str) -> bool:
+        """Whether a question in a conversation needs the model's rewrite: it leans on the
+        conversation (a pronoun, "and …", a fragment), or the gate passes it as it stands. A
+        question that neither refers back nor is about the documents is answered — refused —
+        at once, instead of after seconds of rewriting it."""
+        return refers_back(question) or self.answerer().relevant(question)
 
     def warm_up(self) -> None:
         """Load both models and evaluate the prompts' fixed instructions ahead of the first

@@ -178,6 +178,13 @@ class Answerer:
         return self._verifier
 
     # ---- the steps ------------------------------------------------------------------------
+    def relevant(self, question: str) -> bool:
+        """Whether the relevance gate lets `question` through: a cheap look (retrieval and the
+        embedder, no answer model) that a conversation takes before paying for a rewrite."""
+        if self._gate is None:
+            return True
+        return self._check_gate(question, self.retrieve(question)).passed
+
     def _check_gate(self, question: str, hits: list[Hit]) -> GateResult:
         if self._gate is not None:
             return self._gate.check(question, hits)

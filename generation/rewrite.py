@@ -9,6 +9,7 @@ question, so every later stage stays stateless.
 from __future__ import annotations
 
 import logging
+import re
 import textwrap
 from collections.abc import Sequence
 
@@ -24,6 +25,29 @@ REWRITE_SYSTEM = (
 ONE_LINE = "root ::= [^\\n]+"
 TURNS = 2  # the last two exchanges hold the referent of almost every follow-up
 TURN_CHARS = 400  # earlier answers are context for the rewrite, not material to answer from
+
+
+_REFERRING = frozenset(
+    "it its they them their theirs this that these those he him his she her hers there then "
+    "one ones same such other others also too else former latter".split()
+)
+_LEADING = ("and ", "but ", "or ", "so ", "what about ", "how about ", "why ", "why?")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def refers_back(question: str) -> bool:
+    """Whether a question may lean on the conversation: it holds a pronoun or another word
+    that points back, starts like a follow-up ("and …", "what about …"), or is too short to
+    stand alone. A question that does none of these is taken as standalone.
+
+    >>> refers_back("and who leads it?"), refers_back("What about the tram?")
+    (True, True)
+    >>> refers_back("When?"), refers_back("zebra quantum saxophone?")
+    (True, False)
+    """
+    text = question.strip().lower()
+    words = _WORD.findall(text)
+    return len(words) <= 2 or text.startswith(_LEADING) or any(w in _REFERRING for w in words)
 
 
 def rewrite_messages(history: Sequence[tuple[str, str]], question: str) -> list[dict]:

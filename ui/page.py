@@ -346,7 +346,7 @@ def build(library: Library, config: ChatConfig, *, warm: bool = False):
             )
             with gr.Row():
                 chosen = gr.Dropdown(label="Remove a document", choices=[], allow_custom_value=True)
-                remove_button = gr.Button("Remove", variant="stop")
+                remove_button = gr.Button("Remove", variant="stop", elem_id="docqa-remove")
             removed = gr.Markdown()
 
             def ingest_uploads(f, progress=gr.Progress()):  # noqa: B008 - Gradio's injection

@@ -31,6 +31,29 @@ def make_pdf(path: Path, pages: list[str]) -> None:
     pdf.save()
 
 
+# Three pages of a town's history; the third names Margaret Hale among other topics: a short
+# question about her is not similar to the whole page, only to the sentence that names her.
+MILTON = [
+    "Milton and its trade\nThe town of Milton grew around its cotton mills, which ran day and"
+    "\nnight through the winter of that year. Coal came in by canal from the pits to the north,"
+    "\nand the finished cloth left by rail for the port. Wages were paid weekly, on Saturdays.",
+    "The strike\nIn the spring the weavers stopped work for higher wages. The masters brought in"
+    "\nhands from Ireland, and the union's funds ran low by the end of the second month. The"
+    "\nmill owner John Thornton refused to meet the union's delegates.",
+    "Newcomers\nThe new rents on Crampton Crescent were high, and the houses were damp. The"
+    "\nlending library opened in the evenings. Margaret Hale, the daughter of a clergyman who"
+    "\nhad left the Church, came to Milton from a village in the south of England. The fog"
+    "\nthat autumn was the worst in living memory, and the trains ran late for a week.",
+]
+
+
+@pytest.fixture(scope="session")
+def milton_pdf(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("milton") / "milton.pdf"
+    make_pdf(path, MILTON)
+    return path
+
+
 @pytest.fixture(scope="session")
 def write_pdf():
     """`make_pdf`, for tests that build a document of their own."""

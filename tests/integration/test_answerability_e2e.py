@@ -72,33 +72,18 @@ def test_the_levels_change_what_is_shown(pipeline):
             assert {s.text for s in stricter.sentences} <= {s.text for s in looser.sentences}
 
 
-MILTON = [
-    "Milton and its trade\nThe town of Milton grew around its cotton mills, which ran day and"
-    "\nnight through the winter of that year. Coal came in by canal from the pits to the north,"
-    "\nand the finished cloth left by rail for the port. Wages were paid weekly, on Saturdays.",
-    "The strike\nIn the spring the weavers stopped work for higher wages. The masters brought in"
-    "\nhands from Ireland, and the union's funds ran low by the end of the second month. The"
-    "\nmill owner John Thornton refused to meet the union's delegates.",
-    "Newcomers\nThe new rents on Crampton Crescent were high, and the houses were damp. The"
-    "\nlending library opened in the evenings. Margaret Hale, the daughter of a clergyman who"
-    "\nhad left the Church, came to Milton from a village in the south of England. The fog"
-    "\nthat autumn was the worst in living memory, and the trains ran late for a week.",
-]
-
-
 def test_a_question_about_a_name_in_a_many_topic_page_is_not_refused(
-    tmp_path_factory, real_embedder, write_pdf
+    tmp_path_factory, real_embedder, milton_pdf
 ):
     """A short question about one name against a page that covers several topics: the whole
     page is not similar to the question, the sentence that names her is."""
     from docqa.config import Settings
 
     root = tmp_path_factory.mktemp("milton")
-    write_pdf(root / "milton.pdf", MILTON)
     settings = Settings.load(env={}, overrides={"index_dir": str(root / "index")})
     pipe = build_pipeline(settings, embedder=real_embedder)
     try:
-        pipe.ingest([root / "milton.pdf"])
+        pipe.ingest([milton_pdf])
         answer = pipe.ask("Who was Margaret Hale?")
         gate = pipe.gate().check(
             "Who was Margaret Hale?",

@@ -402,11 +402,11 @@ def test_remove_asks_first_and_deletes_the_uploaded_copy(page, tmp_path):
     chooser.fill(stored)
     chooser.press("Enter")
     page.once("dialog", lambda dialog: dialog.dismiss())  # "Remove …?" — no
-    page.get_by_role("button", name="Remove").click()
+    page.locator("#docqa-remove").click()
     expect(page.get_by_text("Nothing removed.")).to_be_visible(timeout=10_000)
     assert "ferry times.md" in listed.inner_text()
     page.once("dialog", lambda dialog: dialog.accept())  # yes
-    page.get_by_role("button", name="Remove").click()
+    page.locator("#docqa-remove").click()
     expect(page.get_by_text("Removed 1 file(s)")).to_be_visible(timeout=30_000)
     expect(listed).not_to_contain_text("ferry times.md", timeout=10_000)
     assert not Path(stored).exists()  # the uploaded copy went with it
@@ -447,3 +447,25 @@ def test_conversations_are_kept_reopened_renamed_and_deleted(fresh):
     expect(fresh.get_by_role("option")).to_have_count(1, timeout=10_000)
     assert "berths" in fresh.get_by_role("option").first.inner_text()
     shot(fresh, "chat-conversations.png")
+
+
+def test_a_name_on_a_many_topic_pdf_page_is_answered_from_the_page_shown(page, milton_pdf):
+    """ "Who was Margaret Hale?" over an uploaded 3-page PDF: the page that names her is the
+    first source, and the answer comes from it instead of "I don't know" next to it."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Documents").click()
+    page.locator('#docqa-upload input[type="file"]').set_input_files(str(milton_pdf))
+    page.locator("#docqa-upload").get_by_text("milton.pdf").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Ingest uploads").click()
+    expect(page.locator("#docqa-outcome")).to_contain_text("milton.pdf", timeout=60_000)
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#docqa-new").click()
+    ask(page, "Who was Margaret Hale?")
+    reply = answered(page, 1)
+    assert "don't know" not in reply and ("daughter" in reply or "clergyman" in reply), reply
+    page.locator("#docqa-chat .bot").last.locator("a.docqa-cite").first.click()
+    opened = page.locator("#docqa-sources .docqa-source.docqa-active")
+    opened.wait_for(timeout=10_000)
+    assert "page 3" in opened.inner_text() and "Margaret Hale" in opened.inner_text()
+    shot(page, "chat-pdf-name.png")

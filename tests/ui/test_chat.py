@@ -96,6 +96,18 @@ def test_a_follow_up_is_rewritten_before_retrieval(settings, embedder, corpus):
     assert views[-1].reply.startswith("*Answering: Who leads the lighthouse repair?*")
 
 
+def test_an_off_topic_question_in_a_conversation_abstains_without_the_rewrite(
+    settings, embedder, corpus
+):
+    gen = ScriptedGenerator(["Who plays the saxophone in quantum zebra bands?", "unused"])
+    p = build_pipeline(settings, embedder=embedder, generator=gen)
+    p.ingest([corpus])
+    history = [("What is the budget for the lighthouse repair?", "18,000 euros [1].")]
+    events = list(p.stream("zebra quantum saxophone?", history))
+    assert not gen.calls  # no rewrite, no answer: the gate refused it alone and in context
+    assert events[-1].answer.abstained and not any(isinstance(e, Rewritten) for e in events)
+
+
 def test_model_and_document_text_cannot_inject_html():
     from generation.types import Answer, AnswerSentence, Source
     from index.types import Passage
