@@ -254,7 +254,7 @@ class DocqaApp:
         )
         if last is None:
             return chat, "", pairs, turns, False
-        question = conversations._text(chat[last].get("content"))
+        question = conversations.message_text(chat[last].get("content"))
         return chat[: last + 1], question, pairs[:-1], turns[:-1], True
 
     def _answer(

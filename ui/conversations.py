@@ -118,16 +118,16 @@ def _title(chat: list[dict]) -> str:
     """
     for message in chat:
         if message.get("role") == "user":
-            text = " ".join(_text(message.get("content")).split())
+            text = " ".join(message_text(message.get("content")).split())
             return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
     return "Untitled"
 
 
-def _text(content: Any) -> str:
+def message_text(content: Any) -> str:
     """A message's text, whether it is a string or, as the page sends it back, a list of
     content blocks.
 
-    >>> _text("hi"), _text([{"type": "text", "text": "hi"}, {"type": "file"}])
+    >>> message_text("hi"), message_text([{"type": "text", "text": "hi"}, {"type": "file"}])
     ('hi', 'hi')
     """
     if isinstance(content, str):

@@ -171,6 +171,17 @@ def answered(page, count: int, timeout: float = 240_000) -> str:
     return page.locator("#docqa-chat .bot").last.inner_text()
 
 
+def upload_file(page, path: Path) -> None:
+    """Upload a file in the Documents tab and ingest it; the outcome table names it."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Documents").click()
+    page.locator('#docqa-upload input[type="file"]').set_input_files(str(path))
+    page.locator("#docqa-upload").get_by_text(path.name).wait_for(timeout=30_000)
+    page.get_by_role("button", name="Ingest uploads").click()
+    expect(page.locator("#docqa-outcome")).to_contain_text(path.name, timeout=60_000)
+
+
 def shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
@@ -213,12 +224,9 @@ def test_upload_a_file_in_the_documents_tab_and_see_it_indexed(page, tmp_path):
 
     upload = tmp_path / "greenhouse notes.md"
     upload.write_text("# Greenhouse\n\nTomato seedlings are watered every 3 days.\n")
-    page.get_by_role("tab", name="Documents").click()
-    page.locator('#docqa-upload input[type="file"]').set_input_files(str(upload))
-    page.locator("#docqa-upload").get_by_text("greenhouse notes.md").wait_for(timeout=30_000)
-    page.get_by_role("button", name="Ingest uploads").click()
+    upload_file(page, upload)
     result = page.locator("#docqa-outcome")
-    expect(result).to_contain_text("uploads/greenhouse notes.md", timeout=60_000)
+    expect(result).to_contain_text("uploads/greenhouse notes.md", timeout=10_000)
     assert "indexed" in result.inner_text() and "1 chunk" in result.inner_text()
     listed = page.locator("#docqa-documents")
     expect(listed).to_contain_text("uploads/greenhouse notes.md", timeout=10_000)
@@ -386,10 +394,7 @@ def test_remove_asks_first_and_deletes_the_uploaded_copy(page, tmp_path):
 
     upload = tmp_path / "ferry times.md"
     upload.write_text("# Ferry\n\nThe island ferry leaves at 9:15 every morning.\n")
-    page.get_by_role("tab", name="Documents").click()
-    page.locator('#docqa-upload input[type="file"]').set_input_files(str(upload))
-    page.locator("#docqa-upload").get_by_text("ferry times.md").wait_for(timeout=30_000)
-    page.get_by_role("button", name="Ingest uploads").click()
+    upload_file(page, upload)
     listed = page.locator("#docqa-documents")
     expect(listed).to_contain_text("uploads/ferry times.md", timeout=60_000)
     stored = (
@@ -452,15 +457,11 @@ def test_conversations_are_kept_reopened_renamed_and_deleted(fresh):
 def test_a_name_on_a_many_topic_pdf_page_is_answered_from_the_page_shown(page, milton_pdf):
     """ "Who was Margaret Hale?" over an uploaded 3-page PDF: the page that names her is the
     first source, and the answer comes from it instead of "I don't know" next to it."""
-    from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Documents").click()
-    page.locator('#docqa-upload input[type="file"]').set_input_files(str(milton_pdf))
-    page.locator("#docqa-upload").get_by_text("milton.pdf").wait_for(timeout=30_000)
-    page.get_by_role("button", name="Ingest uploads").click()
-    expect(page.locator("#docqa-outcome")).to_contain_text("milton.pdf", timeout=60_000)
+    upload_file(page, milton_pdf)
     page.get_by_role("tab", name="Chat").click()
     page.locator("#docqa-new").click()
+    page.wait_for_function("!document.querySelector('#docqa-chat .bot')", timeout=10_000)
     ask(page, "Who was Margaret Hale?")
     reply = answered(page, 1)
     assert "don't know" not in reply and ("daughter" in reply or "clergyman" in reply), reply

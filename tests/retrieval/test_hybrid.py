@@ -18,18 +18,22 @@ def store(open_store):
     texts[17] = "common filler about the rare sourdough starter"
     store = open_store(Manifest(embedder.model_id, embedder.dimension, 224, 1), create=True)
     for i, text in enumerate(texts):
-        path = f"/d/{i}.txt"
-        store.replace_file(
-            path,
-            sha256=str(i),
-            size=1,
-            mtime=1.0,
-            fmt="text",
-            documents=[Document(source=path, text=text, format="text", title=path)],
-            chunks=[Passage(text=text, source=path, title=path, end=len(text))],
-            vectors=embedder.embed([text]),
-        )
+        put(store, embedder, f"/d/{i}.txt", text)
     return store, embedder
+
+
+def put(store, embedder, path: str, text: str) -> None:
+    """Index `text` as the one passage of the file `path`."""
+    store.replace_file(
+        path,
+        sha256=path,
+        size=1,
+        mtime=1.0,
+        fmt="text",
+        documents=[Document(source=path, text=text, format="text", title=path)],
+        chunks=[Passage(text=text, source=path, title=path, end=len(text))],
+        vectors=embedder.embed([text]),
+    )
 
 
 def test_small_collections_match_every_content_word(store):
@@ -69,17 +73,8 @@ def test_a_passage_repeated_under_another_name_gives_its_place_to_the_next(open_
         "/news/other.txt": "The tram depot opens in 2027 next to the station.",
         "/news/far.txt": "Opening hours of the library change in May.",
     }
-    for i, (path, text) in enumerate(texts.items()):
-        store.replace_file(
-            path,
-            sha256=str(i),
-            size=1,
-            mtime=1.0,
-            fmt="text",
-            documents=[Document(source=path, text=text, format="text", title=path)],
-            chunks=[Passage(text=text, source=path, title=path, end=len(text))],
-            vectors=embedder.embed([text]),
-        )
+    for path, text in texts.items():
+        put(store, embedder, path, text)
     hits = HybridRetriever(store, embedder).search("tram line station hospital council", 3)
     sources = [h.passage.source for h in hits]
     assert len(hits) == 3 and "/news/other.txt" in sources and "/news/far.txt" in sources
