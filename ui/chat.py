@@ -26,6 +26,7 @@ from generation.types import (
     Source,
     Token,
 )
+from index.types import Passage
 
 MARKS = {"unsupported": "unsupported by its source", "contradicted": "contradicted by its source"}
 # How long the model may go quiet after writing before the chat says it is checking.
@@ -154,7 +155,6 @@ def answer_text(answer: Answer) -> str:
     the documents do not say, then the sources it cites, each with file and place.
 
     >>> from generation.types import AnswerSentence, Source
-    >>> from index.types import Passage
     >>> from retrieval.types import Hit
     >>> p = Passage(text="…", source="/m/pump.pdf", title="Pump", section="Pump > Care", page=2)
     >>> a = Answer("q", "Seals last 1,500 hours [1].", False,
@@ -170,10 +170,7 @@ def answer_text(answer: Answer) -> str:
     lines = [answer.text, "", "Sources:"]
     for source in answer.cited:
         p = source.hit.passage
-        lines.append(
-            f"[{source.n}] {_label(p.source, p.title)}{_where(p.section, p.title, p.page)}"
-            f" ({p.source})"
-        )
+        lines.append(f"[{source.n}] {source_name(p)} ({p.source})")
     return "\n".join(lines)
 
 
@@ -264,8 +261,6 @@ def sources_html(
     blocks = []
     for source in ordered:
         passage = source.hit.passage
-        label = _label(passage.source, passage.title)
-        where = _where(passage.section, passage.title.strip(), passage.page)
         if abstained:
             status = "searched"
         else:
@@ -273,36 +268,32 @@ def sources_html(
         blocks.append(
             f'<div class="docqa-source" id="docqa-src-{html.escape(turn)}-{source.n}">'
             f'<div class="docqa-source-head" title="{html.escape(passage.source)}">'
-            f"<b>[{source.n}]</b> {html.escape(label)}{html.escape(where)} "
+            f"<b>[{source.n}]</b> {html.escape(source_name(passage))} "
             f"<small>({status})</small></div>"
             f"<p>{highlight(passage.text, spans.get(source.n, []))}</p></div>"
         )
     return group + "".join(blocks) + "</div>"
 
 
-def _label(source: str, title: str) -> str:
-    """A document as a person names it: its title and file name (the folder is in the hover).
+def source_name(passage: Passage) -> str:
+    """A passage as a person names it: its document's title and file name (the folder is in
+    the hover), then its section — without repeating the title — and page.
 
-    >>> _label("/srv/docs/bakery.html", "Moulin Street Bakery"), _label("/a/notes.md", "notes")
-    ('Moulin Street Bakery · bakery.html', 'notes.md')
+    >>> source_name(Passage(text="t", source="/srv/bakery.html", title="Bakery",
+    ...                     section="Bakery > Our sourdough"))
+    'Bakery · bakery.html — Our sourdough'
+    >>> source_name(Passage(text="t", source="/a/notes.md", title="notes", page=3))
+    'notes.md — page 3'
     """
-    name = source.replace("\\", "/").rsplit("/", 1)[-1]
-    title = title.strip()
-    return name if not title or title in (name, name.rsplit(".", 1)[0]) else f"{title} · {name}"
-
-
-def _where(section: str, title: str, page: int | None) -> str:
-    """Section and page after the document's name, without repeating its title.
-
-    >>> _where("Bakery > Our sourdough", "Bakery", None), _where("", "Pump", 3)
-    (' — Our sourdough', ' — page 3')
-    """
+    name = passage.source.replace("\\", "/").rsplit("/", 1)[-1]
+    title, section = passage.title.strip(), passage.section
+    named = name if not title or title in (name, name.rsplit(".", 1)[0]) else f"{title} · {name}"
     if title and section.startswith(title + " > "):
         section = section[len(title) + 3 :]
     elif section == title:
         section = ""
-    parts = [x for x in (section, f"page {page}" if page else "") if x]
-    return " — " + ", ".join(parts) if parts else ""
+    parts = [x for x in (section, f"page {passage.page}" if passage.page else "") if x]
+    return named + (" — " + ", ".join(parts) if parts else "")
 
 
 def sources_panel(groups: Sequence[str]) -> str:
