@@ -21,7 +21,7 @@ from docqa.pipeline import Pipeline, build_pipeline
 from generation.answerer import render
 from generation.calibration import Level
 from generation.parts import left_out, missing_part
-from generation.types import Answer
+from generation.types import Answer, Done, Preview
 from ingest.ingester import FileOutcome
 
 log = logging.getLogger("docqa")
@@ -178,11 +178,27 @@ def _level(value: str | None) -> str | float | None:
         return value
 
 
+def _interactive() -> bool:
+    """Whether a person is reading the output as it comes (a preview is worth printing)."""
+    return sys.stdout.isatty()
+
+
 def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
-    answer = pipeline.ask(args.question)
+    show_preview = not args.json and _interactive()
+    previewed = False
+    answer = None
+    for event in pipeline.stream(args.question):
+        if isinstance(event, Preview) and show_preview and not previewed:
+            print(format_preview(event) + "\n", flush=True)
+            previewed = True
+        elif isinstance(event, Done):
+            answer = event.answer
+    assert answer is not None  # a stream ends with its answer
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
+        if previewed and answer.abstained:
+            print("(The passage above is not enough to answer.)")
         print(format_answer(answer))
         if args.explain:
             enabled = pipeline.settings.factcheck.enabled
@@ -231,6 +247,26 @@ def format_checks(answer: Answer, level: Level | None = None, measured_on: str =
     if len(lines) == start:
         lines.append("  (nothing was checked)")
     return "\n".join(lines)
+
+
+def format_preview(preview: Preview) -> str:
+    """Where the answer most likely is, printed while the model reads: the source and its
+    sentences closest to the question.
+
+    >>> from index.types import Passage
+    >>> from retrieval.types import Hit
+    >>> from generation.types import Source
+    >>> p = Passage(text="Intro. The seal lasts 36 hours. End.", source="/m/pump.md",
+    ...             title="Pump", section="Pump > Care")
+    >>> print(format_preview(Preview(Source(2, Hit(passage=p, score=1.0)), 7, 31)))
+    Closest passage: [2] /m/pump.md — Pump > Care
+      “The seal lasts 36 hours.”
+    """
+    passage = preview.source.hit.passage
+    where = f" — {passage.place}" if passage.place else ""
+    quote = textwrap.shorten(" ".join(preview.text.split()), width=300, placeholder=" …")
+    body = textwrap.indent(textwrap.fill(f"“{quote}”", width=90), "  ")
+    return f"Closest passage: [{preview.source.n}] {printable(passage.source)}{where}\n{body}"
 
 
 def format_answer(answer: Answer) -> str:
@@ -388,6 +424,19 @@ def _add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     )
     p.set_defaults(handler=_eval_detect)
 
+    p = evals.add_parser(
+        "context",
+        parents=[common],
+        help="whether the gold answers survive context selection, at several token budgets "
+        "(no answer model: seconds)",
+    )
+    p.add_argument("questions", type=Path, help="JSON lines as for `docqa eval qa`")
+    p.add_argument("--budgets", default="80,120,160,240", help="comma-separated token budgets")
+    p.add_argument("--split", type=Path, help="a JSON file of article titles: fit, report")
+    p.add_argument("--side", choices=["fit", "report"], default="report")
+    p.add_argument("--top-k", type=int, help="passages retrieved")
+    p.set_defaults(handler=_eval_context)
+
 
 def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from eval.curve import from_outcome, tradeoff
@@ -459,6 +508,28 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     )
     print(markdown_table(rows, QA_COLUMNS))
     print(f"\nreport: {report}", file=sys.stderr)
+    return 0
+
+
+def _eval_context(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.context import in_split, measure, table
+    from eval.dataset import load_questions
+    from generation.selection import ContextSelector
+
+    logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
+    questions = load_questions(args.questions)
+    if args.split is not None:
+        questions = in_split(questions, args.questions, args.split, args.side)
+    retriever = pipeline.retriever()
+    top_k = pipeline.settings.retrieval.top_k
+    rows = measure(
+        questions,
+        lambda q: retriever.search(q, top_k),
+        lambda budget: ContextSelector(pipeline.windows(), budget),
+        [int(b) for b in args.budgets.split(",") if b.strip()],
+    )
+    print(f"{sum(q.answerable for q in questions)} answerable questions, top {top_k} passages")
+    print(table(rows))
     return 0
 
 

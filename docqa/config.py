@@ -146,6 +146,20 @@ class GenerationSettings(_Section):
     max_sentences: int = Field(
         6, ge=1, le=50, description="The grammar allows at most this many sentences."
     )
+    select_context: bool = Field(
+        True,
+        description="Give the model the sentences of the retrieved passages closest to the "
+        "question, within context_budget, instead of the whole passages: a prompt a fraction "
+        "as long, read in a fraction of the time. Citations and the fact-check still use the "
+        "whole passages.",
+    )
+    context_budget: int = Field(
+        160,
+        ge=16,
+        le=8192,
+        description="Estimated tokens of sources (text and labels) that context selection "
+        "fills; the window closest to the question is always given, even over it.",
+    )
     max_question_chars: int = Field(
         2000,
         ge=1,

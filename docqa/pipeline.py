@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import index.open
@@ -27,9 +29,10 @@ from generation.llm import Generator, LlamaCppGenerator
 from generation.models import resolve_model
 from generation.probes import Probes
 from generation.rewrite import REWRITE_SYSTEM, refers_back, standalone_question
+from generation.selection import ContextSelector
 from generation.server import ServerGenerator
 from generation.support import JudgeMode, SupportCheck
-from generation.types import Answer, AnswerEvent, Rewritten, final_answer
+from generation.types import Answer, AnswerEvent, Done, Rewritten, final_answer
 from generation.windows import SentenceWindows
 from index.base import FileRecord, Store
 from index.manifest import Manifest
@@ -65,6 +68,7 @@ class Pipeline:
         self._calibration: Calibration | None = None
         self._windows: SentenceWindows | None = None
         self._answerers: dict[tuple[bool, bool], Answerer] = {}
+        self._loaded: set[bool] = set()  # loaded without / with the rewrite prompt's prefix
 
     # ---- stages, built on first use --------------------------------------------------------
     def model_path(self) -> Path:
@@ -208,6 +212,8 @@ class Pipeline:
             answerability=self.answerability() if guarded else None,
             verifier=self.verifier(judge="always" if record else None) if guard else None,
             level=self.level() if guarded else None,
+            selector=ContextSelector(self.windows(), g.context_budget),
+            select=g.select_context,
             max_tokens=g.max_tokens,
             max_sentences=g.max_sentences,
             policy=fc.policy,
@@ -252,13 +258,38 @@ class Pipeline:
     def stream(
         self, question: str, history: Sequence[tuple[str, str]] = ()
     ) -> Iterator[AnswerEvent]:
-        """`ask` as events: `Rewritten` (for a follow-up), `Retrieved`, `Token`s, `Done`."""
+        """`ask` as events: `Rewritten` (for a follow-up), `Retrieved`, `Preview`, `Token`s,
+        `Done`. The answer's timings count from the question with the models loaded; loading
+        them, on the first question of a pipeline that was not warmed up, is `load_s`."""
         limit = self.settings.generation.max_question_chars
         if len(question) > limit:
             raise QuestionTooLongError(
                 f"the question is {len(question):,} characters, over the {limit:,} allowed "
                 "(generation.max_question_chars)"
             )
+        load_s = self._load(rewrite=bool(history))
+        for event in self._answer(question, history):
+            if isinstance(event, Done):
+                timings = {**event.answer.timings, "load_s": load_s}
+                event = Done(replace(event.answer, timings=timings))
+            yield event
+
+    def _load(self, *, rewrite: bool) -> float:
+        """Load the models and evaluate the prompts' fixed instructions, once; the seconds it
+        took (0 once loaded)."""
+        rewrite = rewrite and self.settings.generation.rewrite_followups
+        if rewrite in self._loaded:
+            return 0.0
+        start = time.perf_counter()
+        self.embedder.embed(["warm-up"])
+        self.answerer()  # declares the answer prompt's fixed prefix to the generator
+        if rewrite:
+            self.generator.keep_prefix(REWRITE_SYSTEM)
+        self.generator.prepare()
+        self._loaded |= {False, rewrite}
+        return time.perf_counter() - start
+
+    def _answer(self, question: str, history: Sequence[tuple[str, str]]) -> Iterator[AnswerEvent]:
         if (
             history
             and self.settings.generation.rewrite_followups
@@ -281,11 +312,7 @@ class Pipeline:
     def warm_up(self) -> None:
         """Load both models and evaluate the prompts' fixed instructions ahead of the first
         question (seconds on a CPU), for a server that can do it while nobody waits."""
-        self.embedder.embed(["warm-up"])
-        self.answerer()  # declares the answer prompt's fixed prefix to the generator
-        if self.settings.generation.rewrite_followups:
-            self.generator.keep_prefix(REWRITE_SYSTEM)
-        self.generator.prepare()
+        self._load(rewrite=True)
 
     def reconfigure(self, settings: Settings) -> Pipeline:
         """A pipeline with new settings that keeps what they did not change loaded: the

@@ -2,6 +2,9 @@
 
 1. The relevance gate runs before the model: when the passages are not about the question at
    all, the cheapest correct reply is the abstention.
+   Context selection (`generation.selection`) then picks the passages' sentences that bear on
+   the question, within a token budget, for the prompt, and the best of them is shown at once
+   as a `Preview`: where the answer most likely is, before the model has read anything.
 2. Answerability is measured before answering, from the answer model's own probability that the
    passages' window closest to the question states the answer (`generation.probes`) and the
    gate's measurements, combined by a calibrated model. Below the level's threshold docqa
@@ -20,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from generation.answerability import AnswerabilityCheck
 from generation.calibration import Level
@@ -30,12 +33,14 @@ from generation.grammar import answer_grammar, extractive_grammar, parse_answer
 from generation.llm import Generator, Piece, PromptTooLongError
 from generation.parts import missing_part, question_parts
 from generation.prompts import build_messages, system_prefix
+from generation.selection import ContextSelector, Selection
 from generation.types import (
     ABSTENTION,
     Answer,
     AnswerEvent,
     AnswerSentence,
     Done,
+    Preview,
     Retrieved,
     Source,
     Token,
@@ -51,6 +56,7 @@ class _Prepared:
     """The prompt that fits, and what the probes said about it."""
 
     hits: list[Hit]
+    texts: list[str] | None  # what the model reads of each passage, where not all of it
     messages: list[dict]
     scores: dict[str, float]  # question part → answerability
     signals: dict[str, float]  # the measurements behind the best part's score
@@ -70,6 +76,8 @@ class Answerer:
         answerability: AnswerabilityCheck | None = None,
         verifier: Verifier | None = None,
         level: Level | None = None,
+        selector: ContextSelector | None = None,
+        select: bool = True,
         max_tokens: int = 256,
         max_sentences: int = 6,
         policy: Policy = "strict",
@@ -84,6 +92,8 @@ class Answerer:
         self._answerability = answerability
         self._verifier = verifier
         self._level = level
+        self._selector = selector
+        self._select = select and selector is not None
         self._max_tokens = max_tokens
         self._max_sentences = max_sentences
         self._policy: Policy = "flag" if record else policy
@@ -104,10 +114,12 @@ class Answerer:
         return final_answer(self.stream(question))
 
     def stream(self, question: str) -> Iterator[AnswerEvent]:
-        """`Retrieved` (unless the gate abstains), `Token`s as the model writes, then `Done`.
+        """`Retrieved` and `Preview` (unless the gate abstains), `Token`s as the model writes,
+        then `Done`.
 
-        The streamed tokens are the model's raw output; the `Done` answer is what survived the
-        checks, so a UI shows tokens for speed and then replaces them with the answer.
+        The preview and the streamed tokens are for speed: the preview is retrieved text, the
+        tokens the model's raw output; the `Done` answer is what survived the checks, so a UI
+        shows them and then replaces them with the answer.
         """
         question = question.strip()
         if not question:
@@ -120,11 +132,24 @@ class Answerer:
         if not gate.passed:
             yield Done(self._abstain(question, gate.reason, _numbered(hits), clock))
             return
+        selection = None
+        if self._selector is not None:
+            selection = self._selector.select(question, hits, gate.vector)
+        texts = None
+        if selection is not None and self._select:
+            hits, texts = selection.hits, [e.text for e in selection.excerpts]
+        clock.lap("select_s")
         parts = question_parts(question)
         prepared = None
-        for prepared in self._prepare(question, parts, hits, gate, clock):
+        previewed = False
+        for prepared in self._prepare(question, parts, hits, texts, gate, clock):
             if isinstance(prepared, list):  # the sources, each time they are (re)decided
-                yield Retrieved(_numbered(prepared))
+                sources = _numbered(prepared)
+                yield Retrieved(sources)
+                if not previewed and (preview := _preview(selection, sources)) is not None:
+                    previewed = True
+                    clock.mark("first_output_s")
+                    yield preview
         assert isinstance(prepared, _Prepared)
         sources = _numbered(prepared.hits)
         answerability = max(prepared.scores.values()) if prepared.scores else None
@@ -146,21 +171,29 @@ class Answerer:
                 )
             )
             return
-        text, finish = [], ""
+        text, finish, usage = [], "", {}
         for piece in prepared.pieces:
             if piece.text:
+                if not text:
+                    clock.mark("first_token_s")
                 text.append(piece.text)
                 yield Token(piece.text)
             finish = piece.finish_reason or finish
+            if piece.prompt_tokens or piece.completion_tokens:
+                usage = {
+                    "prompt_tokens": piece.prompt_tokens,
+                    "completion_tokens": piece.completion_tokens,
+                }
         clock.lap("generate_s")
         unanswered = self._unanswered(parts, prepared.scores)
         asked = _asked(question, parts, unanswered)
         grounding = Grounding(
             asked, {s.n: s.hit.passage.text for s in sources}, answerability, prepared.signals
         )
-        yield Done(
-            self._finish(question, "".join(text), finish, sources, grounding, unanswered, clock)
+        answer = self._finish(
+            question, "".join(text), finish, sources, grounding, unanswered, clock
         )
+        yield Done(replace(answer, usage=usage))
 
     def ground(self, question: str, hits: Sequence[Hit]) -> Grounding:
         """The question measured against passages it was not necessarily answered from (an
@@ -191,14 +224,20 @@ class Answerer:
         return GateResult(bool(hits), 0.0, 0.0, "" if hits else "the index is empty")
 
     def _prepare(
-        self, question: str, parts: list[str], hits: list[Hit], gate: GateResult, clock: _Clock
+        self,
+        question: str,
+        parts: list[str],
+        hits: list[Hit],
+        texts: list[str] | None,
+        gate: GateResult,
+        clock: _Clock,
     ) -> Iterator[list[Hit] | _Prepared]:
         """Yield the sources, then the prepared generation: probes asked, stream opened,
         dropping the lowest-ranked passage while the prompt does not fit the context."""
         while True:
             yield hits
             try:
-                messages = self._messages(question, hits)
+                messages = self._messages(question, hits, texts)
                 measured = self._measure(question, hits, parts, gate)
                 clock.lap("answerability_s")
                 scores = {p: score for p, (score, _) in measured.items()}
@@ -209,24 +248,29 @@ class Answerer:
                     and answerability < self.threshold
                     and not self._record
                 ):
-                    yield _Prepared(hits, messages, scores, signals, None)
+                    yield _Prepared(hits, texts, messages, scores, signals, None)
                     return
                 unanswered = self._unanswered(parts, scores)
                 if unanswered:
-                    messages = self._messages(_asked(question, parts, unanswered), hits)
+                    messages = self._messages(_asked(question, parts, unanswered), hits, texts)
                 pieces = self._generator.stream(
-                    messages, grammar=self._grammar(hits), max_tokens=self._max_tokens
+                    messages, grammar=self._grammar(hits, texts), max_tokens=self._max_tokens
                 )
-                yield _Prepared(hits, messages, scores, signals, pieces)
+                yield _Prepared(hits, texts, messages, scores, signals, pieces)
                 return
             except PromptTooLongError:
                 if len(hits) == 1:
                     raise
                 log.warning("prompt too long for the context; dropping source %d", len(hits))
                 hits = hits[:-1]
+                texts = texts[:-1] if texts is not None else None
 
-    def _messages(self, question: str, hits: Sequence[Hit]) -> list[dict]:
-        return build_messages(question, hits, self._max_sentences, extractive=self._extractive)
+    def _messages(
+        self, question: str, hits: Sequence[Hit], texts: Sequence[str] | None = None
+    ) -> list[dict]:
+        return build_messages(
+            question, hits, self._max_sentences, extractive=self._extractive, texts=texts
+        )
 
     def _measure(
         self, question: str, hits: list[Hit], parts: list[str], gate: GateResult
@@ -252,9 +296,10 @@ class Answerer:
         low = [p for p in parts if scores.get(p, 1.0) < self.threshold]
         return low if len(low) < len(parts) else []
 
-    def _grammar(self, hits: list[Hit]) -> str:
+    def _grammar(self, hits: list[Hit], texts: list[str] | None) -> str:
         if self._extractive:
-            return extractive_grammar([h.passage.text for h in hits], self._max_sentences)
+            shown = texts if texts is not None else [h.passage.text for h in hits]
+            return extractive_grammar(shown, self._max_sentences)
         return answer_grammar(len(hits), self._max_sentences)
 
     def _finish(
@@ -370,8 +415,23 @@ def render(sentences: list[AnswerSentence]) -> str:
     )
 
 
+def _preview(selection: Selection | None, sources: tuple[Source, ...]) -> Preview | None:
+    """The selection's best window as a preview of source `n`, if that passage is a source."""
+    if selection is None:
+        return None
+    best = selection.excerpts[selection.best].hit
+    for source in sources:
+        if source.hit is best:
+            return Preview(source, *selection.best_span)
+    return None
+
+
 class _Clock:
-    STAGES = ("retrieve_s", "gate_s", "answerability_s", "generate_s", "verify_s")
+    """Seconds per stage, and when the first things a reader sees happened: `first_output_s`
+    (the preview, or the answer when nothing came before it) and `first_token_s` (the model's
+    first answer token), both counted from the question."""
+
+    STAGES = ("retrieve_s", "gate_s", "select_s", "answerability_s", "generate_s", "verify_s")
 
     def __init__(self) -> None:
         self._start = self._last = time.perf_counter()
@@ -382,10 +442,15 @@ class _Clock:
         self.timings[name] = self.timings.get(name, 0.0) + now - self._last
         self._last = now
 
+    def mark(self, name: str) -> None:
+        """Record, once, the time from the question to now as `name`."""
+        self.timings.setdefault(name, time.perf_counter() - self._start)
+
     def done(self) -> dict[str, float]:
         for name in self.STAGES:
             self.timings.setdefault(name, 0.0)
         self.timings["total_s"] = time.perf_counter() - self._start
+        self.timings.setdefault("first_output_s", self.timings["total_s"])
         return self.timings
 
 

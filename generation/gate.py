@@ -12,7 +12,9 @@ catch, not the gate's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from generation.language import HINT, looks_english
 from generation.windows import SentenceWindows, term_coverage
@@ -31,6 +33,8 @@ class GateResult:
     coverage: float  # best share of the question's content words found in one passage
     reason: str
     windows: tuple[str, ...] = ()  # the windows closest to the question, best first
+    # The question's embedding, for the stages after the gate (context selection).
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def passes(similarity: float, coverage: float, min_similarity: float, min_coverage: float) -> bool:
@@ -60,7 +64,7 @@ class RelevanceGate:
         similarity = max(0.0, top[0].score) if top else 0.0
         windows = tuple(passages[m.source][m.start : m.end] for m in top)
         if passes(similarity, coverage, self.min_similarity, self.min_coverage):
-            return GateResult(True, similarity, coverage, "", windows)
+            return GateResult(True, similarity, coverage, "", windows, vector)
         reason = (
             "the indexed documents do not seem to be about this: no retrieved sentence is close "
             f"to the question (best similarity {similarity:.2f}, needed "
@@ -69,4 +73,4 @@ class RelevanceGate:
         )
         if not looks_english(question):
             reason = f"{HINT}; {reason}"
-        return GateResult(False, similarity, coverage, reason, windows)
+        return GateResult(False, similarity, coverage, reason, windows, vector)

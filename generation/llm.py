@@ -36,10 +36,13 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """A piece of a streamed completion; the last one carries the finish reason."""
+    """A piece of a streamed completion; the last one carries the finish reason and, where
+    the generator counts them, the prompt's and the completion's tokens."""
 
     text: str
     finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class PromptTooLongError(ValueError):
@@ -273,14 +276,22 @@ class LlamaCppGenerator:
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
     ) -> Iterator[Piece]:
         request = self._request(messages, grammar, max_tokens)  # raises before streaming
+        prompt_tokens = len(
+            self._load().tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
+        )
         chunks = self._load().create_chat_completion(**request, stream=True)
 
         def pieces() -> Iterator[Piece]:
+            written = []
             for chunk in chunks:
                 choice = chunk["choices"][0]
                 text = choice.get("delta", {}).get("content") or ""
-                if text or choice.get("finish_reason"):
-                    yield Piece(text, choice.get("finish_reason"))
+                written.append(text)
+                if reason := choice.get("finish_reason"):
+                    completion = self.count_tokens("".join(written))
+                    yield Piece(text, reason, prompt_tokens, completion)
+                elif text:
+                    yield Piece(text)
 
         return pieces()
 

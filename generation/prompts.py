@@ -63,11 +63,14 @@ def fenced(text: str) -> str:
     return _FENCE.sub(r"‹\1", text)
 
 
-def format_sources(hits: Sequence[Hit]) -> str:
+def format_sources(hits: Sequence[Hit], texts: Sequence[str] | None = None) -> str:
+    """The numbered, fenced sources; `texts` replaces what is shown of each passage (the
+    sentences context selection chose), its label staying the passage's."""
     blocks = []
     for n, hit in enumerate(hits, start=1):
         label = fenced(source_label(hit)).replace('"', "'")
-        blocks.append(f'<source n="{n}" from="{label}">\n{fenced(hit.passage.text)}\n</source>')
+        text = hit.passage.text if texts is None else texts[n - 1]
+        blocks.append(f'<source n="{n}" from="{label}">\n{fenced(text)}\n</source>')
     return "\n\n".join(blocks)
 
 
@@ -86,11 +89,17 @@ def system_prefix(max_sentences: int, *, extractive: bool = False) -> str:
 
 
 def build_messages(
-    question: str, hits: Sequence[Hit], max_sentences: int, *, extractive: bool = False
+    question: str,
+    hits: Sequence[Hit],
+    max_sentences: int,
+    *,
+    extractive: bool = False,
+    texts: Sequence[str] | None = None,
 ) -> list[dict]:
-    """Chat messages for one grounded question over `hits`, numbered from 1."""
+    """Chat messages for one grounded question over `hits`, numbered from 1; with `texts`,
+    those excerpts of the passages instead of the whole passages."""
     system = SYSTEM_TEMPLATE.format(
-        max_sentences=max_sentences, abstention=ABSTENTION, sources=format_sources(hits)
+        max_sentences=max_sentences, abstention=ABSTENTION, sources=format_sources(hits, texts)
     )
     if extractive:
         system = system.replace("Rules:\n", "Rules:\n" + EXTRACTIVE_RULE, 1)

@@ -318,6 +318,14 @@ class ServerGenerator:
             finished = False
             while event is not None and event is not _END:
                 choices = event.get("choices") or []  # type: ignore[union-attr]
+                usage = event.get("usage") or {}  # type: ignore[union-attr]
+                if usage:  # a server that counts says so in the last chunk(s)
+                    yield Piece(
+                        "",
+                        None,
+                        usage.get("prompt_tokens") or 0,
+                        usage.get("completion_tokens") or 0,
+                    )
                 if choices:  # a usage-only chunk has none
                     choice = choices[0]
                     text = (choice.get("delta") or {}).get("content") or ""

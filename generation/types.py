@@ -121,6 +121,7 @@ class Answer:
     unanswered: tuple[str, ...] = ()
     level: str | None = None
     signals: Mapping[str, float] = field(default_factory=dict, compare=False)
+    usage: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def cited(self) -> list[Source]:
@@ -142,6 +143,7 @@ class Answer:
             "answerability_signals": {k: round(v, 4) for k, v in self.signals.items()},
             "sources": [s.to_dict(s.n in numbers) for s in self.sources],
             "timings": dict(self.timings),
+            "usage": dict(self.usage),
         }
 
 
@@ -161,6 +163,21 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
+class Preview:
+    """Where the answer most likely is, found before the model has read anything: characters
+    `[start, end)` of source `source.n`'s passage, the window closest to the question. A reader
+    sees it within a second; the checked answer replaces it, or says it was not enough."""
+
+    source: Source
+    start: int
+    end: int
+
+    @property
+    def text(self) -> str:
+        return self.source.hit.passage.text[self.start : self.end]
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     """Raw model output as it streams, citations included; the checked answer follows."""
 
@@ -174,7 +191,7 @@ class Done:
     answer: Answer
 
 
-AnswerEvent = Rewritten | Retrieved | Token | Done
+AnswerEvent = Rewritten | Retrieved | Preview | Token | Done
 
 
 def final_answer(events: Iterable[AnswerEvent]) -> Answer:

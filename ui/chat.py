@@ -9,7 +9,7 @@ sees is rendered here, so it is tested without a browser; `ui.app` only wires it
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from generation.types import (
     AnswerEvent,
     AnswerSentence,
     Done,
+    Preview,
     Retrieved,
     Rewritten,
     Source,
@@ -61,8 +62,10 @@ class Turn:
         self.turn, self.question = turn, question
         self.stage = waiting or "Searching the documents"
         self.note, self.draft, self.panel = "", "", ""
+        self.preview: Preview | None = None
         self.answer: Answer | None = None
         self._quiet_since: float | None = None
+        self._sources: Sequence[Source] = ()
 
     def feed(self, event: AnswerEvent | str, now: float = 0.0) -> None:
         """Take a pipeline event, or a stage of the app's own (a string: waiting, loading)."""
@@ -72,9 +75,20 @@ class Turn:
             self.note = f"*Answering: {_md(event.standalone)}*\n\n"
             self.stage = "Searching the documents"
         elif isinstance(event, Retrieved):
+            self._sources = event.sources
             n = len(event.sources)
             self.stage = f"Reading {n} passage{'' if n == 1 else 's'}"
             self.panel = sources_html(event.sources, set(), turn=self.turn, question=self.question)
+        elif isinstance(event, Preview):
+            self.preview = event
+            self.stage = "Reading the passages"
+            self.panel = sources_html(
+                self._sources,
+                set(),
+                turn=self.turn,
+                question=self.question,
+                marked={event.source.n: [(event.start, event.end)]},
+            )
         elif isinstance(event, Token):
             self.draft += event.text
             self.stage, self._quiet_since = "Writing", now
@@ -93,8 +107,17 @@ class Turn:
     def view(self, elapsed: float | None = None, now: float = 0.0) -> View:
         """The reply as it stands; with `elapsed`, the stage line says for how long."""
         if self.answer is not None:
+            after = ""
+            if self.answer.abstained and self.preview is not None:
+                after = (
+                    '\n\n<small class="docqa-preview-note">The closest passage, '
+                    f"[{self.preview.source.n}], was not enough to answer.</small>"
+                )
             return View(
-                self.note + answer_markdown(self.answer, self.turn), self.panel, True, self.answer
+                self.note + answer_markdown(self.answer, self.turn) + after,
+                self.panel,
+                True,
+                self.answer,
             )
         stage = self.stage
         draft = self.draft
@@ -109,6 +132,8 @@ class Turn:
         clock = f" · {elapsed:.0f} s" if elapsed is not None else ""
         line = f'<span class="docqa-stage">{html.escape(stage)}…{clock}</span>'
         body = _md(draft) + "\n\n" if draft else ""
+        if self.preview is not None and not draft:
+            body = preview_markdown(self.preview, self.turn) + "\n\n"
         return View(self.note + body + line, self.panel)
 
     def stopped(self) -> View:
@@ -129,6 +154,21 @@ def chat_views(
     for event in pipeline.stream(message, history):
         current.feed(event)
         yield current.view()
+
+
+def preview_markdown(preview: Preview, turn: str = "1") -> str:
+    """Where the answer most likely is, shown while the model reads: the sentences of the
+    passage closest to the question, quoted, with the marker that opens the passage.
+
+    >>> from retrieval.types import Hit
+    >>> p = Passage(text="Intro. Seals last *36* hours.", source="/m/pump.md")
+    >>> print(preview_markdown(Preview(Source(2, Hit(passage=p, score=1.0)), 7, 29)))
+    <div class="docqa-preview">Closest passage <a class="docqa-cite" href="#docqa-src-1-2">[2]</a>: “Seals last \\*36\\* hours.”</div>
+    """  # noqa: E501
+    n = preview.source.n
+    link = f'<a class="docqa-cite" href="#docqa-src-{turn}-{n}">[{n}]</a>'
+    quote = _md(" ".join(preview.text.split()))
+    return f'<div class="docqa-preview">Closest passage {link}: “{quote}”</div>'
 
 
 def answer_markdown(answer: Answer, turn: str = "1") -> str:
@@ -236,11 +276,13 @@ def sources_html(
     turn: str = "1",
     question: str = "",
     abstained: bool = False,
+    marked: Mapping[int, Sequence[tuple[int, int]]] | None = None,
 ) -> str:
     """One answer's passages, cited ones first, each named by its document's title and file
     (the full path on hover) with its section or page, and the evidence span of the sentences
     that cite it highlighted. When the answer abstained, the passages are shown as what was
-    searched and found not enough, not as the answer's sources."""
+    searched and found not enough, not as the answer's sources. `marked` highlights further
+    spans ({source: [(start, end)]}): the preview's, before the answer has evidence."""
     head = f"Sources for “{html.escape(question)}”" if question else "Sources"
     if abstained:
         head = (
@@ -252,7 +294,7 @@ def sources_html(
     group += f'<div class="docqa-sources-for">{head}</div>'
     if not sources:
         return group + "<p>No passages.</p></div>"
-    spans: dict[int, list[tuple[int, int]]] = {}
+    spans: dict[int, list[tuple[int, int]]] = {n: list(v) for n, v in (marked or {}).items()}
     for s in sentences:
         if s.check is not None and s.check.evidence is not None:
             ev = s.check.evidence

@@ -36,6 +36,8 @@ CSS = """
 .docqa-gap { font-style: italic; }
 .docqa-copy { font-size: 0.8em; opacity: 0.8; }
 .docqa-stage, .docqa-stopped { font-size: 0.85em; font-style: italic; opacity: 0.75; }
+.docqa-preview { border-left: 3px solid #e8a33d; padding: 2px 0 2px 8px; opacity: 0.85; }
+.docqa-preview-note { opacity: 0.8; }
 mark { background: #ffe08a; color: #1a1a1a; }
 """
 

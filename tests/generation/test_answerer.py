@@ -45,10 +45,13 @@ def test_cited_answer_is_parsed_and_sources_numbered():
     assert set(answer.timings) == {
         "retrieve_s",
         "gate_s",
+        "select_s",
         "answerability_s",
         "generate_s",
         "verify_s",
         "total_s",
+        "first_output_s",
+        "first_token_s",
     }
 
 

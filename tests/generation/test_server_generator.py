@@ -178,7 +178,8 @@ def test_stream_yields_pieces_until_done():
 
     server = Server(reply)
     pieces = list(server.generator().stream(MESSAGES, grammar="root ::= x", max_tokens=16))
-    assert pieces == [Piece("Hello"), Piece(" world"), Piece("", "stop")]
+    # the usage chunk's counts travel in a piece of their own
+    assert pieces == [Piece("Hello"), Piece(" world"), Piece("", "stop"), Piece("", None, 0, 2)]
     assert server.bodies[0]["stream"] is True and server.bodies[0]["grammar"] == "root ::= x"
 
 
