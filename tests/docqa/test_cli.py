@@ -121,3 +121,32 @@ def test_every_command_takes_the_common_options_after_its_name():
         args = _parser().parse_args([*argv, "--index", "/i", "-v"])
         assert args.index == Path("/i") and args.verbose, argv
     assert _parser().parse_args(["--index", "/before", "sources"]).index == Path("/before")
+
+
+def _ask_args(question, **extra):
+    import argparse
+
+    return argparse.Namespace(question=question, json=False, explain=False, **extra)
+
+
+@pytest.mark.parametrize("interactive", [True, False])
+def test_ask_prints_the_preview_first_on_a_terminal_only(
+    settings, embedder, corpus, capsys, monkeypatch, interactive
+):
+    from docqa import cli
+    from docqa.pipeline import build_pipeline
+    from generation.fakes import ScriptedGenerator
+
+    monkeypatch.setattr(cli, "_interactive", lambda: interactive)
+    gen = ScriptedGenerator(["The budget is 18,000 euros [1]."])
+    pipe = build_pipeline(settings, embedder=embedder, generator=gen)
+    pipe.ingest([corpus])
+    assert cli._ask(pipe, _ask_args("What is the budget for the lighthouse repair?")) == 0
+    out = capsys.readouterr().out
+    answer_at = out.index("The budget is 18,000 euros [1].")
+    if interactive:
+        assert out.startswith("Closest passage: [1] ") and "notes.txt" in out[:answer_at]
+        assert "“" in out[:answer_at]
+    else:
+        assert "Closest passage" not in out and answer_at == 0
+    pipe.close()

@@ -8,6 +8,7 @@ from generation.fakes import ScriptedGenerator
 from generation.gate import RelevanceGate
 from generation.llm import Completion, PromptTooLongError
 from generation.probes import Probes
+from generation.selection import ContextSelector
 from generation.types import ABSTENTION
 from generation.windows import SentenceWindows
 from index.types import Passage
@@ -307,3 +308,67 @@ def test_a_second_window_is_probed_only_while_the_first_is_not_enough():
     assert probes_asked(0.9, record=False) == 1  # the closest window is enough
     assert probes_asked(0.2, record=False) == 2  # not enough: the next one is asked too
     assert probes_asked(0.9, record=True) == 2  # a record measures everything
+
+
+# ---- context selection and the preview ---------------------------------------------------------
+PUMP = (
+    "The pump ships in a wooden crate. Assembly takes two people and an afternoon. "
+    "The seal must be replaced every 1,500 operating hours. The warranty covers the motor "
+    "for five years. Paint the housing only with the supplied primer."
+)
+
+
+def manual_hits():
+    texts = [PUMP, "Water the roses in the early morning. Mulch keeps the soil moist."]
+    return [
+        Hit(
+            passage=Passage(id=n, text=t, source=f"/d/{n}.md", title="Manual", end=len(t)),
+            score=1.0 / n,
+        )
+        for n, t in enumerate(texts, start=1)
+    ]
+
+
+def selecting(gen, *, select=True, budget=20):
+    windows = SentenceWindows(HashEmbedder(256))
+    return Answerer(
+        ListRetriever(manual_hits()),
+        gen,
+        gate=RelevanceGate(windows, 0.4, 0.6),
+        selector=ContextSelector(windows, budget),
+        select=select,
+    )
+
+
+def test_the_preview_comes_before_the_model_and_the_prompt_holds_only_what_was_selected():
+    gen = ScriptedGenerator(["The seal is replaced every 1,500 operating hours [1]."])
+    events = list(selecting(gen).stream("How often must the seal be replaced?"))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:2] == ["Retrieved", "Preview"] and kinds[-1] == "Done"
+    assert kinds.index("Preview") < kinds.index("Token")
+    retrieved, preview, done = events[0], events[1], events[-1]
+    # the garden passage had nothing to show, so it is neither in the prompt nor a source
+    assert [s.hit.passage.id for s in retrieved.sources] == [1]
+    assert preview.source in retrieved.sources and "1,500" in preview.text
+    assert preview.text == PUMP[preview.start : preview.end]  # the passage's own offsets
+    system = gen.calls[0]["messages"][0]["content"]
+    assert "1,500 operating hours" in system and "wooden crate" not in system
+    answer = done.answer
+    assert not answer.abstained and answer.sources[0].hit.passage.text == PUMP  # whole passage
+    assert 0 <= answer.timings["first_output_s"] <= answer.timings["first_token_s"]
+    assert answer.timings["first_token_s"] <= answer.timings["total_s"]
+
+
+def test_without_selection_the_model_reads_the_whole_passages_and_the_preview_still_comes():
+    gen = ScriptedGenerator(["The seal is replaced every 1,500 operating hours [1]."])
+    events = list(selecting(gen, select=False).stream("How often must the seal be replaced?"))
+    assert [type(e).__name__ for e in events][:2] == ["Retrieved", "Preview"]
+    assert len(events[0].sources) == 2
+    assert "wooden crate" in gen.calls[0]["messages"][0]["content"]
+
+
+def test_a_gate_abstention_shows_no_preview():
+    gen = ScriptedGenerator(["never used [1]."])
+    events = list(selecting(gen).stream("zebra saxophone quartet?"))
+    assert [type(e).__name__ for e in events] == ["Done"] and events[0].answer.abstained
+    assert events[0].answer.timings["first_output_s"] == events[0].answer.timings["total_s"]

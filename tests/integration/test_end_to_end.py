@@ -112,6 +112,37 @@ def test_answer_from_a_feed_entry(pipeline, first_report):
     assert any(s.hit.passage.source.endswith("town-news.feed") for s in answer.cited)
 
 
+def test_a_cited_answer_through_context_selection(pipeline, first_report):
+    """The default pipeline selects sentences: the preview comes before the model's first
+    token, the model reads a fraction of the passages, and the answer's citations and
+    evidence still point into the whole passages."""
+    from generation.prompts import build_messages
+    from generation.types import Done, Preview, Retrieved, Token
+
+    assert pipeline.settings.generation.select_context
+    question = "How often must the impeller seal of the pump be replaced?"
+    events = list(pipeline.stream(question))
+    kinds = [type(e) for e in events]
+    assert kinds.index(Retrieved) < kinds.index(Preview) < kinds.index(Token)
+    preview = next(e for e in events if isinstance(e, Preview))
+    assert preview.source.hit.passage.source.endswith("pump-manual.pdf")
+    answer = events[-1].answer if isinstance(events[-1], Done) else None
+    assert answer is not None and not answer.abstained, answer and answer.abstain_reason
+    assert answer.cited and all(s.citations for s in answer.sentences)
+    for s in answer.sentences:
+        ev = s.check.evidence
+        if ev is not None:  # the fact-check read the whole cited passage, offsets and all
+            assert answer.sources[ev.source - 1].hit.passage.text[ev.start : ev.end] == ev.text
+    whole = build_messages(
+        question, [s.hit for s in answer.sources], pipeline.settings.generation.max_sentences
+    )
+    count = pipeline.generator.count_tokens
+    assert answer.usage["prompt_tokens"] < 0.8 * sum(count(m["content"]) for m in whole)
+    assert answer.usage["completion_tokens"] > 0
+    t = answer.timings
+    assert 0 < t["first_output_s"] < t["first_token_s"] < t["total_s"] and "load_s" in t
+
+
 def test_unanswerable_question_abstains(pipeline, first_report):
     answer = pipeline.ask("Who won the football world cup in 1998?")
     assert answer.abstained
@@ -152,7 +183,12 @@ def test_cli_ingest_and_ask_json_with_the_small_model(corpus_dir, tmp_path):
     assert ask.returncode == 0, ask.stderr
     data = json.loads(ask.stdout)
     assert {"question", "answer", "abstained", "sentences", "sources", "timings"} <= set(data)
-    assert {"retrieve_s", "generate_s", "total_s"} <= set(data["timings"])
+    assert {"retrieve_s", "generate_s", "total_s", "first_output_s", "load_s"} <= set(
+        data["timings"]
+    )
+    assert data["timings"]["load_s"] > 0  # the models loaded for this one question
+    if not data["abstained"]:
+        assert data["usage"]["prompt_tokens"] > 0 and data["usage"]["completion_tokens"] > 0
     n_sources = len(data["sources"])
     for sentence in data["sentences"]:
         assert sentence["citations"] and all(1 <= n <= n_sources for n in sentence["citations"])

@@ -5,6 +5,7 @@ screenshots), and the server's safety (loopback by default, login when configure
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -201,6 +202,31 @@ def test_ask_see_the_cited_answer_and_open_the_passage(page):
     assert "bakery.html" in page.locator(f"#docqa-src-{n}").inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "chat-answer.png"), full_page=True)
+
+
+def test_the_preview_appears_before_the_answer_and_both_are_timed(fresh):
+    """Records (does not assert) the seconds from the click until the preview and until the
+    checked answer appear in the page: test-artifacts/ui-timings.json, and the test's output."""
+    question = "How often must the impeller seal be replaced?"
+    fresh.locator("#docqa-question textarea").fill(question)
+    start = time.monotonic()
+    fresh.locator("#docqa-ask").click()
+    fresh.locator("#docqa-chat .bot .docqa-preview").first.wait_for(timeout=60_000)
+    preview_s = time.monotonic() - start
+    preview = fresh.locator("#docqa-chat .bot .docqa-preview").first.inner_text()
+    reply = answered(fresh, 1)
+    answer_s = time.monotonic() - start
+    assert "Closest passage" in preview and "1,500" in preview, preview
+    assert "1,500" in reply and "Closest passage" not in reply, reply  # the answer replaced it
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    timings = {
+        "question": question,
+        "preview_s": round(preview_s, 2),
+        "answer_s": round(answer_s, 2),
+    }
+    (SCREENSHOTS / "ui-timings.json").write_text(json.dumps(timings, indent=2))
+    print(f"browser: preview after {preview_s:.2f} s, checked answer after {answer_s:.2f} s")
+    assert preview_s < answer_s
 
 
 def test_a_partial_answer_names_what_is_missing_and_the_settings_show_the_levels(page):

@@ -63,6 +63,37 @@ def test_flag_mode_marks_unsupported_sentences_and_strict_mode_drops_them(
     assert "Maria" not in strict.reply and "docqa-flag" not in strict.reply
 
 
+def test_the_preview_shows_where_the_answer_is_until_the_model_writes(settings, embedder, corpus):
+    p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
+    views = list(chat_views(p, "What is the budget for the lighthouse repair?"))
+    previews = [v for v in views if 'class="docqa-preview"' in v.reply]
+    assert previews and not previews[0].done
+    first = previews[0]
+    assert "Closest passage" in first.reply and "18,000 euros" in first.reply
+    assert 'href="#docqa-src-1-1"' in first.reply and "<mark>" in first.sources
+    assert views.index(first) < min(
+        i for i, v in enumerate(views) if "docqa-stage" in v.reply and "Writing" in v.reply
+    )
+    assert 'class="docqa-preview"' not in views[-1].reply  # the checked answer replaced it
+
+
+def test_an_abstention_after_a_preview_says_the_passage_was_not_enough():
+    from generation.types import ABSTENTION, Answer, Preview, Source
+    from index.types import Passage
+    from retrieval.types import Hit
+    from ui.chat import Turn
+
+    passage = Passage(text="Intro. The seal lasts long.", source="/m/pump.md")
+    source = Source(1, Hit(passage=passage, score=1.0))
+    turn = Turn("3", "How long exactly?")
+    turn.feed(Retrieved((source,)))
+    turn.feed(Preview(source, 7, 27))
+    assert "The seal lasts long." in turn.view().reply
+    turn.feed(Done(Answer("q", ABSTENTION, True, (), (source,), "answerability 0.10 < 0.37")))
+    reply = turn.view().reply
+    assert "I don't know" in reply and "The closest passage, [1], was not enough" in reply
+
+
 def test_an_abstention_says_why(settings, embedder, corpus):
     p = pipe(settings, embedder, corpus, ["unused"])
     view = list(chat_views(p, "zebra quantum saxophone?"))[-1]
