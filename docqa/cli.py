@@ -437,6 +437,26 @@ def _add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     p.add_argument("--top-k", type=int, help="passages retrieved")
     p.set_defaults(handler=_eval_context)
 
+    p = evals.add_parser(
+        "paired",
+        parents=[common],
+        help="the guarded pipeline as configured (A) and with one setting changed (B), on the "
+        "same questions: rates with intervals and the paired difference",
+    )
+    p.add_argument("questions", type=Path, help="JSON lines as for `docqa eval qa`")
+    p.add_argument(
+        "--change",
+        required=True,
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of B, e.g. generation.select_context=false (repeatable)",
+    )
+    p.add_argument("--split", type=Path, help="a JSON file of article titles: fit, report")
+    p.add_argument("--side", choices=["fit", "report"], default="report")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--out", type=Path, help="also write both configurations' outcomes here")
+    p.set_defaults(handler=_eval_paired)
+
 
 def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from eval.curve import from_outcome, tradeoff
@@ -530,6 +550,43 @@ def _eval_context(pipeline: Pipeline, args: argparse.Namespace) -> int:
     )
     print(f"{sum(q.answerable for q in questions)} answerable questions, top {top_k} passages")
     print(table(rows))
+    return 0
+
+
+def _eval_paired(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.context import in_split
+    from eval.dataset import load_questions
+    from eval.paired import run, table
+
+    logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
+    questions = load_questions(args.questions)
+    if args.split is not None:
+        questions = in_split(questions, args.questions, args.split, args.side)
+    questions = questions[: args.limit]
+    changes = {}
+    for item in args.change:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--change {item!r}: expected KEY=VALUE")
+        changes[key.strip()] = value.strip()
+    data = pipeline.settings.model_dump(mode="json")
+    for key, value in changes.items():
+        section, _, name = key.partition(".")
+        if section not in data or not isinstance(data[section], dict) or name not in data[section]:
+            raise ValueError(f"--change {key!r}: no such setting")
+        data[section][name] = value
+    other = pipeline.reconfigure(Settings.model_validate(data))
+    outcomes: list[str] = []
+
+    def keep(a, b) -> None:
+        outcomes.append(json.dumps({"a": a.to_dict(), "b": b.to_dict()}, ensure_ascii=False))
+
+    a, b = run(questions, pipeline.ask, other.ask, on_pair=keep)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "paired.jsonl").write_text("\n".join(outcomes) + "\n", encoding="utf-8")
+    print(f"{len(questions)} questions from {args.questions}; B: {', '.join(args.change)}")
+    print(table(a, b, ("as configured", "changed")))
     return 0
 
 
