@@ -81,11 +81,6 @@ class Excerpt:
             previous_end = end
         return "".join(out)
 
-    @property
-    def whole(self) -> bool:
-        """Whether the excerpt is the whole passage (every sentence chosen)."""
-        return len(self.spans) == len(sentence_spans(self.hit.passage.text))
-
 
 def label_tokens(hit: Hit) -> int:
     """A source's cost in the prompt besides its text: fence, number and label."""

@@ -233,7 +233,15 @@ class DocqaApp:
                     if view.answer.abstained
                     else "answered"
                 )
-                log.info("%s in %.1f s: %r", outcome, now - start, message[:200])
+                t = view.answer.timings if view.answer is not None else {}
+                log.info(
+                    "%s in %.1f s (preview %s, first token %s): %r",
+                    outcome,
+                    now - start,
+                    _seconds(t.get("first_output_s")),
+                    _seconds(t.get("first_token_s")),
+                    message[:200],
+                )
                 turns = groups
             if (view.reply, view.sources) != shown or view.done:
                 shown = (view.reply, view.sources)
@@ -418,3 +426,8 @@ def _level(value: str | float) -> str | float:
         return float(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+def _seconds(value: float | None) -> str:
+    """A timing for the log: "1.2 s", or "—" where there was none."""
+    return "—" if value is None else f"{value:.1f} s"
