@@ -62,13 +62,16 @@ class Excerpt:
 
     @property
     def text(self) -> str:
-        """The chosen sentences in passage order, "…" where sentences between them are left
+        r"""The chosen sentences in passage order, "…" where sentences between them are left
         out (so the model does not read two distant sentences as one thought).
 
         >>> from index.types import Passage
         >>> p = Passage(text="One. Two. Three. Four.", source="a.md")
         >>> Excerpt(Hit(passage=p, score=1.0), ((0, 4), (5, 9), (17, 22))).text
         'One. Two. … Four.'
+        >>> p = Passage(text="Tips\n- Warm up.\n- Use pre-norm.\n- Add dropout.", source="a.md")
+        >>> Excerpt(Hit(passage=p, score=1.0), ((0, 4), (5, 15), (32, 46))).text
+        'Tips\n- Warm up.\n…\n- Add dropout.'
         """
         full = self.hit.passage.text
         out: list[str] = []
@@ -76,7 +79,11 @@ class Excerpt:
         for start, end in self.spans:
             if previous_end is not None:
                 between = full[previous_end:start]
-                out.append(" " if not between.strip() else GAP)
+                lines = "\n" in between  # list items and headings stay on lines of their own
+                if not between.strip():
+                    out.append("\n" if lines else " ")
+                else:
+                    out.append(f"\n{GAP.strip()}\n" if lines else GAP)
             out.append(full[start:end])
             previous_end = end
         return "".join(out)
