@@ -31,7 +31,8 @@ token (TTFT), total time, the prompt's tokens, and the stages: retrieve, prompt 
 the relevance gate and answerability probes that run before the model writes. It prints p50/p95
 and checks the p50s against the goals: preview ≤ 1 s, first answer token ≤ 3 s, guarded answer
 ≤ 5 s, prompt tokens ≤ 0.5× the plain chain's. `guarded-whole` is `guarded` with the whole
-passages in the prompt (no context selection), on the same models. A question the relevance
+passages in the prompt (no context selection), and `guarded@N` `guarded` with a context budget
+of N tokens, on the same models. A question the relevance
 gate abstains on never reaches the model: it counts in the totals but has no TTFT or model
 stages. All figures come from the same run on the same machine.
 """
@@ -205,6 +206,18 @@ def guarded_whole(pipeline: Pipeline, stack: ExitStack) -> Run:
     return guarded(other, stack)
 
 
+def guarded_budget(pipeline: Pipeline, stack: ExitStack, budget: int) -> Run:
+    """`guarded` with `generation.context_budget = budget` (system name `guarded@N`), on the
+    same loaded models."""
+    s = pipeline.settings
+    other = pipeline.reconfigure(
+        s.model_copy(
+            update={"generation": s.generation.model_copy(update={"context_budget": budget})}
+        )
+    )
+    return guarded(other, stack)
+
+
 def guarded_server(pipeline: Pipeline, stack: ExitStack, *, url: str | None = None) -> Run:
     if not url:
         raise SystemExit("guarded-server needs --server-url")
@@ -266,6 +279,16 @@ SYSTEMS: dict[str, Factory] = {
     "chat-nocache": lambda pipeline, stack: guarded_nocache(pipeline, stack, chat=True),
     "plain": plain,
 }
+
+
+def _budgeted(name: str) -> int | None:
+    """The context budget a system name `guarded@N` asks for; None for other names.
+
+    >>> _budgeted("guarded@80"), _budgeted("guarded")
+    (80, None)
+    """
+    head, sep, tail = name.partition("@")
+    return int(tail) if head == "guarded" and sep and tail.isdigit() else None
 
 
 # ---- running -----------------------------------------------------------------------------------
@@ -391,7 +414,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument("--model", help="generation.model, e.g. qwen2.5-coder-0.5b")
     parser.add_argument(
-        "--systems", default="guarded,plain", help=f"comma list of {', '.join(SYSTEMS)}"
+        "--systems",
+        default="guarded,plain",
+        help=f"comma list of {', '.join(SYSTEMS)}, or guarded@N (context budget N tokens)",
     )
     parser.add_argument(
         "--server-url",
@@ -399,7 +424,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SYSTEMS]
+    unknown = [n for n in names if n not in SYSTEMS and not _budgeted(n)]
     if unknown or not names:
         parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
     if "guarded-nocache" in names:
@@ -431,14 +456,14 @@ def main() -> None:
             f"max_tokens {gen.max_tokens}; {len(questions)} questions from {args.questions}"
         )
 
-        runs = {
-            name: (
-                guarded_server(pipeline, stack, url=args.server_url)
-                if name == "guarded-server"
-                else SYSTEMS[name](pipeline, stack)
-            )
-            for name in names
-        }
+        runs = {}
+        for name in names:
+            if name == "guarded-server":
+                runs[name] = guarded_server(pipeline, stack, url=args.server_url)
+            elif (budget := _budgeted(name)) is not None:
+                runs[name] = guarded_budget(pipeline, stack, budget)
+            else:
+                runs[name] = SYSTEMS[name](pipeline, stack)
         for name, run in runs.items():
             warm_up(name, run, warm_candidates)
         results: dict[str, list[Sample]] = {name: [] for name in names}
