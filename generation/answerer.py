@@ -56,7 +56,6 @@ class _Prepared:
     """The prompt that fits, and what the probes said about it."""
 
     hits: list[Hit]
-    texts: list[str] | None  # what the model reads of each passage, where not all of it
     messages: list[dict]
     scores: dict[str, float]  # question part → answerability
     signals: dict[str, float]  # the measurements behind the best part's score
@@ -248,7 +247,7 @@ class Answerer:
                     and answerability < self.threshold
                     and not self._record
                 ):
-                    yield _Prepared(hits, texts, messages, scores, signals, None)
+                    yield _Prepared(hits, messages, scores, signals, None)
                     return
                 unanswered = self._unanswered(parts, scores)
                 if unanswered:
@@ -256,7 +255,7 @@ class Answerer:
                 pieces = self._generator.stream(
                     messages, grammar=self._grammar(hits, texts), max_tokens=self._max_tokens
                 )
-                yield _Prepared(hits, texts, messages, scores, signals, pieces)
+                yield _Prepared(hits, messages, scores, signals, pieces)
                 return
             except PromptTooLongError:
                 if len(hits) == 1:

@@ -103,7 +103,6 @@ class Selection:
     excerpts: tuple[Excerpt, ...]
     best: int
     best_span: tuple[int, int]
-    best_score: float
 
     @property
     def hits(self) -> list[Hit]:
@@ -162,12 +161,11 @@ class ContextSelector:
             if used >= self.budget:
                 break
         kept = [i for i in range(len(hits)) if chosen[i]]
-        score, top, first, last = candidates[0]
+        _, top, first, last = candidates[0]
         return Selection(
             tuple(_excerpt(hits[i], sentences[i], chosen[i]) for i in kept),
             kept.index(top),
             (sentences[top][first][0], sentences[top][last][1]),
-            score,
         )
 
 
