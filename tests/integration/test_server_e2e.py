@@ -21,7 +21,7 @@ from docqa.pipeline import build_pipeline
 from generation.judge import judge_messages
 from generation.llm import PromptTooLongError
 from generation.server import ServerGenerator
-from generation.types import Done, Retrieved, Token
+from generation.types import Done, Preview, Retrieved, Token
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,8 @@ def test_streaming_yields_the_sources_then_tokens_then_the_checked_answer(pipeli
     assert isinstance(events[0], Retrieved) and isinstance(events[-1], Done)
     tokens = [e.text for e in events if isinstance(e, Token)]
     assert len(tokens) > 1
-    assert all(isinstance(e, Token) for e in events[1:-1])
+    assert isinstance(events[1], Preview) and "36 hours" in events[1].text
+    assert all(isinstance(e, Token) for e in events[2:-1])
     answer = events[-1].answer
     assert not answer.abstained, answer.abstain_reason
     assert "36 hours" in "".join(tokens) and "36 hours" in answer.text
