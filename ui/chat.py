@@ -78,7 +78,9 @@ class Turn:
             self._sources = event.sources
             n = len(event.sources)
             self.stage = f"Reading {n} passage{'' if n == 1 else 's'}"
-            self.panel = sources_html(event.sources, set(), turn=self.turn, question=self.question)
+            self.panel = sources_html(
+                event.sources, set(), turn=self.turn, question=self.question, pending=True
+            )
         elif isinstance(event, Preview):
             self.preview = event
             self.stage = "Reading the passages"
@@ -88,6 +90,7 @@ class Turn:
                 turn=self.turn,
                 question=self.question,
                 marked={event.source.n: [(event.start, event.end)]},
+                pending=True,
             )
         elif isinstance(event, Token):
             self.draft += event.text
@@ -277,12 +280,15 @@ def sources_html(
     question: str = "",
     abstained: bool = False,
     marked: Mapping[int, Sequence[tuple[int, int]]] | None = None,
+    pending: bool = False,
 ) -> str:
     """One answer's passages, cited ones first, each named by its document's title and file
     (the full path on hover) with its section or page, and the evidence span of the sentences
     that cite it highlighted. When the answer abstained, the passages are shown as what was
     searched and found not enough, not as the answer's sources. `marked` highlights further
-    spans ({source: [(start, end)]}): the preview's, before the answer has evidence."""
+    spans ({source: [(start, end)]}): the preview's, before the answer has evidence. While the
+    answer is `pending`, nothing is "not cited" yet: passages are "retrieved", and a marked one
+    "closest to the question"."""
     head = f"Sources for “{html.escape(question)}”" if question else "Sources"
     if abstained:
         head = (
@@ -305,6 +311,8 @@ def sources_html(
         passage = source.hit.passage
         if abstained:
             status = "searched"
+        elif pending:
+            status = "closest to the question" if source.n in spans else "retrieved"
         else:
             status = "cited" if source.n in cited else "retrieved, not cited"
         blocks.append(

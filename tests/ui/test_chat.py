@@ -71,6 +71,7 @@ def test_the_preview_shows_where_the_answer_is_until_the_model_writes(settings, 
     first = previews[0]
     assert "Closest passage" in first.reply and "18,000 euros" in first.reply
     assert 'href="#docqa-src-1-1"' in first.reply and "<mark>" in first.sources
+    assert "(closest to the question)" in first.sources and "not cited" not in first.sources
     assert views.index(first) < min(
         i for i, v in enumerate(views) if "docqa-stage" in v.reply and "Writing" in v.reply
     )
