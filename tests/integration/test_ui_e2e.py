@@ -207,7 +207,9 @@ def test_ask_see_the_cited_answer_and_open_the_passage(page):
 def test_the_preview_appears_before_the_answer_and_both_are_timed(fresh):
     """Records (does not assert) the seconds from the click until the preview and until the
     checked answer appear in the page: test-artifacts/ui-timings.json, and the test's output."""
-    question = "How often must the impeller seal be replaced?"
+    question = "How many berths does the east pontoon have?"
+    # The figure is about an answer, not about loading the page: the welcome is shown first.
+    fresh.locator("#docqa-chat").get_by_text("indexed").first.wait_for(timeout=60_000)
     fresh.locator("#docqa-question textarea").fill(question)
     start = time.monotonic()
     fresh.locator("#docqa-ask").click()
@@ -216,8 +218,8 @@ def test_the_preview_appears_before_the_answer_and_both_are_timed(fresh):
     preview = fresh.locator("#docqa-chat .bot .docqa-preview").first.inner_text()
     reply = answered(fresh, 1)
     answer_s = time.monotonic() - start
-    assert "Closest passage" in preview and "1,500" in preview, preview
-    assert "1,500" in reply and "Closest passage" not in reply, reply  # the answer replaced it
+    assert "Closest passage" in preview and "40 berths" in preview, preview
+    assert "40" in reply and "Closest passage" not in reply, reply  # the answer replaced it
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     timings = {
         "question": question,
