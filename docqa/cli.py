@@ -14,6 +14,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import DocqaError
 from docqa.config import Settings
@@ -23,6 +24,9 @@ from generation.calibration import Level
 from generation.parts import left_out, missing_part
 from generation.types import Answer, Done, Preview
 from ingest.ingester import FileOutcome
+
+if TYPE_CHECKING:  # the eval package loads only for `docqa eval`
+    from eval.dataset import Question
 
 log = logging.getLogger("docqa")
 
@@ -424,26 +428,27 @@ def _add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     )
     p.set_defaults(handler=_eval_detect)
 
+    asked = argparse.ArgumentParser(add_help=False)  # a question set, or one side of it
+    asked.add_argument("questions", type=Path, help="JSON lines as for `docqa eval qa`")
+    asked.add_argument("--split", type=Path, help="a JSON file of article titles: fit, report")
+    asked.add_argument("--side", choices=["fit", "report"], default="report")
+
     p = evals.add_parser(
         "context",
-        parents=[common],
+        parents=[common, asked],
         help="whether the gold answers survive context selection, at several token budgets "
         "(no answer model: seconds)",
     )
-    p.add_argument("questions", type=Path, help="JSON lines as for `docqa eval qa`")
     p.add_argument("--budgets", default="80,120,160,240", help="comma-separated token budgets")
-    p.add_argument("--split", type=Path, help="a JSON file of article titles: fit, report")
-    p.add_argument("--side", choices=["fit", "report"], default="report")
     p.add_argument("--top-k", type=int, help="passages retrieved")
     p.set_defaults(handler=_eval_context)
 
     p = evals.add_parser(
         "paired",
-        parents=[common],
+        parents=[common, asked],
         help="the guarded pipeline as configured (A) and with one setting changed (B), on the "
         "same questions: rates with intervals and the paired difference",
     )
-    p.add_argument("questions", type=Path, help="JSON lines as for `docqa eval qa`")
     p.add_argument(
         "--change",
         required=True,
@@ -451,8 +456,6 @@ def _add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
         metavar="KEY=VALUE",
         help="a setting of B, e.g. generation.select_context=false (repeatable)",
     )
-    p.add_argument("--split", type=Path, help="a JSON file of article titles: fit, report")
-    p.add_argument("--side", choices=["fit", "report"], default="report")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--out", type=Path, help="also write both configurations' outcomes here")
     p.set_defaults(handler=_eval_paired)
@@ -531,15 +534,22 @@ def _eval_qa(pipeline: Pipeline, args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_context(pipeline: Pipeline, args: argparse.Namespace) -> int:
-    from eval.context import in_split, measure, table
-    from eval.dataset import load_questions
-    from generation.selection import ContextSelector
+def _split_questions(args: argparse.Namespace) -> list[Question]:
+    """The question set, or its `--side` of the `--split` file where one is given."""
+    from eval.dataset import in_split, load_questions
 
-    logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
     questions = load_questions(args.questions)
     if args.split is not None:
         questions = in_split(questions, args.questions, args.split, args.side)
+    return questions
+
+
+def _eval_context(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from eval.context import measure, table
+    from generation.selection import ContextSelector
+
+    logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
+    questions = _split_questions(args)
     retriever = pipeline.retriever()
     top_k = pipeline.settings.retrieval.top_k
     rows = measure(
@@ -554,15 +564,10 @@ def _eval_context(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
 
 def _eval_paired(pipeline: Pipeline, args: argparse.Namespace) -> int:
-    from eval.context import in_split
-    from eval.dataset import load_questions
     from eval.paired import run, table
 
     logging.getLogger("eval").setLevel(logging.INFO)  # progress lines when not on a terminal
-    questions = load_questions(args.questions)
-    if args.split is not None:
-        questions = in_split(questions, args.questions, args.split, args.side)
-    questions = questions[: args.limit]
+    questions = _split_questions(args)[: args.limit]
     changes = {}
     for item in args.change:
         key, sep, value = item.partition("=")

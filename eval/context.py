@@ -13,10 +13,8 @@ on another before any answer is generated.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from eval.dataset import Question
 from eval.metrics import bootstrap_rate
@@ -40,20 +38,6 @@ class ContextRow:
     @property
     def mean_tokens(self) -> float:
         return sum(self.tokens) / len(self.tokens) if self.tokens else 0.0
-
-
-def in_split(
-    questions: Sequence[Question], records: Path, split: Path, side: str
-) -> list[Question]:
-    """The questions whose record's "title" is on `side` ("fit" or "report") of a split file
-    such as `eval/data/squad2_split.json`."""
-    titles = set(json.loads(split.read_text(encoding="utf-8"))[side])
-    keep = {
-        str(row["id"])
-        for line in records.read_text(encoding="utf-8").splitlines()
-        if line.strip() and (row := json.loads(line)).get("title") in titles
-    }
-    return [q for q in questions if q.id in keep]
 
 
 def measure(

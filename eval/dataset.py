@@ -13,7 +13,7 @@ Loading validates every line and names the line that is wrong.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,3 +107,17 @@ def load_questions(path: Path) -> list[Question]:
         return question
 
     return read_jsonl(path, "a question record", parse)
+
+
+def in_split(
+    questions: Sequence[Question], records: Path, split: Path, side: str
+) -> list[Question]:
+    """The questions whose record's "title" is on `side` ("fit" or "report") of a split file
+    such as `eval/data/squad2_split.json`."""
+    titles = set(json.loads(split.read_text(encoding="utf-8"))[side])
+    keep = {
+        str(row["id"])
+        for line in records.read_text(encoding="utf-8").splitlines()
+        if line.strip() and (row := json.loads(line)).get("title") in titles
+    }
+    return [q for q in questions if q.id in keep]
