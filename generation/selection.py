@@ -35,6 +35,7 @@ SOURCE_OVERHEAD_TOKENS = 12  # a source's fence and number in the prompt, withou
 GAP = " … "  # between sentences of one passage that are not adjacent in it
 # How much the question's (IDF-weighted) words found in a window add to its cosine similarity.
 LEXICAL_WEIGHT = 0.3
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a word of two letters or more: more than a list marker
 _REFERS_BACK = re.compile(
     r"^(?:it|its|this|these|that|those|they|their|them|he|his|him|she|her|such|there|then|"
     r"however|also|but|thus|therefore|the latter|the former)\b",
@@ -141,6 +142,8 @@ class ContextSelector:
                 candidates.append((float(sim) + LEXICAL_WEIGHT * lexical, i, first, last))
         if not candidates:
             return None
+        # A heading at the top of a passage is in its label already (the prompt's from="…").
+        headings = [_headings(h, t, s) for h, t, s in zip(hits, texts, sentences, strict=True)]
         candidates.sort(key=lambda c: -c[0])
         chosen: list[set[int]] = [set() for _ in hits]
         used = 0
@@ -148,6 +151,7 @@ class ContextSelector:
             wanted = set(range(first, last + 1))
             if _REFERS_BACK.match(texts[i][sentences[i][first][0] :]) and first > 0:
                 wanted.add(first - 1)
+            wanted = _with_markers(texts[i], sentences[i], wanted) - headings[i]
             new = wanted - chosen[i]
             if not new:
                 continue
@@ -167,6 +171,27 @@ class ContextSelector:
             kept.index(top),
             (sentences[top][first][0], sentences[top][last][1]),
         )
+
+
+def _with_markers(text: str, sentences: list[tuple[int, int]], wanted: set[int]) -> set[int]:
+    """`wanted` without bare list markers ("1.", "-", "b)": the splitter ends a sentence after
+    "1."), and with the marker of each chosen list item kept before it.
+
+    >>> t = "Steps: 1. Open the lid. 2. Pour."
+    >>> spans = [(0, 6), (7, 9), (10, 23), (24, 26), (27, 32)]
+    >>> sorted(_with_markers(t, spans, {1, 2, 3}))
+    [1, 2]
+    """
+    content = {k for k in wanted if _WORD.search(text[slice(*sentences[k])])}
+    markers = {k - 1 for k in content if k > 0 and not _WORD.search(text[slice(*sentences[k - 1])])}
+    return content | markers
+
+
+def _headings(hit: Hit, text: str, sentences: list[tuple[int, int]]) -> set[int]:
+    """The sentences of a passage that only repeat its title or a heading of its section."""
+    p = hit.passage
+    names = {n.strip().lower() for n in (p.title, *p.section.split(" > ")) if n.strip()}
+    return {k for k, (a, b) in enumerate(sentences) if text[a:b].strip("#*: .").lower() in names}
 
 
 def _covered(sentences: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:

@@ -117,3 +117,21 @@ def test_the_prompt_shows_excerpts_under_the_passages_labels():
 def test_nothing_to_select_from():
     assert selector(100).select("anything?", [hit(1, "   ")]) is None
     assert selector(100).select("anything?", []) is None
+
+
+def test_headings_and_bare_list_markers_are_not_spent_on():
+    text = (
+        "Seal care\n"
+        "1. Drain the pump before opening it.\n"
+        "2. Replace the seal every 1,500 operating hours.\n"
+        "3. Refill and test for leaks."
+    )
+    selection = selector(45).select(
+        "When is the seal replaced?", [hit(1, text, "Manual > Seal care")]
+    )
+    assert selection is not None
+    shown = selection.excerpts[0].text
+    assert "Seal care" not in shown  # the label says it: from="Manual > Seal care"
+    assert "2. Replace the seal every 1,500 operating hours." in shown  # its marker travels with it
+    # no marker stands alone on a line, cut from its item
+    assert all(any(c.isalpha() for c in line) for line in shown.splitlines() if line != "…")
