@@ -146,6 +146,7 @@ class ContextSelector:
         headings = [_headings(h, t, s) for h, t, s in zip(hits, texts, sentences, strict=True)]
         candidates.sort(key=lambda c: -c[0])
         chosen: list[set[int]] = [set() for _ in hits]
+        best: tuple[int, int, int] | None = None  # passage, span of the best window shown
         used = 0
         for _, i, first, last in candidates:
             wanted = set(range(first, last + 1))
@@ -162,14 +163,18 @@ class ContextSelector:
                 continue
             chosen[i] |= new
             used += cost
+            if best is None:  # the best window that has something to show
+                best = (i, sentences[i][min(new)][0], sentences[i][max(new)][1])
             if used >= self.budget:
                 break
+        if best is None:  # nothing but headings and list markers
+            return None
         kept = [i for i in range(len(hits)) if chosen[i]]
-        _, top, first, last = candidates[0]
+        top, start, end = best
         return Selection(
             tuple(_excerpt(hits[i], sentences[i], chosen[i]) for i in kept),
             kept.index(top),
-            (sentences[top][first][0], sentences[top][last][1]),
+            (start, end),
         )
 
 

@@ -135,3 +135,14 @@ def test_headings_and_bare_list_markers_are_not_spent_on():
     assert "2. Replace the seal every 1,500 operating hours." in shown  # its marker travels with it
     # no marker stands alone on a line, cut from its item
     assert all(any(c.isalpha() for c in line) for line in shown.splitlines() if line != "…")
+
+
+def test_a_best_window_that_only_repeats_the_heading_does_not_lose_the_preview():
+    heading_only = hit(1, "Seal care", "Manual > Seal care")
+    selection = selector(60).select("seal care", [heading_only, hit(2, PUMP)])
+    assert selection is not None
+    best = selection.excerpts[selection.best]
+    assert best.hit.passage.id == 2  # the heading-only passage has nothing to show
+    a, b = selection.best_span
+    assert best.hit.passage.text[a:b] in best.text
+    assert selector(60).select("seal care", [heading_only]) is None
