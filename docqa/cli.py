@@ -574,13 +574,10 @@ def _eval_paired(pipeline: Pipeline, args: argparse.Namespace) -> int:
         if not sep:
             raise ValueError(f"--change {item!r}: expected KEY=VALUE")
         changes[key.strip()] = value.strip()
-    data = pipeline.settings.model_dump(mode="json")
-    for key, value in changes.items():
-        section, _, name = key.partition(".")
-        if section not in data or not isinstance(data[section], dict) or name not in data[section]:
-            raise ValueError(f"--change {key!r}: no such setting")
-        data[section][name] = value
-    other = pipeline.reconfigure(Settings.model_validate(data))
+    # B's settings come from the same file, environment and flags as A's, changes on top
+    other = pipeline.reconfigure(
+        Settings.load(args.config, overrides={**_overrides(args), **changes})
+    )
     outcomes: list[str] = []
 
     def keep(a, b) -> None:
