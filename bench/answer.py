@@ -194,26 +194,12 @@ def guarded_nocache(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False)
     return guarded(other, stack, chat=chat)
 
 
-def guarded_whole(pipeline: Pipeline, stack: ExitStack) -> Run:
-    """`guarded` with the whole passages in the prompt (`generation.select_context = false`),
-    on the same loaded models."""
+def guarded_with(pipeline: Pipeline, stack: ExitStack, **generation: Any) -> Run:
+    """`guarded` with some generation settings changed, on the same loaded models: the whole
+    passages (`guarded-whole`: `select_context=False`) or another budget (`guarded@N`)."""
     s = pipeline.settings
     other = pipeline.reconfigure(
-        s.model_copy(
-            update={"generation": s.generation.model_copy(update={"select_context": False})}
-        )
-    )
-    return guarded(other, stack)
-
-
-def guarded_budget(pipeline: Pipeline, stack: ExitStack, budget: int) -> Run:
-    """`guarded` with `generation.context_budget = budget` (system name `guarded@N`), on the
-    same loaded models."""
-    s = pipeline.settings
-    other = pipeline.reconfigure(
-        s.model_copy(
-            update={"generation": s.generation.model_copy(update={"context_budget": budget})}
-        )
+        s.model_copy(update={"generation": s.generation.model_copy(update=generation)})
     )
     return guarded(other, stack)
 
@@ -272,7 +258,7 @@ def plain(pipeline: Pipeline, stack: ExitStack) -> Run:
 
 SYSTEMS: dict[str, Factory] = {
     "guarded": guarded,
-    "guarded-whole": guarded_whole,
+    "guarded-whole": lambda pipeline, stack: guarded_with(pipeline, stack, select_context=False),
     "guarded-nocache": guarded_nocache,
     "guarded-server": guarded_server,
     "chat": lambda pipeline, stack: guarded(pipeline, stack, chat=True),
@@ -461,7 +447,7 @@ def main() -> None:
             if name == "guarded-server":
                 runs[name] = guarded_server(pipeline, stack, url=args.server_url)
             elif (budget := _budgeted(name)) is not None:
-                runs[name] = guarded_budget(pipeline, stack, budget)
+                runs[name] = guarded_with(pipeline, stack, context_budget=budget)
             else:
                 runs[name] = SYSTEMS[name](pipeline, stack)
         for name, run in runs.items():
