@@ -31,7 +31,7 @@ def chat_config(
             level=settings.factcheck.level,
             temperature=settings.generation.temperature,
         ),
-        upload_dir=settings.index_dir / UPLOADS,
+        upload_dir=settings.index_folder / UPLOADS,
         ingest_roots=tuple(Path(r).expanduser() for r in ui.ingest_roots),
         max_upload_mb=ui.max_upload_mb,
         host=host or ui.host,

@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # the eval package loads only for `docqa eval`
 log = logging.getLogger("docqa")
 
 USER_ERRORS = (DocqaError, ValueError, OSError)
+COLLECTION_HELP = (
+    "the collection to work on (default: 'default', env DOCQA_COLLECTION); "
+    "for ask, several comma-separated: a,b"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return {
         "index_dir": args.index,
+        "collection": args.collection,
         "generation.model": getattr(args, "model", None),
         "retrieval.top_k": getattr(args, "top_k", None),
         "factcheck.policy": getattr(args, "policy", None),
@@ -73,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, help="TOML settings file (default: ./docqa.toml)")
     parser.add_argument("--index", type=Path, help="index directory (env DOCQA_INDEX)")
+    parser.add_argument("--collection", help=COLLECTION_HELP)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     common = _common()
@@ -85,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help="read and parse again files whose size and modification time did not change",
+    )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="then keep watching: re-ingest files as they change, remove deleted ones",
     )
     p.set_defaults(handler=_ingest)
 
@@ -104,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", help="known model name or GGUF path")
     p.add_argument("--top-k", type=int, help="passages given to the model")
+    p.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE",
+        help="also write the answer, its quoted evidence and sources to FILE (.md or .html)",
+    )
     p.set_defaults(handler=_ask)
 
     p = sub.add_parser("sources", parents=[common], help="list the indexed files")
@@ -127,6 +144,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.set_defaults(handler=_ui)
 
+    _add_collections(sub, common)
+
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="the HTTP API (REST, OpenAI-compatible, MCP) and the chat in one server",
+    )
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port (default 8765)")
+    p.add_argument("--no-chat", action="store_true", help="the API only, no chat page at /")
+    p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("mcp", parents=[common], help="an MCP server on stdin/stdout")
+    p.set_defaults(handler=_mcp)
     _add_eval(sub, common)
 
     p = sub.add_parser(
@@ -164,8 +195,22 @@ def _ingest(pipeline: Pipeline, args: argparse.Namespace) -> int:
     result = pipeline.ingest(
         args.paths, progress=sys.stderr.isatty(), on_outcome=report, force=args.force
     )
-    print(result.summary())
-    return 1 if result.failed else 0
+    print(result.summary(), flush=True)
+    if not args.watch:
+        return 1 if result.failed else 0
+    from ingest.watch import watch
+
+    def again(changed: set[Path]) -> None:
+        def changes(outcome: FileOutcome) -> None:
+            if outcome.status not in ("unchanged", "failed", "skipped"):
+                print(f"{outcome.status}: {printable(outcome.path)}", flush=True)
+            report(outcome)
+
+        print(pipeline.ingest(args.paths, on_outcome=changes).summary(), flush=True)
+
+    print(f"watching {len(args.paths)} path(s); Ctrl-C to stop", file=sys.stderr, flush=True)
+    watch(args.paths, again, debounce_s=pipeline.settings.serve.watch_debounce_s)
+    return 0
 
 
 def _level(value: str | None) -> str | float | None:
@@ -198,6 +243,8 @@ def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
         elif isinstance(event, Done):
             answer = event.answer
     assert answer is not None  # a stream ends with its answer
+    if args.export:
+        _export(pipeline, answer, args.export)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -210,6 +257,14 @@ def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
             measured_on = pipeline.calibration().measured_on if enabled else ""
             print("\n" + format_checks(answer, level, measured_on))
     return 0
+
+
+def _export(pipeline: Pipeline, answer: Answer, path: Path) -> None:
+    from docqa.export import export
+
+    fmt = "html" if path.suffix.lower() in (".html", ".htm") else "md"
+    path.write_text(export([answer], pipeline.file_hash, fmt), encoding="utf-8")
+    print(f"docqa: exported to {path}", file=sys.stderr)
 
 
 _MARKS = {"supported": "✓", "unsupported": "?", "contradicted": "✗"}
@@ -361,11 +416,100 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument(
         "--index", type=Path, default=argparse.SUPPRESS, help="index directory (env DOCQA_INDEX)"
     )
+    common.add_argument("--collection", default=argparse.SUPPRESS, help=COLLECTION_HELP)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML settings file")
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
     )
     return common
+
+
+def _add_collections(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "collections",
+        parents=[common],
+        help="list, create, rename or delete collections",
+        description="Without a subcommand: list the collections with their files, chunks, "
+        "size and last ingest.",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_collections_list)
+    verbs = p.add_subparsers(metavar="ACTION")
+    c = verbs.add_parser("create", parents=[common], help="an empty collection")
+    c.add_argument("name")
+    c.set_defaults(handler=_collections_create)
+    c = verbs.add_parser("rename", parents=[common], help="rename a collection")
+    c.add_argument("name")
+    c.add_argument("new_name")
+    c.set_defaults(handler=_collections_rename)
+    c = verbs.add_parser(
+        "delete", parents=[common], help="delete a collection's index (not your documents)"
+    )
+    c.add_argument("name")
+    c.add_argument("-y", "--yes", action="store_true", help="delete without asking")
+    c.set_defaults(handler=_collections_delete)
+
+
+def _registry(pipeline: Pipeline):
+    from docqa.collections import Collections
+
+    return Collections(pipeline.settings, pipeline.manifest)
+
+
+def _collections_list(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    infos = _registry(pipeline).list()
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        return 0
+    for i in infos:
+        if not i.exists:
+            print(f"{i.name}\t(empty: nothing ingested yet)\t{printable(i.location)}")
+            continue
+        print(
+            f"{i.name}\t{i.files} file(s)\t{i.chunks} chunk(s)\t{_size(i.size_bytes)}\t"
+            f"last ingest {i.last_ingest or 'never'}\t{printable(i.location)}"
+        )
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # unreachable
+
+
+def _collections_create(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    info = _registry(pipeline).create(args.name)
+    print(f"created collection {info.name} ({printable(info.location)})")
+    return 0
+
+
+def _collections_rename(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    info = _registry(pipeline).rename(args.name, args.new_name)
+    print(f"renamed collection {args.name} to {info.name} ({printable(info.location)})")
+    return 0
+
+
+def _collections_delete(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    registry = _registry(pipeline)
+    info = registry.info(args.name)
+    if not info.exists:
+        print(f"docqa: error: collection {args.name} is empty; nothing to delete", file=sys.stderr)
+        return 1
+    if not args.yes and not _confirm(
+        f"Delete collection {info.name} ({info.files} file(s), {info.chunks} chunk(s)) "
+        "from the index? Your documents stay where they are. [y/N] "
+    ):
+        print(
+            f"docqa: error: collection {args.name} not deleted (add --yes to delete it)",
+            file=sys.stderr,
+        )
+        return 1
+    registry.delete(args.name)
+    print(f"deleted collection {args.name}")
+    return 0
 
 
 def _add_eval(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -646,6 +790,39 @@ def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     serve_chat(pipeline, host=args.host, port=args.port)
+    return 0
+
+
+def _serve(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from docqa.service.server import serve
+
+    serve_settings = pipeline.settings.serve
+    if args.no_chat:
+        pipeline.settings = pipeline.settings.model_copy(
+            update={"serve": serve_settings.model_copy(update={"chat": False})}
+        )
+    host = args.host or serve_settings.host
+    port = args.port or serve_settings.port
+    logging.getLogger("docqa.service").setLevel(logging.INFO)
+    logging.getLogger("ingest.watch").setLevel(logging.INFO)
+    print(
+        f"docqa: serving {pipeline.settings.index_location} on http://{host}:{port} "
+        f"(API /api, OpenAI /v1, MCP /mcp{'' if args.no_chat else ', chat /'})",
+        file=sys.stderr,
+    )
+    serve(pipeline, host=host, port=port)
+    return 0
+
+
+def _mcp(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from docqa.service.mcp import build_mcp
+    from docqa.service.server import make_hub
+
+    hub = make_hub(pipeline)
+    try:
+        build_mcp(hub).run("stdio")  # stdout is the protocol's: nothing else may print there
+    finally:
+        hub.close()
     return 0
 
 

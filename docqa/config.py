@@ -4,7 +4,8 @@ Sources, later ones winning: built-in defaults → a TOML file → `DOCQA_*` env
 variables → explicit overrides from the caller (CLI flags). Nothing in docqa reads the
 environment or a config file anywhere else, so a library user can build `Settings` by hand.
 
-Env names: `DOCQA_INDEX` (the index directory, the most common override) and
+Env names: `DOCQA_INDEX` (the default collection's folder, the most common override),
+`DOCQA_COLLECTION`, `DOCQA_COLLECTIONS_DIR`, `DOCQA_MODEL_CACHE` and
 `DOCQA_<SECTION>__<FIELD>` for everything else, e.g. `DOCQA_GENERATION__MODEL=smollm2-135m`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +37,14 @@ log = logging.getLogger(__name__)
 
 def default_index_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME)) / "index"
+
+
+def default_collections_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "collections"
+
+
+DEFAULT_COLLECTION = "default"
+COLLECTION_NAME = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 
 
 def default_model_cache() -> Path:
@@ -241,6 +251,40 @@ class UiSettings(_Section):
     )
 
 
+class ServeSettings(_Section):
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface `docqa serve` binds to; anything but loopback needs api_key.",
+    )
+    port: int = Field(8765, ge=1, le=65_535)
+    api_key: str | None = Field(
+        None,
+        description="The key clients send as `Authorization: Bearer KEY` (env "
+        "DOCQA_SERVE__API_KEY). Required to bind beyond loopback; when set, required of "
+        "every request, on loopback too.",
+    )
+    ingest_roots: list[str] = Field(
+        default_factory=list,
+        description="Folders the API and MCP clients may ingest by path or read as "
+        "resources (symlinks resolved). Empty: clients can only upload.",
+    )
+    max_waiting: int = Field(
+        64,
+        ge=1,
+        description="Requests that may wait for the model and the index at once; more are "
+        "refused with 503 and Retry-After instead of queueing without bound.",
+    )
+    chat: bool = Field(True, description="Serve the chat page at / beside the API.")
+    watch: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Folders `docqa serve` keeps ingested, per collection, e.g. "
+        '{ default = ["~/notes"] }: changed files are re-ingested, deleted ones removed.',
+    )
+    watch_debounce_s: float = Field(
+        2.0, gt=0, description="Quiet time after a change before the watched folder is ingested."
+    )
+
+
 class FactCheckSettings(_Section):
     enabled: bool = Field(
         True,
@@ -280,7 +324,20 @@ class FactCheckSettings(_Section):
 
 
 class Settings(_Section):
-    index_dir: Path = Field(default_factory=default_index_dir)
+    index_dir: Path = Field(
+        default_factory=default_index_dir,
+        description="The folder of the 'default' collection (and of any index made before "
+        "collections): `--index DIR` keeps working as a single-folder index.",
+    )
+    collections_dir: Path = Field(
+        default_factory=default_collections_dir,
+        description="Where the other collections keep their folders, one per name.",
+    )
+    collection: str = Field(
+        DEFAULT_COLLECTION,
+        description="The collection a command works on (`--collection`, env "
+        "DOCQA_COLLECTION); several, comma-separated, to ask over all of them at once.",
+    )
     model_cache: Path = Field(default_factory=default_model_cache)
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
@@ -288,18 +345,68 @@ class Settings(_Section):
     generation: GenerationSettings = GenerationSettings()
     factcheck: FactCheckSettings = FactCheckSettings()
     ui: UiSettings = UiSettings()
+    serve: ServeSettings = ServeSettings()
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """The collection names `collection` gives, in order, each once."""
+        return tuple(dict.fromkeys(n.strip() for n in self.collection.split(",") if n.strip()))
+
+    @property
+    def index_folder(self) -> Path:
+        """The folder of this collection's index: `index_dir` for the default one (so that
+        an index made before collections is the default collection), a folder named after
+        it under `collections_dir` for the others."""
+        name = self._one_collection()
+        return self.index_dir if name == DEFAULT_COLLECTION else self.collections_dir / name
+
+    @property
+    def schema(self) -> str:
+        """This collection's PostgreSQL schema: `store.postgres_schema` for the default one,
+        that name plus `_` and the collection's for the others."""
+        name = self._one_collection()
+        base = self.store.postgres_schema
+        return base if name == DEFAULT_COLLECTION else f"{base}_{name}"
+
+    def _one_collection(self) -> str:
+        if len(self.collections) != 1:
+            raise ConfigError(
+                f"this needs one collection, not {len(self.collections)} "
+                f"({', '.join(self.collections)})"
+            )
+        return self.collections[0]
+
+    def for_collection(self, name: str) -> Settings:
+        """These settings on collection `name`."""
+        return self.model_copy(update={"collection": name})
 
     @property
     def index_location(self) -> str:
         """Where the index lives, in words for messages (never a password)."""
+        if len(self.collections) > 1:
+            return "collections " + ", ".join(self.collections)
         if self.store.backend == "postgres":
-            return f"PostgreSQL schema {self.store.postgres_schema!r}"
-        return str(self.index_dir)
+            return f"PostgreSQL schema {self.schema!r}"
+        return str(self.index_folder)
 
-    @field_validator("index_dir", "model_cache", mode="after")
+    @field_validator("index_dir", "collections_dir", "model_cache", mode="after")
     @classmethod
     def _expand_user(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("collection", mode="after")
+    @classmethod
+    def _collection_names(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if not names:
+            raise ValueError("name a collection")
+        bad = [n for n in names if not re.match(COLLECTION_NAME, n)]
+        if bad:
+            raise ValueError(
+                f"{bad[0]!r} is not a collection name: lower-case letters, digits, '-' and "
+                "'_', starting with a letter or digit, at most 48 characters"
+            )
+        return ",".join(dict.fromkeys(names))
 
     @classmethod
     def load(
@@ -358,7 +465,12 @@ def _env_values(env: Mapping[str, str], origins: dict[str, str]) -> dict[str, An
     """Settings from `DOCQA_*` variables. A variable that names no setting is ignored with a
     warning: a stray one in someone's shell must not stop every command."""
     data: dict[str, Any] = {}
-    for name, key in (("DOCQA_INDEX", "index_dir"), ("DOCQA_MODEL_CACHE", "model_cache")):
+    for name, key in (
+        ("DOCQA_INDEX", "index_dir"),
+        ("DOCQA_COLLECTION", "collection"),
+        ("DOCQA_COLLECTIONS_DIR", "collections_dir"),
+        ("DOCQA_MODEL_CACHE", "model_cache"),
+    ):
         if env.get(name):
             data[key] = env[name]
             origins[key] = name

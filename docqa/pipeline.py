@@ -40,6 +40,8 @@ from index.open import Location
 from ingest.ingester import FileOutcome, Ingester, IngestReport
 from ingest.loaders import path_text, source_key
 from retrieval.hybrid import HybridRetriever
+from retrieval.several import SeveralRetriever
+from retrieval.types import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +67,12 @@ class Pipeline:
         self._generator = generator
         self._model_path: Path | None = None
         self._store: Store | None = None
+        self._stores: dict[str, Store] = {}  # several collections asked together, read-only
         self._calibration: Calibration | None = None
         self._windows: SentenceWindows | None = None
         self._answerers: dict[tuple[bool, bool], Answerer] = {}
         self._loaded: set[bool] = set()  # loaded without / with the rewrite prompt's prefix
+        self._models_from: Pipeline | None = None  # `on`: the pipeline whose models these are
 
     # ---- stages, built on first use --------------------------------------------------------
     def model_path(self) -> Path:
@@ -82,6 +86,8 @@ class Pipeline:
 
     @property
     def generator(self) -> Generator:
+        if self._generator is None and self._models_from is not None:
+            self._generator = self._models_from.generator  # loaded once, for all collections
         if self._generator is None:
             gen = self.settings.generation
             if gen.backend == "server":  # no GGUF file needed here: the server has the model
@@ -130,14 +136,28 @@ class Pipeline:
             self._store.make_writable()
         return self._store
 
-    def retriever(self) -> HybridRetriever:
+    def retriever(self) -> Retriever:
+        """The collection's hybrid retriever, or, when the settings name several collections,
+        all of theirs merged (`retrieval.several`); each hit names its collection."""
+        names = self.settings.collections
+        if len(names) == 1:
+            return self._hybrid(self.store(), names[0])
+        for name in names:
+            if name not in self._stores:
+                self._stores[name] = open_store(
+                    self.settings.for_collection(name), self.manifest, create=False, read_only=True
+                )
+        return SeveralRetriever({n: self._hybrid(self._stores[n], n) for n in names})
+
+    def _hybrid(self, store: Store, collection: str) -> HybridRetriever:
         r = self.settings.retrieval
         return HybridRetriever(
-            self.store(),
+            store,
             self.embedder,
             candidates=r.candidates,
             rrf_k=r.rrf_k,
             lexical_max_rows=r.lexical_max_rows,
+            collection=collection,
         )
 
     def calibration(self) -> Calibration:
@@ -245,7 +265,7 @@ class Pipeline:
             max_file_bytes=ing.max_file_mb * 1024 * 1024,
             batch_size=ing.embed_batch_size,
             within=within,
-            exclude=[self.settings.index_dir],
+            exclude=[self.settings.index_folder],
             force=force,
         )
         return ingester.ingest(paths, progress=progress, on_outcome=on_outcome)
@@ -314,15 +334,24 @@ class Pipeline:
         question (seconds on a CPU), for a server that can do it while nobody waits."""
         self._load(rewrite=True)
 
+    def on(self, collection: str) -> Pipeline:
+        """This pipeline over another collection (or several, comma-separated), sharing the
+        embedder and the answer model: a server answering from many collections loads each
+        model once. The answer model still loads only when a question first needs it."""
+        other = Pipeline(
+            self.settings.for_collection(collection),
+            embedder=self.embedder,
+            generator=self._generator,
+        )
+        other._models_from = self
+        return other
+
     def reconfigure(self, settings: Settings) -> Pipeline:
         """A pipeline with new settings that keeps what they did not change loaded: the
         embedder and index always, the answer model unless its file or context changed (or,
         for a server, its backend, address, model name, key or grammar field)."""
-        if (settings.index_dir, settings.ingest, settings.store) != (
-            self.settings.index_dir,
-            self.settings.ingest,
-            self.settings.store,
-        ):
+        keep = ("index_dir", "collections_dir", "collection", "ingest", "store")
+        if any(getattr(settings, k) != getattr(self.settings, k) for k in keep):
             raise ValueError("reconfigure keeps the index and the embedder; build a new pipeline")
         old, new = self.settings.generation, settings.generation
         same_model = (old.model, old.n_ctx, old.prefix_cache) == (
@@ -368,6 +397,18 @@ class Pipeline:
     def sources(self) -> list[FileRecord]:
         return self.store().files()
 
+    def file_hash(self, collection: str | None, path: str) -> str | None:
+        """The SHA-256 of an indexed file's content as it was ingested, from the collection a
+        hit names (None: not indexed there, or not a collection this pipeline reads)."""
+        if collection is None or collection == self.settings.collection:
+            store = self.store()
+        elif collection in self._stores:
+            store = self._stores[collection]
+        else:
+            return None
+        record = store.file_record(path)
+        return record.sha256 if record is not None else None
+
     def indexed_under(self, path: Path) -> list[str]:
         """The indexed files `remove(path)` would remove: `path` itself, or every indexed file
         under it, whether it is named by its real path or through links."""
@@ -401,7 +442,9 @@ class Pipeline:
             schema = f"docqa_eval_{uuid.uuid4().hex[:12]}"
             store = store.model_copy(update={"postgres_schema": schema})
         local = Pipeline(
-            self.settings.model_copy(update={"index_dir": folder, "store": store}),
+            self.settings.model_copy(
+                update={"index_dir": folder, "collection": "default", "store": store}
+            ),
             embedder=self.embedder,
         )
         try:
@@ -414,12 +457,21 @@ class Pipeline:
                 PostgresStore.drop(store.postgres_dsn, store.postgres_schema)
 
     def close(self) -> None:
-        if (close := getattr(self._generator, "close", None)) is not None:
+        borrowed = self._models_from is not None
+        if not borrowed and (close := getattr(self._generator, "close", None)) is not None:
             close()  # a server generator's connections
+        self.close_store()
+
+    def close_store(self) -> None:
+        """Close the index (it is opened again on next use), keeping the models loaded: for a
+        collection about to be renamed or deleted."""
         self._answerers.clear()  # they hold the store
         if self._store is not None:
             self._store.close()
             self._store = None
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
 
 
 def index_location(settings: Settings) -> Location:
@@ -427,9 +479,9 @@ def index_location(settings: Settings) -> Location:
     st, r = settings.store, settings.retrieval
     return Location(
         backend=st.backend,
-        directory=settings.index_dir,
+        directory=settings.index_folder,
         postgres_dsn=st.postgres_dsn,
-        postgres_schema=st.postgres_schema,
+        postgres_schema=settings.schema,
         hnsw_ef_search=st.hnsw_ef_search,
         exact_search_max=r.exact_search_max,
         ivf_nprobe=r.ivf_nprobe,

@@ -95,6 +95,7 @@ class Source:
             "start": p.start,
             "end": p.end,
             "url": p.url,
+            "collection": h.collection,
             "cited": cited,
         }
 

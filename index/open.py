@@ -77,3 +77,68 @@ def open_store(
         policy=policy,
         read_only=read_only,
     )
+
+
+def index_exists(location: Location) -> bool:
+    """Whether `location` holds an index (cheap: nothing is opened for writing)."""
+    if location.backend == "postgres":
+        from index.postgres import PostgresStore
+
+        assert location.postgres_dsn is not None
+        return PostgresStore.exists(location.postgres_dsn, location.postgres_schema)
+    from index.sqlite import DB_NAME
+
+    return (location.directory / DB_NAME).is_file()
+
+
+def index_size(location: Location) -> int:
+    """Bytes the index takes: its folder's files, or its schema's tables and indexes."""
+    if location.backend == "postgres":
+        from index.postgres import PostgresStore
+
+        assert location.postgres_dsn is not None
+        return PostgresStore.size_of(location.postgres_dsn, location.postgres_schema)
+    folder = location.directory
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+
+
+def drop_index(location: Location) -> None:
+    """Delete the index at `location` and everything in it (files uploaded into its folder
+    too), holding its writer lock so that no ingest is cut off half-way."""
+    if location.backend == "postgres":
+        from index.postgres import PostgresStore
+
+        assert location.postgres_dsn is not None
+        PostgresStore.drop(location.postgres_dsn, location.postgres_schema)
+        return
+    import shutil
+
+    from index.sqlite import writer_lock
+
+    if not location.directory.exists():
+        return
+    with writer_lock(location.directory):
+        shutil.rmtree(location.directory)
+
+
+def move_index(location: Location, to: Location) -> None:
+    """Give the index at `location` the place `to` (a rename); `to` must be free."""
+    if index_exists(to):
+        raise FileExistsError(f"{_where(to)} already holds an index")
+    if location.backend == "postgres":
+        from index.postgres import PostgresStore
+
+        assert location.postgres_dsn is not None
+        PostgresStore.rename(location.postgres_dsn, location.postgres_schema, to.postgres_schema)
+        return
+    from index.sqlite import writer_lock
+
+    with writer_lock(location.directory):
+        to.directory.parent.mkdir(parents=True, exist_ok=True)
+        location.directory.rename(to.directory)
+
+
+def _where(location: Location) -> str:
+    if location.backend == "postgres":
+        return f"PostgreSQL schema {location.postgres_schema!r}"
+    return str(location.directory)

@@ -161,6 +161,57 @@ class PostgresStore(Catalogue):
             conn.close()
 
     @staticmethod
+    def exists(dsn: str, schema: str) -> bool:
+        conn = _connect(dsn)
+        try:
+            return _exists(conn, schema)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def schemas(dsn: str, prefix: str) -> list[str]:
+        """The schemas named `prefix` or `prefix_…` that hold an index."""
+        conn = _connect(dsn)
+        try:
+            rows = conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s "
+                "ORDER BY nspname",
+                (prefix, prefix.replace("_", "\\_") + "\\_%"),
+            ).fetchall()
+            return [r[0] for r in rows if _exists(conn, r[0])]
+        finally:
+            conn.close()
+
+    @staticmethod
+    def size_of(dsn: str, schema: str) -> int:
+        """Bytes of the schema's tables with their indexes and TOAST data."""
+        conn = _connect(dsn)
+        try:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'm')",
+                (schema,),
+            ).fetchone()
+            return int(row[0])
+        finally:
+            conn.close()
+
+    @staticmethod
+    def rename(dsn: str, schema: str, to: str) -> None:
+        from psycopg import sql
+
+        conn = _connect(dsn)
+        try:
+            conn.execute(
+                sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(to)
+                )
+            )
+        finally:
+            conn.close()
+
+    @staticmethod
     def drop(dsn: str, schema: str) -> None:
         """Delete the index in `schema` and everything in it (a temporary evaluation index)."""
         from psycopg import sql

@@ -285,21 +285,8 @@ class IndexStore(Catalogue):
         waiting behind an ingest that may take an hour. The kernel drops the lock when its
         holder dies, even by SIGKILL, so a crash never leaves the index locked.
         """
-        fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-                raise IndexBusyError(
-                    f"{self.directory} is being changed by another docqa process"
-                    f"{f' (pid {holder})' if holder else ''}; try again when it has finished"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with writer_lock(self.directory):
             yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
 
     def replace_file(
         self,
@@ -563,3 +550,23 @@ def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> StoreError:
         f"the index at {directory} is damaged ({text}); move it aside "
         "and ingest your documents again"
     )
+
+
+@contextmanager
+def writer_lock(directory: Path) -> Iterator[None]:
+    """The writer lock of the index in `directory` (see `IndexStore.writing`)."""
+    fd = os.open(Path(directory) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise IndexBusyError(
+                f"{directory} is being changed by another docqa process"
+                f"{f' (pid {holder})' if holder else ''}; try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -37,8 +37,10 @@ class HybridRetriever:
         candidates: int = 20,
         rrf_k: int = 60,
         lexical_max_rows: int = 10_000,
+        collection: str | None = None,
     ) -> None:
         self._store = store
+        self._collection = collection
         self._embedder = embedder
         self._candidates = candidates
         self._rrf_k = rrf_k
@@ -92,6 +94,7 @@ class HybridRetriever:
                     score=score,
                     dense_score=dense_scores.get(i),
                     lexical_score=lexical_scores.get(i),
+                    collection=self._collection,
                 )
             )
         return hits

@@ -17,13 +17,14 @@ class Hit:
     `dense_score` is the cosine similarity to the query (None if the dense retriever did not
     return it) and is what relevance thresholds use, because unlike RRF it is comparable
     across queries; `lexical_score` is BM25 (higher is better), None when the lexical side
-    missed it.
+    missed it. `collection` names the collection the passage came from, where it is known.
     """
 
     passage: Passage
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+    collection: str | None = None
 
 
 class Retriever(Protocol):

@@ -127,6 +127,7 @@ def settings(tmp_path: Path) -> Settings:
         env={},
         overrides={
             "index_dir": str(tmp_path / "index"),
+            "collections_dir": str(tmp_path / "collections"),
             "model_cache": str(tmp_path / "models"),
             "factcheck.calibration": str(FIXTURES / "calibration.json"),
         },

@@ -117,6 +117,10 @@ def test_every_command_takes_the_common_options_after_its_name():
         ["eval", "qa", "q.jsonl"],
         ["eval", "retrieval", "c", "q", "r"],
         ["eval", "detect", "d.jsonl"],
+        ["collections"],
+        ["collections", "create", "x"],
+        ["serve"],
+        ["mcp"],
     ):
         args = _parser().parse_args([*argv, "--index", "/i", "-v"])
         assert args.index == Path("/i") and args.verbose, argv
@@ -126,7 +130,9 @@ def test_every_command_takes_the_common_options_after_its_name():
 def _ask_args(question, **extra):
     import argparse
 
-    return argparse.Namespace(question=question, json=False, explain=False, **extra)
+    return argparse.Namespace(
+        question=question, json=False, explain=False, **{"export": None, **extra}
+    )
 
 
 @pytest.mark.parametrize("interactive", [True, False])
@@ -149,4 +155,34 @@ def test_ask_prints_the_preview_first_on_a_terminal_only(
         assert "“" in out[:answer_at]
     else:
         assert "Closest passage" not in out and answer_at == 0
+    pipe.close()
+
+
+@pytest.mark.parametrize("suffix", [".md", ".html"])
+def test_ask_exports_the_answer_with_verbatim_quotes(
+    settings, embedder, corpus, capsys, tmp_path, suffix
+):
+    import html
+    import re
+
+    from docqa import cli
+    from docqa.pipeline import build_pipeline
+    from generation.fakes import ScriptedGenerator
+
+    gen = ScriptedGenerator(["The budget is 18,000 euros [1]."])
+    pipe = build_pipeline(settings, embedder=embedder, generator=gen)
+    pipe.ingest([corpus])
+    target = tmp_path / f"answer{suffix}"
+    question = "What is the budget for the lighthouse repair?"
+    assert cli._ask(pipe, _ask_args(question, export=target)) == 0
+    text = target.read_text()
+    notes = (corpus / "notes.txt").read_text()
+    if suffix == ".md":
+        quotes = [line.strip()[2:] for line in text.splitlines() if line.strip()[:2] == "> "]
+    else:
+        quotes = [html.unescape(q) for q in re.findall(r"<blockquote>(.*?)</blockquote>", text)]
+    assert quotes and all(q in notes for q in quotes)
+    sha = pipe.sources()[[r.path.endswith("notes.txt") for r in pipe.sources()].index(True)]
+    assert sha.sha256 in text and "notes.txt" in text and question in html.unescape(text)
+    assert "supported" in text
     pipe.close()
