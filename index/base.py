@@ -70,6 +70,7 @@ class StoreReader(Protocol):
     def paths_under(self, root: str) -> list[str]: ...
     def count_chunks(self) -> int: ...
     def chunk_ids(self) -> list[int]: ...
+    def file_chunk_ids(self, path: str) -> list[int]: ...
     def get_chunks(self, ids: Iterable[int]) -> dict[int, Passage]: ...
     def search_vectors(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
     def describe_vectors(self) -> str: ...
@@ -142,6 +143,15 @@ class Catalogue:
 
     def chunk_ids(self) -> list[int]:
         return [r[0] for r in self._rows("SELECT id FROM chunks ORDER BY id")]
+
+    def file_chunk_ids(self, path: str) -> list[int]:
+        """The chunks of one file, in document and reading order."""
+        rows = self._rows(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE d.path = ? ORDER BY d.id, c.ordinal",
+            (path,),
+        )
+        return [r[0] for r in rows]
 
     def _file_rows(self, where: str, params: tuple[Any, ...]) -> list[FileRecord]:
         rows = self._rows(

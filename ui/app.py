@@ -99,10 +99,12 @@ class Library(Protocol):
 class DocqaApp:
     """The state behind the UI: one base library, and variants for the settings panel."""
 
-    def __init__(self, library: Library, config: ChatConfig) -> None:
+    def __init__(
+        self, library: Library, config: ChatConfig, *, lock: threading.Lock | None = None
+    ) -> None:
         self.library = library
         self.config = config
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()  # shared with an API served beside the page
         self._variants: dict[Choices, Library] = {}
         self._stops: dict[str, threading.Event] = {}  # per browser session: Stop pressed
         self._warming = threading.Event()

@@ -79,10 +79,17 @@ document.addEventListener("click", (event) => {
 </script>"""
 
 
-def build(library: Library, config: ChatConfig, *, warm: bool = False):
+def build(
+    library: Library,
+    config: ChatConfig,
+    *,
+    warm: bool = False,
+    lock: threading.Lock | None = None,
+):
     """The Gradio Blocks over `library` (not launched); with `warm`, the models load in the
-    background at once instead of at the first question."""
-    app = DocqaApp(library, config)
+    background at once instead of at the first question; `lock` is the model and index lock
+    when something else (the HTTP API) answers from the same models."""
+    app = DocqaApp(library, config, lock=lock)
     if warm:
         threading.Thread(target=app.warm_up, name="docqa-warm-up", daemon=True).start()
     start = config.choices
@@ -390,6 +397,26 @@ def _rows(table: Any) -> list[list[Any]]:
     if hasattr(table, "values"):
         return [list(r) for r in table.values.tolist()]
     return list(table or [])
+
+
+def mount(app: Any, library: Library, config: ChatConfig, lock: threading.Lock) -> None:
+    """Serve the chat at / of an existing FastAPI app (`docqa serve`), under its lock."""
+    if bool(config.username) != bool(config.password):
+        raise ValueError("set both ui.username and ui.password, or neither")
+    auth = (config.username, config.password) if config.username and config.password else None
+    blocks = build(library, config, warm=True, lock=lock)
+    blocks.queue(default_concurrency_limit=1)
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth=auth,
+        max_file_size=f"{config.max_upload_mb}mb",
+        css=CSS,
+        head=HEAD,
+        show_error=True,
+        footer_links=[],
+    )
 
 
 def launch(library: Library, config: ChatConfig) -> None:
