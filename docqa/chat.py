@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from core.errors import DocqaError
+from docqa.collections import Collections
 from docqa.config import Settings
 from docqa.pipeline import Pipeline
 from generation.models import KNOWN_MODELS
@@ -39,9 +41,22 @@ def chat_config(
         username=ui.username or "",
         password=ui.password or "",
         models=tuple(KNOWN_MODELS),
+        collections=_collections(settings),
         conversation_key="docqa-"
         + hashlib.sha256(str(settings.index_location).encode()).hexdigest()[:16],
     )
+
+
+def _collections(settings: Settings) -> tuple[str, ...]:
+    """The chat's own collection first, then the others it may ask over as well."""
+    if len(settings.collections) > 1:
+        return ()  # a chat over several collections at once has no single one to manage
+    own = settings.collection
+    try:
+        others = Collections(settings).names()
+    except DocqaError:  # a database that cannot be listed: the chat's own collection only
+        others = []
+    return (own, *(n for n in others if n != own))
 
 
 def chat_app(pipeline: Pipeline) -> DocqaApp:

@@ -48,9 +48,9 @@ class Collections:
     `manifest` says what a new or opened index must hold (the pipeline's: the embedding
     model and chunking); it is called only when an index is created or opened."""
 
-    def __init__(self, settings: Settings, manifest: Callable[[], Manifest]) -> None:
+    def __init__(self, settings: Settings, manifest: Callable[[], Manifest] | None = None) -> None:
         self._settings = settings
-        self._manifest = manifest
+        self._manifest = manifest or _no_manifest
 
     def settings(self, name: str) -> Settings:
         return self._settings.for_collection(_valid(name))
@@ -138,6 +138,10 @@ class Collections:
         if not self.exists(name):
             raise CollectionError(f"there is no collection {name!r}")
         drop_index(index_location(self.settings(name)))
+
+
+def _no_manifest() -> Manifest:
+    raise RuntimeError("opening a collection's index needs the pipeline's manifest")
 
 
 def _valid(name: str) -> str:

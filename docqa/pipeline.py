@@ -378,10 +378,23 @@ class Pipeline:
         return other
 
     def with_choices(
-        self, *, model: str, top_k: int, policy: str, level: str | float, temperature: float
+        self,
+        *,
+        model: str,
+        top_k: int,
+        policy: str,
+        level: str | float,
+        temperature: float,
+        collections: Sequence[str] = (),
     ) -> Pipeline:
         """The pipeline answering with another model, number of passages, fact-check policy
-        or level, or temperature: the chat's settings panel. Itself when nothing changes."""
+        or level, or temperature, or from other collections: the chat's settings panel.
+        Itself when nothing changes."""
+        chosen = ",".join(collections)
+        if chosen and chosen != self.settings.collection:
+            return self.on(chosen).with_choices(
+                model=model, top_k=top_k, policy=policy, level=level, temperature=temperature
+            )
         s = self.settings
         settings = s.model_copy(
             update={

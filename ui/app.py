@@ -53,6 +53,7 @@ class Choices:
     policy: str
     level: str | float
     temperature: float
+    collections: tuple[str, ...] = ()  # asked together; () is the chat's own collection
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class ChatConfig:
     password: str = ""
     conversation_key: str = "docqa-conversation"  # the browser's storage for this index
     models: tuple[str, ...] = ()  # the answer models the settings panel offers by name
+    collections: tuple[str, ...] = ()  # the chat's own collection first, then the others
 
 
 class Library(Protocol):
@@ -90,7 +92,14 @@ class Library(Protocol):
     def remove(self, path: Path | str) -> list[tuple[str, int]]: ...
     def calibration(self) -> Calibration: ...
     def with_choices(
-        self, *, model: str, top_k: int, policy: str, level: str | float, temperature: float
+        self,
+        *,
+        model: str,
+        top_k: int,
+        policy: str,
+        level: str | float,
+        temperature: float,
+        collections: Sequence[str] = (),
     ) -> Library:
         """The same library answering with other choices, sharing what they leave loaded."""
         ...
@@ -127,16 +136,26 @@ class DocqaApp:
                 self._warming.clear()
 
     def variant(
-        self, model: str, top_k: int, policy: str, level: str, temperature: float
+        self,
+        model: str,
+        top_k: int,
+        policy: str,
+        level: str,
+        temperature: float,
+        collections: Sequence[str] | None = None,
     ) -> Library:
         """The library for the settings panel's choices; the base one when they are unchanged.
         Variants share the embedder, the index and, if model and sampling agree, the model."""
+        chosen = tuple(dict.fromkeys(collections or ()))
+        if chosen == self.config.collections[:1]:
+            chosen = ()  # the chat's own collection alone is the base library
         key = Choices(
             model.strip() or self.config.choices.model,
             int(top_k),
             policy,
             _level(level),
             float(temperature),
+            chosen,
         )
         if key == self.config.choices:
             return self.library
@@ -171,6 +190,7 @@ class DocqaApp:
         policy: str,
         level: str,
         temperature: float,
+        collections: Sequence[str] | None = None,
         session: str = "local",
     ) -> Iterator[tuple[list[dict], str, list[tuple[str, str]], list[str]]]:
         """Stream one answer: (chat messages, sources panel, conversation, sources per turn).
@@ -194,7 +214,7 @@ class DocqaApp:
             return failed_chat, sources_panel(turns), [*pairs, (message, "")], [*turns, ""]
 
         try:
-            library = self.variant(model, top_k, policy, level, temperature)
+            library = self.variant(model, top_k, policy, level, temperature, collections)
         except Exception as exc:
             log.exception("choosing %s failed", model)
             yield failed(exc)

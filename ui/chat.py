@@ -315,11 +315,14 @@ def sources_html(
             status = "closest to the question" if source.n in spans else "retrieved"
         else:
             status = "cited" if source.n in cited else "retrieved, not cited"
+        collection = source.hit.collection
+        if collection not in (None, "default"):  # asked over several collections
+            status = f"{status} · {collection}"
         blocks.append(
             f'<div class="docqa-source" id="docqa-src-{html.escape(turn)}-{source.n}">'
             f'<div class="docqa-source-head" title="{html.escape(passage.source)}">'
             f"<b>[{source.n}]</b> {html.escape(source_name(passage))} "
-            f"<small>({status})</small></div>"
+            f"<small>({html.escape(status)})</small></div>"
             f"<p>{highlight(passage.text, spans.get(source.n, []))}</p></div>"
         )
     return group + "".join(blocks) + "</div>"

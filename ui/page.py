@@ -140,6 +140,14 @@ def build(
                                 "Delete", variant="stop", scale=1, elem_id="docqa-delete"
                             )
                 with gr.Column(scale=2):
+                    collections = gr.Dropdown(
+                        choices=list(config.collections),
+                        value=list(config.collections[:1]),
+                        multiselect=True,
+                        label="Ask over collections",
+                        visible=len(config.collections) > 1,
+                        elem_id="docqa-collections",
+                    )
                     gr.Markdown("### Sources")
                     sources = gr.HTML(elem_id="docqa-sources")
                     with gr.Accordion("Settings", open=False):
@@ -199,6 +207,7 @@ def build(
                 sentences,
                 sure,
                 heat,
+                chosen,
                 request: gr.Request,
             ):
                 yield from app.respond(
@@ -211,6 +220,7 @@ def build(
                     sentences,
                     sure,
                     heat,
+                    chosen,
                     session=getattr(request, "session_hash", None) or "local",
                 )
 
@@ -282,7 +292,10 @@ def build(
             kept_out = [busy, ask, stop, saved, current, shelf]
             taken = [question, chat, busy]
             took = [question, chat, pending, busy, ask, stop]
-            answer_in = [pending, chat, pairs, turns, model, top_k, policy, level, temperature]
+            answer_in = [
+                *[pending, chat, pairs, turns, model, top_k, policy, level, temperature],
+                collections,
+            ]
             answer_out = [chat, sources, pairs, turns]
             for trigger in (ask.click, question.submit):
                 trigger(free, [busy], None, concurrency_limit=None).success(

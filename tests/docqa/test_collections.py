@@ -118,3 +118,49 @@ def test_cli_lists_creates_and_deletes_only_when_confirmed(settings, tmp_path, c
     assert cli.main([*base, "collections", "delete", "notes", "--yes"]) == 0
     assert cli.main([*base, "--collection", "notes", "sources"]) == 1
     assert "no index" in capsys.readouterr().err
+
+
+def test_collections_on_either_back_end(store_settings, tmp_path, embedder, piles):
+    """A collection is a folder on one back-end and a schema on the other; the verbs are the
+    same."""
+    settings = Settings.load(
+        env={},
+        overrides={
+            **store_settings,
+            "collections_dir": str(tmp_path / "collections"),
+        },
+    )
+    registry = Collections(settings, build_pipeline(settings, embedder=embedder).manifest)
+    registry.create("thesis")
+    build_pipeline(settings.for_collection("thesis"), embedder=embedder).ingest([piles[0]])
+    build_pipeline(settings, embedder=embedder).ingest([piles[1]])
+    assert registry.names() == ["default", "thesis"]
+    assert [i.files for i in registry.list()] == [1, 1]
+    assert registry.info("thesis").size_bytes > 0
+    both = build_pipeline(settings.for_collection("thesis,default"), embedder=embedder)
+    hits = both.retriever().search("glacier metres", 2)
+    assert hits[0].collection == "thesis"
+    both.close()
+    registry.rename("thesis", "thesis-2026")
+    assert registry.names() == ["default", "thesis-2026"]
+    registry.delete("thesis-2026")
+    assert registry.names() == ["default"]
+
+
+def test_the_chat_offers_the_collections_and_asks_over_the_chosen_ones(
+    settings, embedder, piles
+):
+    from docqa.chat import chat_app
+
+    _ingested(settings, embedder, piles)
+    gen = ScriptedGenerator(["The boiler service costs 120 euros a year [1]."])
+    app = chat_app(build_pipeline(settings, embedder=embedder, generator=gen))
+    assert app.config.collections == ("default", "house")
+    choices = app.config.choices
+    same = app.variant(choices.model, choices.top_k, choices.policy, "balanced", 0.0, ["default"])
+    assert same is app.library
+    both = app.variant(
+        choices.model, choices.top_k, choices.policy, "balanced", 0.0, ["default", "house"]
+    )
+    answer = both.ask("How much does the boiler service cost?")
+    assert answer.cited and answer.cited[0].hit.collection == "house"
