@@ -260,10 +260,8 @@ def _ask(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
 
 def _export(pipeline: Pipeline, answer: Answer, path: Path) -> None:
-    from docqa.export import export
-
     fmt = "html" if path.suffix.lower() in (".html", ".htm") else "md"
-    path.write_text(export([answer], pipeline.file_hash, fmt), encoding="utf-8")
+    path.write_text(pipeline.export([answer], fmt), encoding="utf-8")
     print(f"docqa: exported to {path}", file=sys.stderr)
 
 

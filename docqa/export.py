@@ -1,7 +1,7 @@
 """A conversation as a document a reader can check without docqa: Markdown or HTML.
 
 Every answer sentence comes with its citations, the check's verdict and probability, and the
-passage's words it rests on, quoted exactly as they stand in the file; every source with its
+passage's words it rests on, quoted exactly as they stand in the file's text; every source with its
 file, section, page, character offsets and the SHA-256 of the file's content when it was
 ingested, so that a reader can open the same version of the file and find each quote.
 """
@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from generation.types import Answer, AnswerSentence, Source
+
+VERBATIM = "Quotes are verbatim from the text of the files named below."
 
 # (collection or None, path) → the file's SHA-256 when ingested, None if it is gone
 HashOf = Callable[[str | None, str], str | None]
@@ -45,11 +47,24 @@ def _cites(sentence: AnswerSentence) -> str:
     return "".join(f"[{n}]" for n in sentence.citations)
 
 
+def _cited(sentence: AnswerSentence) -> str:
+    """The sentence with its citations before its final punctuation, as in the answer."""
+    text, marks = sentence.text, _cites(sentence)
+    if text and text[-1] in ".!?" and marks:
+        return f"{text[:-1]} {marks}{text[-1]}"
+    return f"{text} {marks}".strip()
+
+
+def _collection(source: Source) -> str:
+    c = source.hit.collection
+    return f" (collection {c})" if c not in (None, "default") else ""
+
+
 def to_markdown(
     answers: Sequence[Answer], hash_of: HashOf, title: str = "docqa conversation"
 ) -> str:
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    out = [f"# {title}", "", f"Exported {now}. Quotes are verbatim from the files named below.", ""]
+    out = [f"# {title}", "", f"Exported {now}. {VERBATIM}", ""]
     for i, answer in enumerate(answers, start=1):
         out += [f"## {i}. {answer.question}", ""]
         if answer.abstained:
@@ -59,18 +74,18 @@ def to_markdown(
         else:
             out += [answer.text, ""]
             for s in answer.sentences:
-                out.append(f"- {s.text} {_cites(s)} — *{_verdict(s)}*")
+                out.append(f"- {_cited(s)} — *{_verdict(s)}*")
                 if (quote := _quote(s)) is not None:
                     out += ["", *(f"  > {line}" for line in quote.splitlines() or [""]), ""]
             for s in answer.dropped:
-                out.append(f"- ~~{s.text}~~ {_cites(s)} — *withheld: {_verdict(s)}*")
+                out.append(f"- ~~{_cited(s)}~~ — *withheld: {_verdict(s)}*")
             out.append("")
         cited = answer.cited if not answer.abstained else list(answer.sources)
         if cited:
             out += ["Sources:", ""]
             for src in cited:
                 sha = hash_of(src.hit.collection, src.hit.passage.source)
-                coll = f" (collection {src.hit.collection})" if src.hit.collection else ""
+                coll = _collection(src)
                 out.append(
                     f"- [{src.n}] `{src.hit.passage.source}`{coll} — {_place(src)} — "
                     f"sha256 `{sha or 'unknown: no longer indexed'}`"
@@ -96,7 +111,7 @@ def to_html(answers: Sequence[Answer], hash_of: HashOf, title: str = "docqa conv
     now = datetime.now(UTC).isoformat(timespec="seconds")
     body = [
         f"<h1>{e(title)}</h1>",
-        f"<p>Exported {now}. Quotes are verbatim from the files named below.</p>",
+        f"<p>Exported {now}. {e(VERBATIM)}</p>",
     ]
     for i, answer in enumerate(answers, start=1):
         body.append(f"<section><h2>{i}. {e(answer.question)}</h2>")
@@ -109,14 +124,14 @@ def to_html(answers: Sequence[Answer], hash_of: HashOf, title: str = "docqa conv
             for s in answer.sentences:
                 quote = _quote(s)
                 body.append(
-                    f"<li>{e(s.text)} {e(_cites(s))} "
+                    f"<li>{e(_cited(s))} "
                     f'<span class="verdict">— {e(_verdict(s))}</span>'
                     + (f"<blockquote>{e(quote)}</blockquote>" if quote is not None else "")
                     + "</li>"
                 )
             for s in answer.dropped:
                 body.append(
-                    f'<li><span class="withheld">{e(s.text)}</span> {e(_cites(s))} '
+                    f'<li><span class="withheld">{e(_cited(s))}</span> '
                     f'<span class="verdict">— withheld: {e(_verdict(s))}</span></li>'
                 )
             body.append("</ul>")
@@ -125,7 +140,7 @@ def to_html(answers: Sequence[Answer], hash_of: HashOf, title: str = "docqa conv
             body.append("<p>Sources:</p><ul>")
             for src in cited:
                 sha = hash_of(src.hit.collection, src.hit.passage.source)
-                coll = f" (collection {e(src.hit.collection)})" if src.hit.collection else ""
+                coll = e(_collection(src))
                 body.append(
                     f"<li>[{src.n}] <code>{e(src.hit.passage.source)}</code>{coll} — "
                     f"{e(_place(src))} — sha256 <code>{e(sha or 'unknown: no longer indexed')}"

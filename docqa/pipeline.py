@@ -415,12 +415,24 @@ class Pipeline:
         hit names (None: not indexed there, or not a collection this pipeline reads)."""
         if collection is None or collection == self.settings.collection:
             store = self.store()
-        elif collection in self._stores:
-            store = self._stores[collection]
         else:
-            return None
+            if collection not in self._stores:
+                other = self.settings.for_collection(collection)
+                if not index.open.index_exists(index_location(other)):
+                    return None
+                self._stores[collection] = open_store(
+                    other, self.manifest, create=False, read_only=True
+                )
+            store = self._stores[collection]
         record = store.file_record(path)
         return record.sha256 if record is not None else None
+
+    def export(self, answers: Sequence[Answer], fmt: str) -> str:
+        """Answers as Markdown ("md") or HTML a reader can check without docqa
+        (`docqa.export`): quotes, verdicts, files and their content hashes."""
+        from docqa.export import export
+
+        return export(answers, self.file_hash, fmt)
 
     def indexed_under(self, path: Path) -> list[str]:
         """The indexed files `remove(path)` would remove: `path` itself, or every indexed file

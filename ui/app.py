@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from generation.calibration import Calibration
-from generation.types import AnswerEvent
+from generation.types import Answer, AnswerEvent
 from index.base import FileRecord
 from ingest.ingester import FileOutcome
 from ui import conversations
@@ -90,6 +90,7 @@ class Library(Protocol):
     ) -> Any: ...
     def sources(self) -> list[FileRecord]: ...
     def remove(self, path: Path | str) -> list[tuple[str, int]]: ...
+    def export(self, answers: Sequence[Answer], fmt: str) -> str: ...
     def calibration(self) -> Calibration: ...
     def with_choices(
         self,
@@ -116,6 +117,8 @@ class DocqaApp:
         self.lock = lock or threading.Lock()  # shared with an API served beside the page
         self._variants: dict[Choices, Library] = {}
         self._stops: dict[str, threading.Event] = {}  # per browser session: Stop pressed
+        # per browser session: (question, answer) of the conversation on screen, for export
+        self._answers: dict[str, list[tuple[str, Answer]]] = {}
         self._warming = threading.Event()
 
     @property
@@ -247,6 +250,8 @@ class DocqaApp:
             view = current.stopped() if stop.is_set() else current.view(now - start, now)
             groups = [*turns, view.sources]
             if view.done:
+                if view.answer is not None:
+                    self._keep(session, pairs, message, view.answer)
                 pairs = [*pairs, (message, "" if view.answer is None else view.answer.text)]
                 outcome = (
                     "stopped"
@@ -271,6 +276,27 @@ class DocqaApp:
                 yield chat, sources_panel(groups), pairs, turns
             if view.done:
                 return
+
+    def _keep(
+        self, session: str, pairs: list[tuple[str, str]], message: str, answer: Answer
+    ) -> None:
+        """Keep an answer for export, after those of the conversation's earlier questions (a
+        Retry, or another conversation reopened, leaves out what no longer leads up to it)."""
+        kept = self._answers.get(session, [])
+        same = 0
+        while same < min(len(kept), len(pairs)) and kept[same][0] == pairs[same][0]:
+            same += 1
+        self._answers[session] = [*kept[:same], (message, answer)]
+
+    def export(self, pairs: list[tuple[str, str]], fmt: str, session: str = "local") -> str:
+        """The conversation on screen as Markdown or HTML (see `docqa ask --export`): the
+        answers this server gave it in this session."""
+        kept = self._answers.get(session, [])
+        answers = [a for (q, a), (asked, _) in zip(kept, pairs, strict=False) if q == asked]
+        if not answers:
+            raise ValueError("nothing to export: ask a question first")
+        with self.lock:  # the export reads the index for the files' content hashes
+            return self.library.export(answers, fmt)
 
     def retake(
         self, chat: list[dict], pairs: list[tuple[str, str]], turns: list[str], busy: bool

@@ -7,7 +7,9 @@ and so that Gradio sees the `gr.Request` annotations it injects the browser sess
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -139,6 +141,17 @@ def build(
                             delete = gr.Button(
                                 "Delete", variant="stop", scale=1, elem_id="docqa-delete"
                             )
+                        export = gr.Button(
+                            "Export with quotes and sources (Markdown, HTML)",
+                            elem_id="docqa-export",
+                        )
+                        exported = gr.File(
+                            label="Exported conversation",
+                            file_count="multiple",
+                            visible=False,
+                            interactive=False,
+                            elem_id="docqa-exported",
+                        )
                 with gr.Column(scale=2):
                     collections = gr.Dropdown(
                         choices=list(config.collections),
@@ -327,6 +340,21 @@ def build(
                 finish, kept_in, kept_out, queue=False
             )
             stop.click(stop_answer, None, None, queue=False)
+
+            def export_conversation(conversation, request: gr.Request):
+                session = getattr(request, "session_hash", None) or "local"
+                folder = Path(tempfile.mkdtemp(prefix="docqa-export-"))
+                try:
+                    files = []
+                    for fmt in ("md", "html"):
+                        path = folder / f"docqa-conversation.{fmt}"
+                        path.write_text(app.export(conversation, fmt, session), encoding="utf-8")
+                        files.append(str(path))
+                except ValueError as exc:
+                    raise gr.Error(str(exc), title="Export") from None
+                return gr.File(value=files, visible=True)
+
+            export.click(export_conversation, [pairs], [exported])
             shown_out = [chat, sources, pairs, turns, saved, current, shelf, name]
             clear.click(new_conversation, [saved], shown_out, queue=False)
             chat.clear(clear_conversation, [saved, current], shown_out, queue=False)

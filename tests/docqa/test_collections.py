@@ -147,9 +147,7 @@ def test_collections_on_either_back_end(store_settings, tmp_path, embedder, pile
     assert registry.names() == ["default"]
 
 
-def test_the_chat_offers_the_collections_and_asks_over_the_chosen_ones(
-    settings, embedder, piles
-):
+def test_the_chat_offers_the_collections_and_asks_over_the_chosen_ones(settings, embedder, piles):
     from docqa.chat import chat_app
 
     _ingested(settings, embedder, piles)

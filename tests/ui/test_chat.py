@@ -287,3 +287,29 @@ def test_conversations_are_kept_listed_renamed_and_forgotten():
             many, conversations.Conversation(f"k{n}", said("q"), [], []), now=n
         )
     assert len(many["items"]) == conversations.MAX_KEPT and "k0" not in many["items"]
+
+
+def test_the_conversation_on_screen_exports_with_verbatim_quotes(settings, embedder, corpus):
+    p = pipe(settings, embedder, corpus, ["The budget is 18,000 euros [1]."])
+    app = chat_app(p)
+    g = settings
+    choices = (g.generation.model, 4, "strict", g.factcheck.level, 0.0)
+    with pytest.raises(ValueError, match="nothing to export"):
+        app.export([], "md")
+    first = "What is the budget for the lighthouse repair?"
+    _, chat, _, _ = app.take(first, [], False)
+    chat, _, pairs, groups = list(app.respond(first, chat, [], [], *choices))[-1]
+    second = "And the repair budget?"
+    _, chat, _, _ = app.take(second, chat, False)
+    chat, _, pairs, groups = list(app.respond(second, chat, pairs, groups, *choices))[-1]
+    text = app.export(pairs, "md")
+    assert f"## 1. {first}" in text and "## 2. " in text  # a follow-up as it was searched
+    notes = (corpus / "notes.txt").read_text()
+    quotes = [line.strip()[2:] for line in text.splitlines() if line.strip()[:2] == "> "]
+    assert quotes and all(q in notes for q in quotes)
+    # another conversation on the same page: only its own answers are exported
+    other = "Who leads the repair?"
+    _, chat2, _, _ = app.take(other, [], False)
+    _, _, pairs2, _ = list(app.respond(other, chat2, [], [], *choices))[-1]
+    text = app.export(pairs2, "html")
+    assert other in text and first not in text and text.startswith("<!doctype html>")
