@@ -10,13 +10,11 @@ import hashlib
 from pathlib import Path
 
 from core.errors import DocqaError
-from docqa.collections import Collections
+from docqa.collections import UPLOADS, Collections  # uploads: under the index folder
 from docqa.config import Settings
 from docqa.pipeline import Pipeline
 from generation.models import KNOWN_MODELS
 from ui.app import ChatConfig, Choices, DocqaApp
-
-UPLOADS = "uploads"  # under the index folder, so that a re-ingest and `remove` find them
 
 
 def chat_config(

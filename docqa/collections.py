@@ -11,6 +11,7 @@ are folders named after them under `collections_dir` — or, on PostgreSQL, sche
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from docqa.config import COLLECTION_NAME, DEFAULT_COLLECTION, Settings
 from docqa.pipeline import index_location, open_store
 from index.manifest import Manifest
 from index.open import drop_index, index_exists, index_size, move_index
+
+UPLOADS = "uploads"  # where the chat and the API keep uploaded copies, in the index's folder
 
 
 class CollectionError(DocqaError, ValueError):
@@ -133,11 +136,15 @@ class Collections:
         return self.info(to)
 
     def delete(self, name: str) -> None:
-        """Delete the collection's index and the files uploaded into it; the documents it was
-        made from are not touched."""
+        """Delete the collection's index and the copies of files uploaded into it; the
+        documents it was made from are not touched, nor anything else in its folder."""
         if not self.exists(name):
             raise CollectionError(f"there is no collection {name!r}")
-        drop_index(index_location(self.settings(name)))
+        settings = self.settings(name)
+        uploads = settings.index_folder / UPLOADS
+        if uploads.is_dir():
+            shutil.rmtree(uploads)
+        drop_index(index_location(settings))
 
 
 def _no_manifest() -> Manifest:

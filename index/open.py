@@ -7,6 +7,7 @@ Each store module is imported only when its kind of index is opened.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,27 +99,33 @@ def index_size(location: Location) -> int:
 
         assert location.postgres_dsn is not None
         return PostgresStore.size_of(location.postgres_dsn, location.postgres_schema)
-    folder = location.directory
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+    from index.sqlite import index_files
+
+    return sum(f.stat().st_size for f in index_files(location.directory))
 
 
 def drop_index(location: Location) -> None:
-    """Delete the index at `location` and everything in it (files uploaded into its folder
-    too), holding its writer lock so that no ingest is cut off half-way."""
+    """Delete the index at `location`, holding its writer lock so that no ingest is cut off
+    half-way. In a folder only the index's own files go (the folder too, if nothing else is
+    left in it): `--index` may have named a folder that holds other things."""
     if location.backend == "postgres":
         from index.postgres import PostgresStore
 
         assert location.postgres_dsn is not None
         PostgresStore.drop(location.postgres_dsn, location.postgres_schema)
         return
-    import shutil
+    from index.sqlite import LOCK_NAME, index_files, writer_lock
 
-    from index.sqlite import writer_lock
-
-    if not location.directory.exists():
+    folder = location.directory
+    if not folder.exists():
         return
-    with writer_lock(location.directory):
-        shutil.rmtree(location.directory)
+    with writer_lock(folder):
+        for f in index_files(folder):
+            if f.name != LOCK_NAME:
+                f.unlink(missing_ok=True)
+    (folder / LOCK_NAME).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: what else is there stays
+        folder.rmdir()
 
 
 def move_index(location: Location, to: Location) -> None:

@@ -552,6 +552,17 @@ def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> StoreError:
     )
 
 
+def index_files(directory: Path) -> list[Path]:
+    """The files of the index in `directory` (the database with its journal files, the vector
+    files, the lock), and nothing else that may be in the folder."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    names = [DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", LOCK_NAME]
+    found = [folder / n for n in names if (folder / n).is_file()]
+    return found + sorted(p for p in folder.glob("vectors-*.faiss*") if p.is_file())
+
+
 @contextmanager
 def writer_lock(directory: Path) -> Iterator[None]:
     """The writer lock of the index in `directory` (see `IndexStore.writing`)."""

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import DocqaError
-from docqa.collections import CollectionError
+from docqa.collections import UPLOADS, CollectionError
 from docqa.config import ServeSettings
 from docqa.export import export
 from docqa.service.hub import Busy, Hub, OutsideRootsError
@@ -199,7 +199,7 @@ def create_app(hub: Hub, serve: ServeSettings) -> FastAPI:
     @app.post("/api/collections/{name}/documents", dependencies=auth, tags=["documents"])
     def upload(name: str, files: Annotated[list[UploadFile], File()]) -> dict:
         """Upload files and ingest them into the collection; each file's outcome."""
-        folder = hub.pipeline(name).settings.index_folder / "uploads"
+        folder = hub.pipeline(name).settings.index_folder / UPLOADS
         limit = hub.base.settings.ui.max_upload_mb * 1024 * 1024
         saved, outcomes = [], []
         for f in files:

@@ -162,3 +162,14 @@ def test_the_chat_offers_the_collections_and_asks_over_the_chosen_ones(settings,
     )
     answer = both.ask("How much does the boiler service cost?")
     assert answer.cited and answer.cited[0].hit.collection == "house"
+
+
+def test_deleting_leaves_what_else_is_in_the_folder(settings, embedder, piles):
+    """`--index` may name a folder that holds other things: only the index's files go."""
+    build_pipeline(settings, embedder=embedder).ingest([piles[0]])
+    (settings.index_dir / "uploads").mkdir()
+    (settings.index_dir / "uploads" / "copy.txt").write_text("an uploaded copy")
+    (settings.index_dir / "mine.txt").write_text("the user's own file")
+    Collections(settings).delete("default")
+    assert sorted(p.name for p in settings.index_dir.iterdir()) == ["mine.txt"]
+    assert not Collections(settings).exists("default")
