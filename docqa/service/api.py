@@ -243,7 +243,7 @@ def create_app(hub: Hub, serve: ServeSettings) -> FastAPI:
         conversation = body.conversation or uuid.uuid4().hex
         history: list[tuple[str, str]] = []
         if body.conversation:
-            names_before, before = hub.conversation(body.conversation)
+            _, before = hub.conversation(body.conversation)
             history = [(a.question, a.text) for a in before]
         answer = hub.ask(names, body.question, history)
         hub.record(conversation, names, answer)

@@ -28,6 +28,7 @@ from retrieval.types import Hit
 log = logging.getLogger(__name__)
 
 MAX_CONVERSATIONS = 256
+MAX_PIPELINES = 16  # collections (and sets of them) kept open; each holds its indexes open
 
 
 class Busy(DocqaError):
@@ -80,13 +81,19 @@ class Hub:
         """The pipeline over `collections` (a name, "a,b", or a list), built once."""
         names = [collections] if isinstance(collections, str) else list(collections)
         key = ",".join(dict.fromkeys(n.strip() for c in names for n in c.split(",") if n.strip()))
-        if key not in self._pipelines:
-            for name in key.split(","):
-                if not self.collections.exists(name) and name != "default":
-                    raise CollectionError(f"there is no collection {name!r}")
-            self._pipelines[key] = (
-                self.base if key == self.base.settings.collection else self.base.on(key)
-            )
+        if key in self._pipelines:
+            self._pipelines[key] = self._pipelines.pop(key)  # the most recently used last
+            return self._pipelines[key]
+        for name in key.split(","):
+            if not self.collections.exists(name) and name != "default":
+                raise CollectionError(f"there is no collection {name!r}")
+        while len(self._pipelines) >= MAX_PIPELINES:  # close the least recently used
+            oldest = self._pipelines.pop(next(iter(self._pipelines)))
+            if oldest is not self.base:
+                oldest.close()
+        self._pipelines[key] = (
+            self.base if key == self.base.settings.collection else self.base.on(key)
+        )
         return self._pipelines[key]
 
     def list_collections(self) -> list[CollectionInfo]:
