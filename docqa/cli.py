@@ -357,24 +357,12 @@ def _flagged_text(answer: Answer) -> str:
 def _sources(pipeline: Pipeline, args: argparse.Namespace) -> int:
     records = pipeline.sources()
     if args.json:
-        print(json.dumps([_record(r) for r in records], indent=2))
+        print(json.dumps([r.to_dict() for r in records], indent=2))
         return 0
     for r in records:
         print(f"{printable(r.path)}\t{r.format}\t{r.documents} doc(s)\t{r.chunks} chunk(s)")
     print(f"{len(records)} file(s), {sum(r.chunks for r in records)} chunk(s)", file=sys.stderr)
     return 0
-
-
-def _record(r) -> dict:
-    return {
-        "path": r.path,
-        "format": r.format,
-        "documents": r.documents,
-        "chunks": r.chunks,
-        "sha256": r.sha256,
-        "size": r.size,
-        "ingested_at": r.ingested_at,
-    }
 
 
 def _remove(pipeline: Pipeline, args: argparse.Namespace) -> int:

@@ -32,6 +32,18 @@ class FileRecord:
     chunks: int
     ingested_at: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """As `docqa sources --json` and the API list it."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "sha256": self.sha256,
+            "size": self.size,
+            "ingested_at": self.ingested_at,
+        }
+
 
 def passage_from_row(row: Sequence[Any]) -> Passage:
     """A stored passage from a row of `id, text, path, title, section, page, start, end,

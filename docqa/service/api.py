@@ -30,7 +30,7 @@ from docqa.collections import UPLOADS, CollectionError
 from docqa.config import ServeSettings
 from docqa.export import export
 from docqa.service.hub import Busy, Hub, OutsideRootsError
-from docqa.service.shapes import hit_dict, outcome_dict, record_dict
+from docqa.service.shapes import hit_dict, outcome_dict
 from generation.types import Answer, Done, Token
 from ui.uploads import UploadError, save_upload
 
@@ -194,7 +194,7 @@ def create_app(hub: Hub, serve: ServeSettings) -> FastAPI:
     @app.get("/api/collections/{name}/sources", dependencies=auth, tags=["documents"])
     def list_sources(name: str) -> list[dict]:
         """The indexed files of a collection."""
-        return [record_dict(r) for r in hub.sources(name)]
+        return [r.to_dict() for r in hub.sources(name)]
 
     @app.post("/api/collections/{name}/documents", dependencies=auth, tags=["documents"])
     def upload(name: str, files: Annotated[list[UploadFile], File()]) -> dict:

@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from core.errors import DocqaError
 from docqa.collections import CollectionError
 from docqa.service.hub import Hub
-from docqa.service.shapes import hit_dict, record_dict
+from docqa.service.shapes import hit_dict
 
 INSTRUCTIONS = (
     "docqa answers questions only from the user's own indexed documents, with numbered "
@@ -83,7 +83,7 @@ def build_mcp(hub: Hub) -> MCPServer:
     )
     async def list_sources(collection: str = "default") -> dict[str, Any]:
         records = await _run(hub.sources, collection)
-        return {"collection": collection, "files": [record_dict(r) for r in records]}
+        return {"collection": collection, "files": [r.to_dict() for r in records]}
 
     @server.tool(
         structured_output=True,

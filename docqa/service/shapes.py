@@ -3,7 +3,6 @@ outcomes (an answer's is `Answer.to_dict`, the CLI's `--json`)."""
 
 from __future__ import annotations
 
-from index.base import FileRecord
 from ingest.ingester import FileOutcome
 from retrieval.types import Hit
 
@@ -22,18 +21,6 @@ def hit_dict(h: Hit) -> dict:
         "score": h.score,
         "dense_score": h.dense_score,
         "lexical_score": h.lexical_score,
-    }
-
-
-def record_dict(r: FileRecord) -> dict:
-    return {
-        "path": r.path,
-        "format": r.format,
-        "documents": r.documents,
-        "chunks": r.chunks,
-        "sha256": r.sha256,
-        "size": r.size,
-        "ingested_at": r.ingested_at,
     }
 
 

@@ -115,9 +115,6 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
     import socket
     import subprocess
     import sys
-    import time
-
-    import httpx
 
     from generation.models import resolve_model
 
@@ -147,18 +144,7 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{_tail(log_path)}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready after 60 s:\n{_tail(log_path)}")
-            time.sleep(0.25)
+        wait_until_up(proc, f"{url}/models", log_path, "llama_cpp.server", timeout=60)
         yield url
     finally:
         proc.terminate()
@@ -167,6 +153,27 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_until_up(proc, url: str, log_path: Path, what: str, timeout: float) -> None:
+    """Wait until `url` answers 200, failing the test with the log's tail if the process
+    exits first or `timeout` seconds pass."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{_tail(log_path)}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not ready after {timeout:.0f} s:\n{_tail(log_path)}")
+        time.sleep(0.25)
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -8,15 +8,15 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import httpx
 import openai
 import pytest
 from mcp import Client, StdioServerParameters
+
+from tests.integration.conftest import wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -61,18 +61,7 @@ def served(indexed) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"docqa serve exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"docqa serve not up after 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_up(proc, f"{url}/api/health", log, "docqa serve", timeout=120)
         yield url
     finally:
         proc.terminate()
