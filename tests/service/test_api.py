@@ -242,3 +242,34 @@ def test_the_server_keeps_a_watched_folder_ingested(hub, tmp_path):
         stop.set()
         for t in threads:
             t.join(10)
+
+
+def test_requests_beyond_the_waiting_limit_are_refused_at_once(server, hub):
+    """While the model is busy, eight requests wait their turn (serve.max_waiting) and the
+    rest are told to come back, with Retry-After, instead of piling up."""
+
+    def one(i: int) -> int:
+        with httpx.Client(timeout=60) as c:
+            return c.post(
+                f"{server}/api/search",
+                headers={"Authorization": f"Bearer {KEY}"},
+                json={"query": f"lighthouse {i}"},
+            ).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        with hub.lock:  # the model is busy
+            futures = [pool.submit(one, i) for i in range(20)]
+            deadline = time.monotonic() + 20
+            while sum(f.done() for f in futures) < 12 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # and no more than those twelve finish while it is
+            early = [f.result() for f in futures if f.done()]
+            assert early == [503] * 12  # refused at once
+        codes = [f.result() for f in futures]
+    assert codes.count(200) == 8 and codes.count(503) == 12  # the waiting ones were answered
+
+
+def test_the_rest_api_is_described(server):
+    schema = httpx.get(f"{server}/openapi.json").json()
+    for path in ("/api/ask", "/api/search", "/api/collections", "/v1/chat/completions"):
+        assert path in schema["paths"], path
