@@ -31,7 +31,8 @@ def chat_config(
             level=settings.factcheck.level,
             temperature=settings.generation.temperature,
         ),
-        upload_dir=settings.index_folder / UPLOADS,
+        # over several collections, uploads are refused at ingest ("needs one collection")
+        upload_dir=settings.for_collection(settings.collections[0]).index_folder / UPLOADS,
         ingest_roots=tuple(Path(r).expanduser() for r in ui.ingest_roots),
         max_upload_mb=ui.max_upload_mb,
         host=host or ui.host,

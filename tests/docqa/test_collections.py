@@ -173,3 +173,20 @@ def test_deleting_leaves_what_else_is_in_the_folder(settings, embedder, piles):
     Collections(settings).delete("default")
     assert sorted(p.name for p in settings.index_dir.iterdir()) == ["mine.txt"]
     assert not Collections(settings).exists("default")
+
+
+def test_a_chat_over_several_collections_asks_all_and_ingests_into_none(settings, embedder, piles):
+    from docqa.chat import chat_app
+
+    _ingested(settings, embedder, piles)
+    gen = ScriptedGenerator(["The boiler service costs 120 euros a year [1]."])
+    both = build_pipeline(
+        settings.for_collection("default,house"), embedder=embedder, generator=gen
+    )
+    app = chat_app(both)
+    assert app.config.collections == ()  # no selector: the chat is already over both
+    assert app.library.ask("How much does the boiler service cost?").cited[0].hit.collection == (
+        "house"
+    )
+    with pytest.raises(ConfigError, match="one collection"):
+        both.ingest([piles[0]])
