@@ -8,8 +8,9 @@ Interleaved question by question, so load from elsewhere falls on both alike:
 
 - search: `POST /api/search` against `Hub.search` (the question embedding, hybrid retrieval);
 - with `--ask`, the answer model too: `POST /v1/chat/completions` (whole, not streamed) through
-  the `openai` package against `Hub.ask` — the same pipeline, so the difference is HTTP, JSON
-  and the client;
+  the `openai` package against `Hub.ask` on a second pipeline of the same settings with its own
+  model (one model asked twice would answer the second time from its caches), so the
+  difference is HTTP, JSON and the client;
 - a burst: 200 concurrent searches, how many are answered and refused (503), and the wall time.
 
 It prints p50/p95 per path and the ratio of the API's p50 to the direct call's.
@@ -102,7 +103,13 @@ def main() -> None:
             import openai
 
             oa = openai.OpenAI(base_url=f"{url}/v1", api_key="-", max_retries=0, timeout=600)
-            hub.ask("default", "warm up the answer model?")
+            # A second pipeline with its own answer model for the direct calls: asked the
+            # same question twice, one model would answer the second time from its caches
+            # (the probes' scores, llama.cpp's evaluated prompt).
+            alone = build_pipeline(settings)
+            other = Hub(alone, max_waiting=64)
+            for h in (hub, other):
+                h.ask("default", "warm up the answer model?")
             api, direct = [], []
             for q in questions:
                 messages = [{"role": "user", "content": q}]
@@ -111,8 +118,10 @@ def main() -> None:
                         lambda m=messages: oa.chat.completions.create(model="default", messages=m)
                     )
                 )
-                direct.append(_timed(lambda q=q: hub.ask("default", q)))
+                direct.append(_timed(lambda q=q: other.ask("default", q)))
             print(_row("answer", api, direct, 1, "s "))
+            other.close()
+            alone.close()
 
         def one(i: int) -> int:
             query = questions[i % len(questions)]
