@@ -15,7 +15,7 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -98,6 +98,16 @@ def _error(status: int, message: str, code: str, kind: str = "invalid_request_er
     )
 
 
+def key_matches(headers: Mapping[str, str], key: str | None) -> bool:
+    """Whether a request carries the API key (`Authorization: Bearer KEY` or `X-API-Key`);
+    always true when no key is set. Compared in constant time."""
+    if not key:
+        return True
+    given = headers.get("authorization", "")
+    token = given[7:] if given.lower().startswith("bearer ") else headers.get("x-api-key", "")
+    return hmac.compare_digest(token.encode(), key.encode())
+
+
 def _status(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, Busy):
         return 503, "busy"
@@ -147,15 +157,7 @@ def create_app(hub: Hub, serve: ServeSettings) -> FastAPI:
     key = serve.api_key
 
     def authorised(request: Request) -> None:
-        if not key:
-            return
-        given = request.headers.get("authorization", "")
-        token = (
-            given[7:]
-            if given.lower().startswith("bearer ")
-            else request.headers.get("x-api-key", "")
-        )
-        if not hmac.compare_digest(token.encode(), key.encode()):
+        if not key_matches(request.headers, key):
             raise ApiError(401, "missing or wrong API key", "invalid_api_key")
 
     auth = [Depends(authorised)]

@@ -8,7 +8,6 @@ and, within `serve.ingest_roots`, files on this machine.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.errors import DocqaError
 from docqa.config import ServeSettings
 from docqa.pipeline import Pipeline
-from docqa.service.api import LOOPBACK, _error, create_app
+from docqa.service.api import LOOPBACK, _error, create_app, key_matches
 from docqa.service.hub import Busy, Hub
 from ingest.watch import watch
 
@@ -82,11 +81,7 @@ class _KeyRequired:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._key and scope["type"] == "http":
             headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-            given = headers.get("authorization", "")
-            token = (
-                given[7:] if given.lower().startswith("bearer ") else headers.get("x-api-key", "")
-            )
-            if not hmac.compare_digest(token.encode(), self._key.encode()):
+            if not key_matches(headers, self._key):
                 response = _error(401, "missing or wrong API key", "invalid_api_key")
                 await response(scope, receive, send)
                 return
