@@ -780,7 +780,7 @@ def _ui(pipeline: Pipeline, args: argparse.Namespace) -> int:
 
 
 def _serve(pipeline: Pipeline, args: argparse.Namespace) -> int:
-    from docqa.service.server import serve
+    from docqa.service.server import check_bind, serve
 
     serve_settings = pipeline.settings.serve
     if args.no_chat:
@@ -789,6 +789,7 @@ def _serve(pipeline: Pipeline, args: argparse.Namespace) -> int:
         )
     host = args.host or serve_settings.host
     port = args.port or serve_settings.port
+    check_bind(serve_settings, host)  # before saying where it serves
     logging.getLogger("docqa.service").setLevel(logging.INFO)
     logging.getLogger("ingest.watch").setLevel(logging.INFO)
     print(
