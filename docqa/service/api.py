@@ -28,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.errors import DocqaError
 from docqa.collections import UPLOADS, CollectionError
 from docqa.config import ServeSettings
-from docqa.export import export
 from docqa.service.hub import Busy, Hub, OutsideRootsError
 from docqa.service.shapes import hit_dict, outcome_dict
 from generation.types import Answer, Done, Token
@@ -257,8 +256,7 @@ def create_app(hub: Hub, serve: ServeSettings) -> FastAPI:
     ) -> PlainTextResponse:
         """The conversation as Markdown or HTML: each sentence's citations, verdict and the
         quoted words of the passage, each source's file, place and content hash."""
-        names, answers = hub.conversation(conversation)
-        text = export(answers, lambda c, p: hub.hash_of(names, c, p), format)
+        text = hub.export(conversation, format)
         media = "text/html" if format == "html" else "text/markdown"
         return PlainTextResponse(text, media_type=f"{media}; charset=utf-8")
 

@@ -201,11 +201,11 @@ class Hub:
             chunks = store.get_chunks(store.file_chunk_ids(record.path))
         return record.path, _join(list(chunks.values()))
 
-    def hash_of(self, collections: str, collection: str | None, path: str) -> str | None:
-        with self.hold():
-            pipeline = self.pipeline(collections)
-            pipeline.retriever()  # opens the stores of several collections
-            return pipeline.file_hash(collection, path)
+    def export(self, conversation: str, fmt: str) -> str:
+        """A conversation as Markdown or HTML (`Pipeline.export`)."""
+        collections, answers = self.conversation(conversation)
+        with self.hold():  # the export reads the indexes for the files' content hashes
+            return self.pipeline(collections).export(answers, fmt)
 
     def record(self, conversation: str, collections: str, answer: Answer) -> None:
         """Keep an answer in a conversation, for follow-ups and export (the newest
