@@ -412,7 +412,7 @@ class Pipeline:
 
     def file_hash(self, collection: str | None, path: str) -> str | None:
         """The SHA-256 of an indexed file's content as it was ingested, from the collection a
-        hit names (None: not indexed there, or not a collection this pipeline reads)."""
+        hit names, opened read-only if this pipeline does not read it (None: not indexed)."""
         if collection is None or collection == self.settings.collection:
             store = self.store()
         else:
