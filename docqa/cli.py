@@ -783,10 +783,7 @@ def _serve(pipeline: Pipeline, args: argparse.Namespace) -> int:
     from docqa.service.server import check_bind, serve
 
     serve_settings = pipeline.settings.serve
-    if args.no_chat:
-        pipeline.settings = pipeline.settings.model_copy(
-            update={"serve": serve_settings.model_copy(update={"chat": False})}
-        )
+    chat = serve_settings.chat and not args.no_chat
     host = args.host or serve_settings.host
     port = args.port or serve_settings.port
     check_bind(serve_settings, host)  # before saying where it serves
@@ -794,10 +791,10 @@ def _serve(pipeline: Pipeline, args: argparse.Namespace) -> int:
     logging.getLogger("ingest.watch").setLevel(logging.INFO)
     print(
         f"docqa: serving {pipeline.settings.index_location} on http://{host}:{port} "
-        f"(API /api, OpenAI /v1, MCP /mcp{'' if args.no_chat else ', chat /'})",
+        f"(API /api, OpenAI /v1, MCP /mcp{', chat /' if chat else ''})",
         file=sys.stderr,
     )
-    serve(pipeline, host=host, port=port)
+    serve(pipeline, host=host, port=port, chat=chat)
     return 0
 
 

@@ -10,14 +10,13 @@ are folders named after them under `collections_dir` — or, on PostgreSQL, sche
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from core.errors import DocqaError
-from docqa.config import COLLECTION_NAME, DEFAULT_COLLECTION, Settings
+from docqa.config import DEFAULT_COLLECTION, Settings, collection_name_problem
 from docqa.pipeline import index_location, open_store
 from index.manifest import Manifest
 from index.open import drop_index, index_exists, index_size, move_index
@@ -81,7 +80,7 @@ class Collections:
         return [DEFAULT_COLLECTION] + sorted(
             n
             for n in others
-            if n != DEFAULT_COLLECTION and re.match(COLLECTION_NAME, n) and self.exists(n)
+            if n != DEFAULT_COLLECTION and not collection_name_problem(n) and self.exists(n)
         )
 
     def info(self, name: str) -> CollectionInfo:
@@ -152,9 +151,6 @@ def _no_manifest() -> Manifest:
 
 
 def _valid(name: str) -> str:
-    if not re.match(COLLECTION_NAME, name or ""):
-        raise CollectionError(
-            f"{name!r} is not a collection name: lower-case letters, digits, '-' and '_', "
-            "starting with a letter or digit, at most 48 characters"
-        )
+    if problem := collection_name_problem(name):
+        raise CollectionError(problem)
     return name

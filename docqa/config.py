@@ -47,6 +47,16 @@ DEFAULT_COLLECTION = "default"
 COLLECTION_NAME = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 
 
+def collection_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a collection (it becomes a folder or schema name), or None."""
+    if re.match(COLLECTION_NAME, name or ""):
+        return None
+    return (
+        f"{name!r} is not a collection name: lower-case letters, digits, '-' and '_', "
+        "starting with a letter or digit, at most 48 characters"
+    )
+
+
 def default_model_cache() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME)) / "models"
 
@@ -265,8 +275,8 @@ class ServeSettings(_Section):
     )
     ingest_roots: list[str] = Field(
         default_factory=list,
-        description="Folders the API and MCP clients may ingest by path or read as "
-        "resources (symlinks resolved). Empty: clients can only upload.",
+        description="Folders API clients may ingest by path (symlinks resolved). Empty: "
+        "clients can only upload.",
     )
     max_waiting: int = Field(
         64,
@@ -400,12 +410,9 @@ class Settings(_Section):
         names = [n.strip() for n in value.split(",") if n.strip()]
         if not names:
             raise ValueError("name a collection")
-        bad = [n for n in names if not re.match(COLLECTION_NAME, n)]
-        if bad:
-            raise ValueError(
-                f"{bad[0]!r} is not a collection name: lower-case letters, digits, '-' and "
-                "'_', starting with a letter or digit, at most 48 characters"
-            )
+        for name in names:
+            if problem := collection_name_problem(name):
+                raise ValueError(problem)
         return ",".join(dict.fromkeys(names))
 
     @classmethod

@@ -87,9 +87,9 @@ def index_exists(location: Location) -> bool:
 
         assert location.postgres_dsn is not None
         return PostgresStore.exists(location.postgres_dsn, location.postgres_schema)
-    from index.sqlite import DB_NAME
+    from index.sqlite import IndexStore
 
-    return (location.directory / DB_NAME).is_file()
+    return IndexStore.exists(location.directory)
 
 
 def index_size(location: Location) -> int:

@@ -149,9 +149,14 @@ class IndexStore(Catalogue):
         self._conn, self.writable = conn, True
 
     @staticmethod
+    def exists(directory: Path) -> bool:
+        """Whether `directory` holds an index database."""
+        return (Path(directory) / DB_NAME).is_file()
+
+    @staticmethod
     def require(directory: Path) -> None:
         """Raise `IndexNotFoundError` unless `directory` holds an index database."""
-        if not (Path(directory) / DB_NAME).exists():
+        if not IndexStore.exists(directory):
             raise IndexNotFoundError(f"no index at {directory}: run `docqa ingest PATH` first")
 
     def __enter__(self) -> IndexStore:
@@ -552,15 +557,24 @@ def _storage_error(directory: Path, exc: sqlite3.DatabaseError) -> StoreError:
     )
 
 
+def is_index_file(name: str) -> bool:
+    """Whether a file name is one of an index's own: the database with its journal files,
+    the vector files (and their temporary copies), the lock."""
+    return name in (
+        DB_NAME,
+        f"{DB_NAME}-wal",
+        f"{DB_NAME}-shm",
+        f"{DB_NAME}-journal",
+        LOCK_NAME,
+    ) or (name.startswith("vectors-") and ".faiss" in name)
+
+
 def index_files(directory: Path) -> list[Path]:
-    """The files of the index in `directory` (the database with its journal files, the vector
-    files, the lock), and nothing else that may be in the folder."""
+    """The files of the index in `directory`, and nothing else that may be in the folder."""
     folder = Path(directory)
     if not folder.is_dir():
         return []
-    names = [DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", LOCK_NAME]
-    found = [folder / n for n in names if (folder / n).is_file()]
-    return found + sorted(p for p in folder.glob("vectors-*.faiss*") if p.is_file())
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_index_file(p.name))
 
 
 @contextmanager

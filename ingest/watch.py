@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from index.sqlite import is_index_file
+
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,5 @@ def _relevant(change: object, path: str) -> bool:
     return not (
         name.startswith(".")
         or name.endswith(("~", ".swp", ".tmp", ".partial"))
-        or name in ("index.sqlite3", "index.sqlite3-wal", "index.sqlite3-shm", "write.lock")
-        or name.startswith("vectors-")
+        or is_index_file(name)
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from docqa.pipeline import Pipeline
 from generation.types import Answer, AnswerEvent, final_answer
 from index.base import FileRecord
 from index.types import Passage
-from ingest.ingester import FileOutcome, IngestReport
+from ingest.ingester import IngestReport
 from retrieval.types import Hit
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ class Hub:
     # ---- collections -----------------------------------------------------------------------
     def pipeline(self, collections: str | Sequence[str] = "default") -> Pipeline:
         """The pipeline over `collections` (a name, "a,b", or a list), built once."""
-        names = [collections] if isinstance(collections, str) else list(collections)
-        key = ",".join(dict.fromkeys(n.strip() for c in names for n in c.split(",") if n.strip()))
+        named = collections if isinstance(collections, str) else ",".join(collections)
+        key = ",".join(self.base.settings.for_collection(named).collections)
         if key in self._pipelines:
             self._pipelines[key] = self._pipelines.pop(key)  # the most recently used last
             return self._pipelines[key]
@@ -136,14 +136,13 @@ class Hub:
         collection: str,
         paths: Sequence[Path],
         *,
-        on_outcome: Callable[[FileOutcome], None] | None = None,
         trusted: bool = False,
     ) -> IngestReport:
         """Ingest files into a collection. Paths a client names must lie inside the allowed
         roots (`trusted`: files the server itself saved, such as uploads)."""
         within = None if trusted else self._within(paths)
         with self.hold():
-            return self.pipeline(collection).ingest(paths, on_outcome=on_outcome, within=within)
+            return self.pipeline(collection).ingest(paths, within=within)
 
     def remove(self, collection: str, path: str) -> list[tuple[str, int]]:
         with self.hold():

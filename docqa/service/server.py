@@ -121,8 +121,14 @@ def start_watchers(hub: Hub, stop: threading.Event) -> list[threading.Thread]:
     return threads
 
 
-def serve(pipeline: Pipeline, *, host: str | None = None, port: int | None = None) -> None:
-    """Run the server until interrupted."""
+def serve(
+    pipeline: Pipeline,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    chat: bool | None = None,
+) -> None:
+    """Run the server until interrupted; `chat` overrides `serve.chat`."""
     import uvicorn
 
     settings = pipeline.settings.serve
@@ -132,7 +138,9 @@ def serve(pipeline: Pipeline, *, host: str | None = None, port: int | None = Non
     stop = threading.Event()
     start_watchers(hub, stop)
     try:
-        uvicorn.run(build_app(hub), host=host, port=port or settings.port, log_level="warning")
+        uvicorn.run(
+            build_app(hub, chat=chat), host=host, port=port or settings.port, log_level="warning"
+        )
     finally:
         stop.set()
         hub.close()
