@@ -27,3 +27,28 @@ def test_every_package_is_listed_in_pyproject():
         )
     }
     assert found == listed
+
+
+def _llama_build(cmake_args: str) -> tuple[str, str]:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "llama_build_key.py")],
+        env={**os.environ, "CMAKE_ARGS": cmake_args},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out[0], out[1]
+
+
+def test_setup_builds_the_llama_cpp_python_docqa_supports_under_a_key_of_its_flags():
+    """setup.sh keeps each llama.cpp build under this key: other flags must not reuse it."""
+    from generation.llama_internals import SUPPORTED_VERSION
+
+    native, portable = _llama_build("-DGGML_NATIVE=ON"), _llama_build("-DGGML_NATIVE=OFF")
+    assert native[0] == portable[0] == f"llama-cpp-python=={SUPPORTED_VERSION}"
+    assert native[1].startswith(f"{SUPPORTED_VERSION}-") and native[1] != portable[1]
+    assert _llama_build("-DGGML_NATIVE=ON") == native
