@@ -166,11 +166,15 @@ def preview_markdown(preview: Preview, turn: str = "1") -> str:
     >>> from retrieval.types import Hit
     >>> p = Passage(text="Intro. Seals last *36* hours.", source="/m/pump.md")
     >>> print(preview_markdown(Preview(Source(2, Hit(passage=p, score=1.0)), 7, 29)))
-    <div class="docqa-preview">Closest passage <a class="docqa-cite" href="#docqa-src-1-2">[2]</a>: “Seals last \\*36\\* hours.”</div>
+    <div class="docqa-preview">Closest passage <a class="docqa-cite" href="#docqa-src-1-2">[2]</a>: “Seals last *36* hours.”</div>
+
+    The quote is HTML-escaped only: a line that opens a `<div>` is an HTML block, whose content
+    Markdown leaves alone, so a Markdown escape would show as a backslash ("abstain\\_reason").
+    Collapsing the whitespace keeps the quote on one line, inside the block.
     """  # noqa: E501
     n = preview.source.n
     link = f'<a class="docqa-cite" href="#docqa-src-{turn}-{n}">[{n}]</a>'
-    quote = _md(" ".join(preview.text.split()))
+    quote = html.escape(" ".join(preview.text.split()), quote=False)
     return f'<div class="docqa-preview">Closest passage {link}: “{quote}”</div>'
 
 

@@ -313,3 +313,18 @@ def test_the_conversation_on_screen_exports_with_verbatim_quotes(settings, embed
     _, _, pairs2, _ = list(app.respond(other, chat2, [], [], *choices))[-1]
     text = app.export(pairs2, "html")
     assert other in text and first not in text and text.startswith("<!doctype html>")
+
+
+def test_the_preview_quotes_the_passage_as_text_without_markdown_escapes():
+    """The preview is an HTML block, where Markdown escapes would show as backslashes."""
+    from generation.types import Preview, Source
+    from index.types import Passage
+    from retrieval.types import Hit
+    from ui.chat import preview_markdown
+
+    text = "Intro. The field abstain_reason says *why* <b>here</b>\n\nand [1] there."
+    passage = Passage(text=text, source="/m/a.md")
+    shown = preview_markdown(Preview(Source(1, Hit(passage=passage, score=1.0)), 7, len(text)))
+    assert "abstain_reason says *why* &lt;b&gt;here&lt;/b&gt; and [1] there." in shown
+    assert "\\" not in shown and "<b>" not in shown
+    assert "\n" not in shown  # one line: a blank line would end the HTML block
