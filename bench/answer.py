@@ -392,13 +392,18 @@ def report(results: dict[str, list[Sample]]) -> None:
             )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def question_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say what is asked over what, shared by the answering benchmarks."""
     parser.add_argument("--corpus", type=Path, default=ROOT / "docs")
     parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "data" / "docs_qa.jsonl")
     parser.add_argument("--index", type=Path, help="an existing index (no ingest)")
     parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument("--model", help="generation.model, e.g. qwen2.5-coder-0.5b")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    question_set_arguments(parser)
     parser.add_argument(
         "--systems",
         default="guarded,plain",

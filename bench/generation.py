@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from answer import question_set_arguments  # noqa: E402  (bench/answer.py, beside this one)
+
 from docqa.config import Settings  # noqa: E402
 from docqa.pipeline import build_pipeline  # noqa: E402
 from eval.dataset import load_questions  # noqa: E402
@@ -76,11 +78,7 @@ def _since(first: float | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT / "docs")
-    parser.add_argument("--questions", type=Path, default=ROOT / "eval" / "data" / "docs_qa.jsonl")
-    parser.add_argument("--index", type=Path, help="an existing index (no ingest)")
-    parser.add_argument("--limit", type=int, help="only the first N questions")
-    parser.add_argument("--model", help="generation.model, e.g. qwen2.5-coder-0.5b")
+    question_set_arguments(parser)
     args = parser.parse_args()
     questions = [q.question for q in load_questions(args.questions)][: args.limit]
 
