@@ -70,7 +70,7 @@ def control_tokens(llm: Any) -> list[str]:
     and unknown tokens; user-defined ones match as plain text anyway), for any GGUF."""
     import llama_cpp
 
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    vocab = _vocab(llm)
     special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
     return [
         llama_cpp.llama_vocab_get_text(vocab, token).decode(errors="replace")
@@ -79,11 +79,17 @@ def control_tokens(llm: Any) -> list[str]:
     ]
 
 
+def _vocab(llm: Any):
+    import llama_cpp
+
+    return llama_cpp.llama_model_get_vocab(llm.model)
+
+
 def is_end(llm: Any, token: int) -> bool:
     """Whether `token` ends a turn (end of generation, end of text, the template's own end)."""
     import llama_cpp
 
-    return bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
+    return bool(llama_cpp.llama_vocab_is_eog(_vocab(llm), token))
 
 
 class GrammarSampler:
@@ -109,9 +115,7 @@ class GrammarSampler:
         import numpy as np
 
         self._lib, self._ctypes, self._np = llama_cpp, ctypes, np
-        self._grammar = llama_cpp.llama_sampler_init_grammar(
-            llm._model.vocab, grammar.encode(), b"root"
-        )
+        self._grammar = llama_cpp.llama_sampler_init_grammar(_vocab(llm), grammar.encode(), b"root")
         if not self._grammar:
             raise ValueError("llama.cpp could not parse the grammar")
         self._chain = None
@@ -131,6 +135,7 @@ class GrammarSampler:
         self._n_vocab = llm.n_vocab()
         self._all = (llama_cpp.llama_token_data * self._n_vocab)()
         self._all_view = np.ctypeslib.as_array(self._all)
+        self._ids = np.arange(self._n_vocab, dtype=np.int32)  # the chain sorts them in place
         self._one = (llama_cpp.llama_token_data * 1)()
         self.refused = 0  # how often the first choice was refused (for tests and benchmarks)
 
@@ -155,7 +160,7 @@ class GrammarSampler:
         if self._chain is None and not grammar:
             return int(self._np.argmax(logits))
         view = self._all_view
-        view["id"] = self._np.arange(self._n_vocab, dtype=self._np.int32)
+        view["id"] = self._ids
         view["logit"] = logits
         view["p"] = 0.0
         candidates = self._lib.llama_token_data_array(self._all, self._n_vocab, -1, False)
