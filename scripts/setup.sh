@@ -15,10 +15,10 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # torch first, pinned: an unpinned torch pulls gigabytes of CUDA packages.
 "${pip[@]}" torch==2.13.0
 # llama-cpp-python compiles from source (~6 min on 2 cores), for this CPU by default: on the
-# 2-core AVX-512 machines docqa is measured on, the native build reads prompts 1.25-1.4x faster than
-# the portable one (bench/README.md). Each build is kept as a wheel under the key of its
-# version, flags and CPU, because pip's own cache would reuse a wheel built with other flags.
-# CMAKE_ARGS=-DGGML_NATIVE=OFF scripts/setup.sh makes a binary that runs on any x86-64 CPU with AVX2.
+# 2-core AVX-512 machines docqa is measured on, the native build reads prompts 1.25-1.4x
+# faster than the portable one (bench/README.md). Each build is kept as a wheel under the key
+# of its version, flags and CPU, because pip's own cache would reuse a wheel built with other
+# flags. CMAKE_ARGS=-DGGML_NATIVE=OFF makes a binary that runs on any x86-64 CPU with AVX2.
 cmake_args="${CMAKE_ARGS:--DGGML_NATIVE=ON}"
 build=$(CMAKE_ARGS="$cmake_args" .venv/bin/python scripts/llama_build_key.py)
 read -r llama key <<<"$build"
