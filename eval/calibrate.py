@@ -46,13 +46,13 @@ from generation.gate import passes
 
 log = logging.getLogger(__name__)
 
-ANSWERABILITY_FEATURES = ("probe", "similarity", "coverage")
+ANSWERABILITY_FEATURES = ("stated", "first", "similarity", "coverage")
 SUPPORT_FEATURES = (
     "judge",
     "similarity",
     "coverage",
     "name_fail",
-    "q_probe",
+    "q_stated",
     "q_similarity",
     "q_coverage",
 )
@@ -60,7 +60,7 @@ SUPPORT_FEATURES_WITHOUT_JUDGE = (
     "similarity",
     "coverage",
     "name_fail",
-    "q_probe",
+    "q_stated",
     "q_similarity",
     "q_coverage",
 )

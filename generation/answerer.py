@@ -5,11 +5,13 @@
    Context selection (`generation.selection`) then picks the passages' sentences that bear on
    the question, within a token budget, for the prompt, and the best of them is shown at once
    as a `Preview`: where the answer most likely is, before the model has read anything.
-2. Answerability is measured before answering, from the answer model's own probability that the
-   passages' window closest to the question states the answer (`generation.probes`) and the
-   gate's measurements, combined by a calibrated model. Below the level's threshold docqa
-   abstains without generating; for a question with several parts, only the parts the sources
-   answer are asked, and the others are named in the answer as not stated.
+2. Answerability is measured before answering, over the answer prompt itself: the answer model's
+   probability of "yes" when asked whether the selected sources state the answer, and of not
+   opening its answer with the abstention (`generation.probes`), with the gate's measurements,
+   combined by a calibrated model. The answer then reuses the prompt's evaluation. Below the
+   level's threshold docqa abstains without generating; for a question with several parts,
+   only the parts the sources answer are asked, and the others are named in the answer as not
+   stated.
 3. The model writes under the citation grammar; every sentence gets a calibrated support
    probability, and the policy decides what the user sees.
 
@@ -131,9 +133,7 @@ class Answerer:
         if not gate.passed:
             yield Done(self._abstain(question, gate.reason, _numbered(hits), clock))
             return
-        selection = None
-        if self._selector is not None:
-            selection = self._selector.select(question, hits, gate.vector)
+        selection = self._selection(question, hits, gate)
         texts = None
         if selection is not None and self._select:
             hits, texts = selection.hits, [e.text for e in selection.excerpts]
@@ -198,11 +198,15 @@ class Answerer:
         """The question measured against passages it was not necessarily answered from (an
         evaluation checking another system's answer, a detection row): what `verify` needs to
         check sentences the way this answerer checks its own."""
-        gate = self._check_gate(question, list(hits))
+        hits = list(hits)
+        gate = self._check_gate(question, hits)
         passages = {n: h.passage.text for n, h in enumerate(hits, start=1)}
         if self._answerability is None or not hits:
             return Grounding(question, passages)
-        signals = self._answerability.measure(question, hits, gate)
+        shown, texts = self._shown(question, hits, gate)
+        signals = self._answerability.measure(
+            question, shown, gate, self._messages(question, shown, texts)
+        )
         return Grounding(question, passages, self._answerability.probability(signals), signals)
 
     @property
@@ -237,7 +241,7 @@ class Answerer:
             yield hits
             try:
                 messages = self._messages(question, hits, texts)
-                measured = self._measure(question, hits, parts, gate)
+                measured = self._measure(question, hits, texts, parts, gate)
                 clock.lap("answerability_s")
                 scores = {p: score for p, (score, _) in measured.items()}
                 best = max(measured.values(), key=lambda m: m[0]) if measured else (None, {})
@@ -271,18 +275,38 @@ class Answerer:
             question, hits, self._max_sentences, extractive=self._extractive, texts=texts
         )
 
+    def _selection(self, question: str, hits: list[Hit], gate: GateResult) -> Selection | None:
+        if self._selector is None:
+            return None
+        return self._selector.select(question, hits, gate.vector)
+
+    def _shown(
+        self, question: str, hits: list[Hit], gate: GateResult
+    ) -> tuple[list[Hit], list[str] | None]:
+        """The sources as the answer prompt shows them: selected, where selection is on."""
+        selection = self._selection(question, hits, gate) if self._select else None
+        if selection is None:
+            return hits, None
+        return selection.hits, [e.text for e in selection.excerpts]
+
     def _measure(
-        self, question: str, hits: list[Hit], parts: list[str], gate: GateResult
+        self,
+        question: str,
+        hits: list[Hit],
+        texts: list[str] | None,
+        parts: list[str],
+        gate: GateResult,
     ) -> dict[str, tuple[float, dict[str, float]]]:
-        """Each part's answerability and the signals behind it (one part: the question)."""
+        """Each part's answerability and the signals behind it (one part: the question), each
+        probed over the answer prompt that would ask it."""
         check = self._answerability
         if check is None:
             return {}
         asked = [(question, None)] if len(parts) == 1 else [(p, p) for p in parts]
         out = {}
-        enough = None if self._record else self.threshold
         for key, part in asked:
-            signals = check.measure(question, hits, gate, part, enough=enough)
+            messages = self._messages(part or question, hits, texts)
+            signals = check.measure(question, hits, gate, messages, part)
             out[key] = (check.probability(signals), signals)
         return out
 

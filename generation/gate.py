@@ -20,11 +20,6 @@ from generation.language import HINT, looks_english
 from generation.windows import SentenceWindows, term_coverage
 from retrieval.types import Hit
 
-# Windows kept for the answerability probe: the higher of the two closest windows' scores told
-# answerable questions apart better than the closest alone (ROC-AUC 0.88 against 0.83 on 100
-# development questions, 0.76 against 0.74 on all 204; generation.probes).
-PROBED_WINDOWS = 2
-
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
@@ -32,7 +27,6 @@ class GateResult:
     similarity: float  # best question–window cosine similarity over the passages
     coverage: float  # best share of the question's content words found in one passage
     reason: str
-    windows: tuple[str, ...] = ()  # the windows closest to the question, best first
     # The question's embedding, for the stages after the gate (context selection).
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -60,11 +54,10 @@ class RelevanceGate:
         coverage = max(term_coverage(question, h.passage.text) for h in hits)
         vector = self._windows.embedder.embed([question])[0]
         passages = {n: h.passage.text for n, h in enumerate(hits, start=1)}
-        top = self._windows.top(vector, passages, PROBED_WINDOWS)
-        similarity = max(0.0, top[0].score) if top else 0.0
-        windows = tuple(passages[m.source][m.start : m.end] for m in top)
+        best = self._windows.best(vector, passages)
+        similarity = max(0.0, best.score) if best else 0.0
         if passes(similarity, coverage, self.min_similarity, self.min_coverage):
-            return GateResult(True, similarity, coverage, "", windows, vector)
+            return GateResult(True, similarity, coverage, "", vector)
         reason = (
             "the indexed documents do not seem to be about this: no retrieved sentence is close "
             f"to the question (best similarity {similarity:.2f}, needed "
@@ -73,4 +66,4 @@ class RelevanceGate:
         )
         if not looks_english(question):
             reason = f"{HINT}; {reason}"
-        return GateResult(False, similarity, coverage, reason, windows, vector)
+        return GateResult(False, similarity, coverage, reason, vector)

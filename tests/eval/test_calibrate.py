@@ -30,7 +30,7 @@ def write_run(folder, questions, seed):
             "similarity": rng.uniform(0.3, 0.8),
             "coverage": rng.uniform(0.3, 1.0),
             "judge": probe + rng.gauss(0, 1),
-            "q_probe": probe,
+            "q_stated": probe,
             "q_similarity": 0.6,
             "q_coverage": 0.8,
         }
@@ -41,7 +41,12 @@ def write_run(folder, questions, seed):
                 "answerable": q.answerable,
                 "answerability": 0.5,
                 "passages": [{"source": f"doc{i % 6}", "text": passage}],
-                "question_signals": {"probe": probe, "similarity": 0.6, "coverage": 0.8},
+                "question_signals": {
+                    "stated": probe,
+                    "first": probe + rng.gauss(0, 2),
+                    "similarity": 0.6,
+                    "coverage": 0.8,
+                },
                 "candidates": [{"text": text, "signals": signals}],
             }
         )
@@ -92,9 +97,9 @@ def test_calibrate_fits_on_one_run_and_measures_on_another(tmp_path):
     path = tmp_path / "calibration.json"
     calibration.save(path)
     loaded = Calibration.load(path)
-    assert loaded.answerability.features == ("probe", "similarity", "coverage")
-    probe = loaded.answerability.features.index("probe")
-    assert loaded.answerability.weights[probe] > 0  # the probe carries the signal
+    assert loaded.answerability.features == ("stated", "first", "similarity", "coverage")
+    stated = loaded.answerability.features.index("stated")
+    assert loaded.answerability.weights[stated] > 0  # the probe carries the signal
     assert loaded.levels["strict"].threshold >= loaded.levels["lenient"].threshold
     assert loaded.levels["balanced"].precision.n == 80  # measured on the report run only
     assert loaded.provenance["questions_fitted"] == 120

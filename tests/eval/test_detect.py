@@ -102,7 +102,7 @@ def test_detect_checks_each_sentence_against_the_context_as_source_1():
 
         grounded.append((question, [h.passage.text for h in hits]))
         return Grounding(
-            question, {h.passage.id: h.passage.text for h in hits}, 0.7, {"probe": 1.0}
+            question, {h.passage.id: h.passage.text for h in hits}, 0.7, {"stated": 1.0}
         )
 
     detect(Row("y", "a b", "who?", "One.", True, ("a", "b")), Recorder(), ground)

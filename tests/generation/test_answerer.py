@@ -3,11 +3,11 @@ import pytest
 from core.fakes import HashEmbedder
 from generation.answerability import AnswerabilityCheck
 from generation.answerer import Answerer
-from generation.calibration import Level, Logistic
+from generation.calibration import Level, Logistic, logit
 from generation.fakes import ScriptedGenerator
 from generation.gate import RelevanceGate
 from generation.llm import Completion, PromptTooLongError
-from generation.probes import Probes
+from generation.probes import STATED, Probes
 from generation.selection import ContextSelector
 from generation.types import ABSTENTION
 from generation.windows import SentenceWindows
@@ -87,10 +87,10 @@ def test_the_gate_passes_a_question_whose_words_a_passage_holds():
 
 
 def answerability(p_yes):
-    """A check whose probability is the probe's own (P(not "none"))."""
+    """A check whose probability is the yes/no probe's own (P(yes))."""
     gen_probes = Probes(ScriptedGenerator([], yes=p_yes))
     return AnswerabilityCheck(
-        gen_probes, SentenceWindows(HashEmbedder(64)), Logistic(("probe",), (1.0,), 0.0)
+        gen_probes, SentenceWindows(HashEmbedder(64)), Logistic(("stated",), (1.0,), 0.0)
     )
 
 
@@ -108,7 +108,7 @@ def test_low_answerability_abstains_before_generating_and_says_the_score():
         "(answerability 0.20 < 0.50, the balanced level)"
     )
     assert answer.answerability == pytest.approx(0.2)
-    assert answer.to_dict()["answerability_signals"]["probe"] == pytest.approx(-1.3863, abs=1e-3)
+    assert answer.to_dict()["answerability_signals"]["stated"] == pytest.approx(-1.3863, abs=1e-3)
 
 
 def test_high_answerability_answers_and_records_its_score():
@@ -136,7 +136,7 @@ def test_record_mode_answers_whatever_the_score():
 
 
 class PartProbes:
-    """A model that answers a probe about a part holding `known`, and says none otherwise."""
+    """A model that says yes when asked about a part holding `known`, and no otherwise."""
 
     def __init__(self, known):
         self.known = known
@@ -145,18 +145,22 @@ class PartProbes:
     def keep_prefix(self, text):
         pass
 
-    def start_probability(self, messages, starts):
-        assert starts == ["none"]
-        asked = messages[1]["content"].split("Question: ")[1]
+    def choice_probabilities(self, messages, choices):
+        assert choices == ["yes", "no"]
+        asked = messages[-1]["content"].split(STATED)[0]
         self.calls.append(asked)
-        return 0.1 if self.known in asked else 0.9
+        return [0.9, 0.1] if self.known in asked else [0.1, 0.9]
+
+    def start_probability(self, messages, starts):
+        assert starts == [ABSTENTION]
+        return 0.5
 
 
 def test_a_part_the_sources_do_not_answer_is_named_and_not_asked():
     check = AnswerabilityCheck(
         Probes(PartProbes("layers")),
         SentenceWindows(HashEmbedder(64)),
-        Logistic(("probe",), (1.0,), 0.0),
+        Logistic(("stated",), (1.0,), 0.0),
     )
     gen = ScriptedGenerator(["The encoder has six layers [1]."])
     answer = Answerer(
@@ -175,7 +179,7 @@ def test_no_answered_part_is_an_abstention_not_a_partial_answer():
     check = AnswerabilityCheck(
         Probes(PartProbes("nothing")),
         SentenceWindows(HashEmbedder(64)),
-        Logistic(("probe",), (1.0,), 0.0),
+        Logistic(("stated",), (1.0,), 0.0),
     )
     gen = ScriptedGenerator(["never [1]."])
     answer = Answerer(
@@ -281,7 +285,7 @@ def test_flag_keeps_everything_marked():
     assert answer.dropped == ()
 
 
-def test_a_second_window_is_probed_only_while_the_first_is_not_enough():
+def test_the_probes_read_the_answer_prompt_itself():
     text = "The lamp is red. The tower is tall. The harbour is small. The town is old."
     passages = [
         Hit(
@@ -290,24 +294,23 @@ def test_a_second_window_is_probed_only_while_the_first_is_not_enough():
             dense_score=0.9,
         )
     ]
-
-    def probes_asked(yes, record):
-        gen = ScriptedGenerator(["Red [1]."], yes=yes)
-        check = AnswerabilityCheck(
-            Probes(gen), SentenceWindows(HashEmbedder(64)), Logistic(("probe",), (1.0,), 0.0)
-        )
-        Answerer(
-            ListRetriever(passages),
-            gen,
-            answerability=check,
-            level=Level("balanced", 0.5),
-            record=record,
-        ).ask("What colour is the lamp?")
-        return len(gen.probes)
-
-    assert probes_asked(0.9, record=False) == 1  # the closest window is enough
-    assert probes_asked(0.2, record=False) == 2  # not enough: the next one is asked too
-    assert probes_asked(0.9, record=True) == 2  # a record measures everything
+    gen = ScriptedGenerator(["Red [1]."], yes=0.9)
+    check = AnswerabilityCheck(
+        Probes(gen), SentenceWindows(HashEmbedder(64)), Logistic(("stated",), (1.0,), 0.0)
+    )
+    answer = Answerer(
+        ListRetriever(passages), gen, answerability=check, level=Level("balanced", 0.5)
+    ).ask("What colour is the lamp?")
+    prompt = gen.calls[0]["messages"]
+    yes_no, first = gen.probes
+    # The yes/no question follows the answer prompt's own sources and question, and the last
+    # probe is the answer prompt itself: the answer reuses what they evaluated.
+    assert yes_no[0] == prompt[0]
+    assert yes_no[1]["content"] == "What colour is the lamp?" + STATED
+    assert first == prompt
+    signals = answer.to_dict()["answerability_signals"]
+    assert signals["stated"] == pytest.approx(logit(0.9), abs=1e-3)  # rounded in the dict
+    assert signals["first"] == pytest.approx(logit(0.9), abs=1e-3)
 
 
 # ---- context selection and the preview ---------------------------------------------------------

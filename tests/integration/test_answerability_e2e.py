@@ -103,11 +103,12 @@ WINDOW = (
 )
 
 
-def test_the_probe_ranks_questions_a_window_answers_above_those_it_does_not(pipeline):
+def test_the_judge_probe_ranks_questions_a_window_answers_above_those_it_does_not(pipeline):
     from generation.probes import Probes
 
-    # The probe alone is not a decision (a question about the window's subject often scores
-    # high); it is one input of the calibrated answerability, and what it must do is rank.
+    # The support check's judge. The probe alone is not a decision (a question about the
+    # window's subject often scores high); it is one input of the calibrated support
+    # probability, and what it must do is rank.
     probes = Probes(pipeline.generator)
     stated = [
         probes.answers(WINDOW, q)
@@ -125,3 +126,36 @@ def test_the_probe_ranks_questions_a_window_answers_above_those_it_does_not(pipe
     # The kept instructions and the reused context change nothing: a fresh probe agrees.
     again = Probes(pipeline.generator).answers(WINDOW, "Who designed the Kestrel Bay lighthouse?")
     assert again == pytest.approx(missing[0], abs=1e-3)
+
+
+def test_the_stated_probe_ranks_questions_its_sources_answer_above_those_they_do_not(pipeline):
+    from generation.probes import Probes
+    from generation.prompts import build_messages
+    from index.types import Passage
+    from retrieval.types import Hit
+
+    # The answerability probe reads the answer prompt itself: the sources, then the question
+    # and "do the sources above state the answer?".
+    source = Hit(
+        passage=Passage(text=WINDOW, source="/d/harbour.md", title="Kestrel Bay harbour guide"),
+        score=1.0,
+    )
+    probes = Probes(pipeline.generator)
+    sentences = pipeline.settings.generation.max_sentences
+
+    def stated(question):
+        return probes.stated(build_messages(question, [source], sentences))
+
+    answered = [
+        stated(q)
+        for q in ("When was the Kestrel Bay lighthouse built?", "How far is the lamp visible?")
+    ]
+    missing = [
+        stated(q)
+        for q in (
+            "Who designed the Kestrel Bay lighthouse?",
+            "Who is the harbour master of Kestrel Bay?",
+            "How much did the lighthouse cost to build?",
+        )
+    ]
+    assert min(answered) > max(missing), (answered, missing)
