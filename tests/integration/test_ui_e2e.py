@@ -332,7 +332,7 @@ def test_a_second_question_while_busy_is_kept_and_typing_is_left_alone(fresh):
 
 
 def test_stop_ends_the_answer_frees_the_model_and_retry_answers_again(fresh):
-    ask(fresh, "When should the first trams run?")
+    ask(fresh, "How many nautical miles is the Kestrel Bay lighthouse visible for?")
     stop = fresh.locator("#docqa-stop")
     stop.wait_for(state="visible", timeout=30_000)
     stop.click()
@@ -343,7 +343,7 @@ def test_stop_ends_the_answer_frees_the_model_and_retry_answers_again(fresh):
     fresh.wait_for_function(
         "!document.querySelector('#docqa-chat').innerText.includes('Stopped')", timeout=30_000
     )
-    assert "2027" in answered(fresh, 1)  # the model answers again after a stop
+    assert "22" in answered(fresh, 1)  # the model answers again after a stop
     assert fresh.locator("#docqa-chat .user").count() == 1  # the same question, once
 
 
