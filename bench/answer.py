@@ -28,7 +28,9 @@ the first output a reader sees (for guarded, the extractive preview), time to fi
 token (TTFT), total time, the prompt's tokens, and the stages: retrieve, prompt evaluation
 (sources shown → first token: prompt evaluation plus the first sampled token), generation
 (first → last token) and fact-check (last token → final answer; guarded only), and for guarded
-the relevance gate and answerability probes that run before the model writes. It prints p50/p95
+the relevance gate and answerability probes that run before the model writes (the probes read
+the answer prompt itself, so for guarded most of its evaluation falls in that column and
+"prompt eval" is the rest). It prints p50/p95
 and checks the p50s against the goals: preview ≤ 1 s, first answer token ≤ 3 s, guarded answer
 ≤ 5 s, prompt tokens ≤ 0.5× the plain chain's. `guarded-whole` is `guarded` with the whole
 passages in the prompt (no context selection), and `guarded@N` `guarded` with a context budget
@@ -355,7 +357,8 @@ def report(results: dict[str, list[Sample]]) -> None:
         print(line(r))
     print(
         "\nSeconds; stage columns (retrieve … fact-check) and prompt tokens are p50s. "
-        "gate+answerable: the relevance gate and the answerability probes (guarded). model/all: "
+        "gate+answerable: the relevance gate and the answerability probes (guarded; they read "
+        "the answer prompt,\nso most of its evaluation is counted there). model/all: "
         "questions that reached the\nmodel. Gate abstentions (gated) are in total and retrieve "
         "but not in TTFT or the model stages, which\nhave no tokens. abstained: every abstention "
         "(gate, model or fact-check; for plain, a reply that declines).\nPrompt eval = sources "
