@@ -318,7 +318,7 @@ class FactCheckSettings(_Section):
     judge: bool = Field(
         True,
         description="Let the support check ask the answer model whether the cited source "
-        "states each sentence (a short probe after the already evaluated sources, skipped "
+        "states each sentence (a short probe on the sentence's evidence window, skipped "
         "where the cheaper checks decide). Off: a model fitted without it, less accurate.",
     )
     repair_citations: bool = Field(
