@@ -72,12 +72,6 @@ class SentenceWindows:
 
     def best(self, vector: np.ndarray, passages: Mapping[int, str]) -> Match | None:
         """The most similar window over all `passages` ({n: text}); None if they are empty."""
-        top = self.top(vector, passages, 1)
-        return top[0] if top else None
-
-    def top(self, vector: np.ndarray, passages: Mapping[int, str], k: int) -> list[Match]:
-        """The `k` most similar windows, best first, none inside another one of them (a
-        sentence and the run of three around it say the same thing)."""
         spans: list[tuple[int, int, int]] = []
         blocks = []
         for n, text in passages.items():
@@ -85,20 +79,11 @@ class SentenceWindows:
             spans += [(n, a, b) for a, b in windows]
             blocks.append(embedded)
         if not spans:
-            return []
+            return None
         sims = np.concatenate(blocks) @ vector
-        chosen: list[Match] = []
-        for i in np.argsort(-sims, kind="stable"):
-            n, a, b = spans[int(i)]
-            if any(
-                m.source == n and (m.start <= a and b <= m.end or a <= m.start and m.end <= b)
-                for m in chosen
-            ):
-                continue
-            chosen.append(Match(float(sims[i]), n, a, b))
-            if len(chosen) == k:
-                break
-        return chosen
+        i = int(np.argmax(sims))
+        n, a, b = spans[i]
+        return Match(float(sims[i]), n, a, b)
 
 
 _SUFFIX = re.compile(r"(?:'s|ies|es|s|ing|ed|ly)$")
