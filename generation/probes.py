@@ -6,8 +6,9 @@ Two probes, both read from the logits of the reply's first token:
   already selected for the question (`generation.selection`) — the question is followed by "Do
   the sources above state the answer to this exact question? Reply yes or no." The sources are
   the prompt the answer needs anyway, so the probe costs only its ~25 tokens of suffix: the
-  evaluated sources are shared with the answer that follows. With it, `first(messages)`: the
-  probability that the answer prompt's reply does not open with the abstention.
+  evaluated sources are shared with the answer that follows. With it, `first(messages,
+  abstention)`: the probability that the answer prompt's reply does not open with the
+  abstention.
 - `answers(text, question)`: a few sentences alone (the evidence window of an answer
   sentence), with "answer by copying the words of the text, or reply none"; the support check's
   judge.
