@@ -317,9 +317,10 @@ class FactCheckSettings(_Section):
     )
     judge: bool = Field(
         True,
-        description="Let the support check ask the answer model whether the cited source "
-        "states each sentence (a short probe on the sentence's evidence window, skipped "
-        "where the cheaper checks decide). Off: a model fitted without it, less accurate.",
+        description="Let the support check ask the answer model whether the sources state "
+        "each sentence (after the answer prompt, and over the sentence's evidence window; "
+        "each skipped where the cheaper checks decide). Off: a model fitted without them, "
+        "less accurate.",
     )
     repair_citations: bool = Field(
         True,

@@ -206,7 +206,7 @@ class Pipeline:
             self.level().threshold,
             probes=Probes(self.generator),
             judge=mode,
-            judge_range=c.judge_range,
+            judge_ranges=c.judge_ranges,
         )
 
     def answerer(self, *, guard: bool = True, record: bool = False) -> Answerer:

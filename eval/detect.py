@@ -25,7 +25,7 @@ from eval.dataset import read_jsonl
 from eval.metrics import balanced_accuracy, bootstrap_statistic, precision_recall, roc_auc
 from eval.progress import progress
 from eval.qa import Ground, split_sentences
-from generation.factcheck import Grounding, Verifier
+from generation.factcheck import Grounding, Verifier, verify_all
 from generation.types import AnswerSentence
 from index.types import Passage
 from retrieval.types import Hit
@@ -91,7 +91,7 @@ def detect(row: Row, verifier: Verifier, ground: Ground | None = None) -> Detect
         else Grounding(row.question, {h.passage.id: h.passage.text for h in hits})
     )
     cited = tuple(grounding.passages)
-    verdicts = [verifier.verify(AnswerSentence(s, cited), grounding) for s in sentences]
+    verdicts = verify_all(verifier, [AnswerSentence(s, cited) for s in sentences], grounding)
     bad = [v for v in verdicts if not v.ok]
     support = min((v.score for v in verdicts), default=1.0)
     return Detection(

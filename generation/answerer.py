@@ -187,7 +187,11 @@ class Answerer:
         unanswered = self._unanswered(parts, prepared.scores)
         asked = _asked(question, parts, unanswered)
         grounding = Grounding(
-            asked, {s.n: s.hit.passage.text for s in sources}, answerability, prepared.signals
+            asked,
+            {s.n: s.hit.passage.text for s in sources},
+            answerability,
+            prepared.signals,
+            tuple(prepared.messages),
         )
         answer = self._finish(
             question, "".join(text), finish, sources, grounding, unanswered, clock
@@ -204,10 +208,15 @@ class Answerer:
         if self._answerability is None or not hits:
             return Grounding(question, passages)
         shown, texts = self._shown(question, hits, gate)
-        signals = self._answerability.measure(
-            question, shown, gate, self._messages(question, shown, texts)
+        messages = self._messages(question, shown, texts)
+        signals = self._answerability.measure(question, shown, gate, messages)
+        return Grounding(
+            question,
+            passages,
+            self._answerability.probability(signals),
+            signals,
+            tuple(messages),
         )
-        return Grounding(question, passages, self._answerability.probability(signals), signals)
 
     @property
     def verifier(self) -> Verifier | None:

@@ -90,18 +90,32 @@ class Logistic:
         return sigmoid(self.score(signals))
 
     def bounds(
-        self, signals: Mapping[str, float], free: str, low: float, high: float
+        self, signals: Mapping[str, float], free: Mapping[str, tuple[float, float]]
     ) -> tuple[float, float]:
-        """The lowest and highest probability over `free` ∈ [low, high], the other signals
-        fixed: when both lie on the same side of a threshold, measuring `free` cannot change
-        the decision, so it need not be measured.
+        """The lowest and highest probability while each `free` signal ranges over its
+        (low, high), the other signals fixed: when both lie on the same side of a threshold,
+        measuring the free signals cannot change the decision, so they need not be measured.
 
-        >>> m = Logistic(("cheap", "costly"), (4.0, 1.0), 0.0)
-        >>> [round(p, 3) for p in m.bounds({"cheap": -3.0}, "costly", -1.0, 1.0)]
+        >>> m = Logistic(("cheap", "costly", "other"), (4.0, 1.0, -1.0), 0.0)
+        >>> [round(p, 3) for p in m.bounds({"cheap": -3.0}, {"costly": (-1, 1), "other": (0, 1)})]
         [0.0, 0.0]
+        >>> [round(p, 2) for p in m.bounds({"cheap": 0.0}, {"costly": (-1, 1), "other": (0, 1)})]
+        [0.12, 0.73]
         """
-        ends = [self.probability({**signals, free: value}) for value in (low, high)]
-        return min(ends), max(ends)
+        low, high = self.extremes(signals, free)
+        return self.probability(low), self.probability(high)
+
+    def extremes(
+        self, signals: Mapping[str, float], free: Mapping[str, tuple[float, float]]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """The signals with each free one at the end of its range that makes the probability
+        lowest, and at the end that makes it highest."""
+        low, high = dict(signals), dict(signals)
+        for name, ends in free.items():
+            a, b = sorted(ends)  # the probability rises with a signal of positive weight
+            positive = self.weights[self.features.index(name)] >= 0
+            low[name], high[name] = (a, b) if positive else (b, a)
+        return low, high
 
     def _standard(self, i: int, value: float) -> float:
         if not self.means:
@@ -177,7 +191,9 @@ class Calibration:
     gate_similarity: float
     gate_terms: float
     levels: Mapping[str, Level]
-    judge_range: tuple[float, float] = (logit(0.0), logit(1.0))
+    # Each model-judge signal's range on the fitting data: the support check asks a judge
+    # only when an answer within that range could change its decision.
+    judge_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -188,6 +204,9 @@ class Calibration:
             self.provenance.get("measured_on")
             or "development questions the calibration was not fitted on"
         )
+
+    def judge_range(self, feature: str) -> tuple[float, float]:
+        return self.judge_ranges.get(feature, (logit(0.0), logit(1.0)))
 
     def level(self, level: str | float) -> Level:
         """A named level, or a bare threshold in [0, 1] as a level of its own."""
@@ -212,7 +231,7 @@ class Calibration:
             "answerability": self.answerability.to_dict(),
             "support": self.support.to_dict(),
             "support_without_judge": self.support_without_judge.to_dict(),
-            "judge_range": list(self.judge_range),
+            "judge_ranges": {k: list(v) for k, v in self.judge_ranges.items()},
             "levels": {
                 name: {
                     "threshold": lv.threshold,
@@ -250,7 +269,7 @@ class Calibration:
             gate_similarity=float(data["gate"]["similarity"]),
             gate_terms=float(data["gate"]["terms"]),
             levels=levels,
-            judge_range=tuple(float(v) for v in data.get("judge_range", (logit(0.0), logit(1.0)))),
+            judge_ranges=_judge_ranges(data),
             provenance=dict(data.get("provenance", {})),
         )
 
@@ -268,3 +287,12 @@ class Calibration:
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def _judge_ranges(data: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """`judge_ranges`, or the one `judge_range` of a calibration file written before there
+    were two judges."""
+    raw = data.get("judge_ranges") or (
+        {"judge": data["judge_range"]} if "judge_range" in data else {}
+    )
+    return {k: (float(v[0]), float(v[1])) for k, v in raw.items()}

@@ -8,8 +8,8 @@ a real source. Every answer sentence is checked against the passages it cites:
    the same unit is a contradiction.
 2. `EmbeddingSupport` — the sentence's cosine similarity to the best sentence window of its
    cited passages; that window is the evidence span.
-3. The answer model asked whether the evidence window states the answer to the question
-   (`generation.probes`), which reads meaning.
+3. The answer model asked, after its own answer prompt, whether the sources state the sentence
+   as the answer to the question (`generation.probes`), which reads meaning.
 
 Each of these alone is a weak detector of a fluent sentence that reuses the passage's words
 but says something it does not. `generation.support.SupportCheck` combines them into one
@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from core.embedding import Embedder
 from generation.claims import names, quantities, spell_numbers
@@ -36,12 +36,15 @@ Policy = Literal["strict", "flag"]
 class Grounding:
     """What an answer's sentences are checked against: the question and every source the
     model was shown, numbered as in its prompt; the question's answerability, where measured,
-    and the measurements it came from."""
+    and the measurements it came from; the answer prompt itself (`messages`), where there was
+    one, so that the model judge reads the sources as the answer model read them and shares
+    their evaluation."""
 
     question: str
     passages: Mapping[int, str]
     answerability: float | None = None
     question_signals: Mapping[str, float] = field(default_factory=dict)
+    messages: tuple[dict, ...] = ()
 
     def cited(self, sentence: AnswerSentence) -> dict[int, str]:
         """The passages the sentence cites (those that exist).
@@ -56,6 +59,24 @@ class Verifier(Protocol):
     """Judges one sentence against the passages it cites."""
 
     def verify(self, sentence: AnswerSentence, grounding: Grounding) -> SentenceVerdict: ...
+
+
+@runtime_checkable
+class BatchVerifier(Verifier, Protocol):
+    """A verifier that is cheaper given all of an answer's sentences at once."""
+
+    def verify_all(
+        self, sentences: Sequence[AnswerSentence], grounding: Grounding
+    ) -> list[SentenceVerdict]: ...
+
+
+def verify_all(
+    verifier: Verifier, sentences: Sequence[AnswerSentence], grounding: Grounding
+) -> list[SentenceVerdict]:
+    """Each sentence's verdict, all at once where the verifier can do that."""
+    if isinstance(verifier, BatchVerifier):
+        return verifier.verify_all(sentences, grounding)
+    return [verifier.verify(s, grounding) for s in sentences]
 
 
 class ClaimCheck:
@@ -182,8 +203,7 @@ def check_answer(
     and the reason says so. The returned sentences carry their verdicts.
     """
     checked = []
-    for s in sentences:
-        verdict = verifier.verify(s, grounding)
+    for s, verdict in zip(sentences, verify_all(verifier, sentences, grounding), strict=True):
         if repair_citations and verdict.verdict == "unsupported":
             s, verdict = _recite(s, verdict, grounding, verifier)
         checked.append(dataclasses.replace(s, check=verdict))

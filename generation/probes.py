@@ -9,9 +9,12 @@ Two probes, both read from the logits of the reply's first token:
   evaluated sources are shared with the answer that follows. With it, `first(messages,
   abstention)`: the probability that the answer prompt's reply does not open with the
   abstention.
+- `supports(messages, sentence)`: after the same answer prompt, "Proposed answer: <sentence>
+  Do the sources above state this answer to this exact question?"; one of the support check's
+  two judges, asked while the answer prompt is still evaluated, so a sentence costs ~40 tokens.
 - `answers(text, question)`: a few sentences alone (the evidence window of an answer
   sentence), with "answer by copying the words of the text, or reply none"; the support check's
-  judge.
+  other judge.
 
 Why, measured on development questions (ROC-AUC for "the text the model was shown states the
 answer"; 130 SQuAD 2.0 fitting questions, half written to look answerable, and the 28 seeds
@@ -37,6 +40,10 @@ PROBE_SYSTEM = (
 PROBE = "Text: {text}\n\nQuestion: {question}"
 NONE = "none"
 STATED = "\n\nDo the sources above state the answer to this exact question? Reply yes or no."
+SUPPORTS = (
+    "\n\nProposed answer: {sentence}\nDo the sources above state this answer to this exact "
+    "question? Reply yes or no."
+)
 
 
 class ReplyScorer(Protocol):
@@ -75,19 +82,46 @@ def stated_messages(messages: list[dict]) -> list[dict]:
     return [*head, {**question, "content": question["content"].rstrip() + STATED}]
 
 
+def supports_messages(messages: list[dict], sentence: str) -> list[dict]:
+    """The answer prompt with one answer sentence put to it after the question: like
+    `stated_messages`, everything before the question's end is shared with the answer prompt.
+
+    >>> asked = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q?"}]
+    >>> supports_messages(asked, "It is 22 miles.")[1]["content"].splitlines()[2]
+    'Proposed answer: It is 22 miles.'
+    """
+    *head, question = messages
+    suffix = SUPPORTS.format(sentence=" ".join(sentence.split()))
+    return [*head, {**question, "content": question["content"].rstrip() + suffix}]
+
+
 class Probes:
     """`stated(messages)`: P(yes, the sources of the answer prompt state the answer);
     `first(messages, abstention)`: P(the answer does not open with the abstention);
+    `supports(messages, sentence)`: P(yes, the sources state this sentence as the answer);
     `answers(text, question)`: P(the model answers from `text` rather than saying none)."""
 
     def __init__(self, scorer: ReplyScorer) -> None:
         self._scorer = scorer
         scorer.keep_prefix(PROBE_SYSTEM)
         self._cache: dict[tuple[str, str], float] = {}
+        self._supported: dict[tuple[str, str, str], float] = {}
 
     def stated(self, messages: list[dict]) -> float:
         yes, _ = self._scorer.choice_probabilities(stated_messages(messages), ["yes", "no"])
         return yes
+
+    def supports(self, messages: list[dict], sentence: str) -> float:
+        # Kept: a sentence checked again against another citation asks the same question.
+        key = (messages[0]["content"], messages[-1]["content"], " ".join(sentence.split()))
+        if key not in self._supported:
+            if len(self._supported) > 256:
+                self._supported.clear()
+            yes, _ = self._scorer.choice_probabilities(
+                supports_messages(messages, sentence), ["yes", "no"]
+            )
+            self._supported[key] = yes
+        return self._supported[key]
 
     def first(self, messages: list[dict], abstention: str) -> float:
         # Its first word: a model server compares whole tokens with the starts it is given.

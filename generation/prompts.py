@@ -9,9 +9,10 @@ is never an instruction. Pure functions: no model here.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from generation.types import ABSTENTION
+from index.types import Passage
 from retrieval.types import Hit
 
 SYSTEM_TEMPLATE = """\
@@ -104,3 +105,20 @@ def build_messages(
     if extractive:
         system = system.replace("Rules:\n", "Rules:\n" + EXTRACTIVE_RULE, 1)
     return [{"role": "system", "content": system}, {"role": "user", "content": question.strip()}]
+
+
+def passage_messages(
+    question: str, passages: Mapping[int, str], max_sentences: int = 6
+) -> list[dict]:
+    """An answer prompt over bare passage texts, for a check that was not given the prompt an
+    answer was written from (a detection row): the sources in the order given, unlabelled.
+
+    >>> system = passage_messages("Why?", {7: "Because."})[0]["content"]
+    >>> system.splitlines()[-3:]
+    ['<source n="1" from="source 7">', 'Because.', '</source>']
+    """
+    hits = [
+        Hit(passage=Passage(text=text, source=f"source {n}"), score=0.0)
+        for n, text in passages.items()
+    ]
+    return build_messages(question, hits, max_sentences)

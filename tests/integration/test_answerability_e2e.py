@@ -159,3 +159,36 @@ def test_the_stated_probe_ranks_questions_its_sources_answer_above_those_they_do
         )
     ]
     assert min(answered) > max(missing), (answered, missing)
+
+
+def test_the_answer_prompt_judge_ranks_sentences_its_sources_state_above_those_they_do_not(
+    pipeline,
+):
+    from generation.probes import Probes
+    from generation.prompts import build_messages
+    from index.types import Passage
+    from retrieval.types import Hit
+
+    # The support check's first judge: after the answer prompt, "Proposed answer: … Do the
+    # sources above state this answer to this exact question?". A sentence the sources state
+    # but that answers another question ranks low too: support is for this question.
+    source = Hit(
+        passage=Passage(text=WINDOW, source="/d/harbour.md", title="Kestrel Bay harbour guide"),
+        score=1.0,
+    )
+    probes = Probes(pipeline.generator)
+    messages = build_messages(
+        "When was the Kestrel Bay lighthouse built?",
+        [source],
+        pipeline.settings.generation.max_sentences,
+    )
+    stated = probes.supports(messages, "The Kestrel Bay lighthouse was built in 1887.")
+    others = [
+        probes.supports(messages, s)
+        for s in (
+            "The Kestrel Bay lighthouse was built in 1912.",
+            "The Kestrel Bay lighthouse was built by Thomas Stevenson.",
+            "Its lamp is visible for 22 nautical miles in clear weather.",
+        )
+    ]
+    assert stated > max(others), (stated, others)

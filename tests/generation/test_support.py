@@ -1,0 +1,93 @@
+"""The calibrated support check: which judges it asks, in which order, and over what."""
+
+import pytest
+
+from core.fakes import HashEmbedder
+from generation.calibration import Logistic
+from generation.factcheck import Grounding, check_answer
+from generation.fakes import ScriptedGenerator
+from generation.probes import PROBE_SYSTEM, Probes, supports_messages
+from generation.support import SupportCheck
+from generation.types import AnswerSentence
+from generation.windows import SentenceWindows
+
+pytestmark = pytest.mark.unit
+
+PASSAGE = "The lamp is red. The tower is tall. The harbour is small."
+PROMPT = (
+    {"role": "system", "content": f'Sources: <source n="1">{PASSAGE}</source>'},
+    {"role": "user", "content": "What colour is the lamp?"},
+)
+SENTENCES = [AnswerSentence("The lamp is red.", (1,)), AnswerSentence("The tower is tall.", (1,))]
+RANGES = {"affirmed": (-4.0, 4.0), "judge": (-4.0, 4.0)}
+
+
+def check(gen, weights, *, judge="auto", threshold=0.5):
+    model = Logistic(("affirmed", "judge", "similarity"), weights, 0.0)
+    return SupportCheck(
+        SentenceWindows(HashEmbedder(64)),
+        model,
+        threshold,
+        probes=Probes(gen),
+        judge=judge,
+        judge_ranges=RANGES,
+    )
+
+
+def grounding(messages=PROMPT):
+    return Grounding("What colour is the lamp?", {1: PASSAGE}, messages=messages)
+
+
+def test_each_judge_asks_about_every_sentence_before_the_next_judge_asks():
+    # The answer-prompt judge goes first, for all sentences, while the context still holds the
+    # answer prompt; the window judge's own prompt would replace it.
+    gen = ScriptedGenerator([], yes=0.8)
+    verdicts = check(gen, (1.0, 1.0, 0.0), judge="always").verify_all(SENTENCES, grounding())
+    first, second, third, fourth = gen.probes
+    assert first == supports_messages(list(PROMPT), "The lamp is red.")
+    assert second == supports_messages(list(PROMPT), "The tower is tall.")
+    assert first[0] == PROMPT[0]  # the sources as the answer model read them
+    assert third[0]["content"] == fourth[0]["content"] == PROBE_SYSTEM
+    assert all({"affirmed", "judge"} <= set(v.signals) for v in verdicts)
+    assert all(v.ok and "the model judges it stated" in v.reason for v in verdicts)
+
+
+def test_no_judge_is_asked_when_the_cheap_signals_decide():
+    gen = ScriptedGenerator([], yes=0.9)
+    # Similarity alone outweighs anything either judge could say, in either direction.
+    verdicts = check(gen, (0.1, 0.1, 50.0)).verify_all(SENTENCES, grounding())
+    assert gen.probes == []
+    assert all("decided without the model judge" in v.reason for v in verdicts)
+
+
+def test_the_window_judge_is_skipped_once_the_answer_prompt_judge_has_decided():
+    gen = ScriptedGenerator([], yes=0.99)
+    verdicts = check(gen, (5.0, 0.1, 0.0)).verify_all(SENTENCES[:1], grounding())
+    assert len(gen.probes) == 1 and gen.probes[0][1]["content"].endswith("Reply yes or no.")
+    (verdict,) = verdicts
+    assert verdict.ok and "affirmed" in verdict.signals
+    # The judge not asked is reported at the end of its range nearest the threshold.
+    assert verdict.signals["judge"] == RANGES["judge"][0]
+
+
+def test_a_refused_sentence_reports_the_most_it_could_have_scored():
+    gen = ScriptedGenerator([], yes=0.01)
+    (verdict,) = check(gen, (5.0, 0.1, 0.0)).verify_all(SENTENCES[:1], grounding())
+    assert not verdict.ok and verdict.signals["judge"] == RANGES["judge"][1]
+    assert "the model judges it not stated" in verdict.reason
+
+
+def test_without_the_answer_prompt_the_judge_reads_the_cited_passages():
+    gen = ScriptedGenerator([], yes=0.8)
+    check(gen, (1.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], grounding(()))
+    system = gen.probes[0][0]["content"]
+    assert PASSAGE in system and "You answer questions using only the numbered sources" in system
+
+
+def test_a_sentence_checked_again_for_another_citation_reuses_its_answer():
+    gen = ScriptedGenerator([], yes=0.01)
+    passages = {1: PASSAGE, 2: "The ferry leaves at noon."}
+    g = Grounding("What colour is the lamp?", passages, messages=PROMPT)
+    check_answer(SENTENCES[:1], g, check(gen, (5.0, 0.0, 0.0)))
+    # Refused with [1], then tried with [2] alone: the same question to the same prompt.
+    assert len(gen.probes) == 1
