@@ -41,8 +41,9 @@ from eval.curve import Attempt, attempt, point_intervals, sweep, thresholds
 from eval.dataset import Question
 from eval.fitting import fit_logistic, folds
 from eval.qa import strip_citations
-from generation.calibration import Calibration, Interval, Level, Logistic, logit
+from generation.calibration import Calibration, Interval, Level, Logistic
 from generation.gate import passes
+from generation.support import JUDGES
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ ANSWERABILITY_FEATURES = ("stated", "first", "similarity", "coverage")
 # name no source gives, after a question the sources answer, scored 0.48 with them, 0.06
 # without; on the development sets the sentence-only model was the safer one: 19 % against 25 %
 # wrong answers to held-out unanswerable questions at the balanced level).
-SUPPORT_FEATURES = ("judge", "similarity", "coverage", "name_fail")
+# Two judges (`generation.support`): the answer prompt's ("affirmed") and the evidence
+# window's ("judge"); the model fitted without them serves `factcheck.judge = false`.
+SUPPORT_FEATURES = ("affirmed", "judge", "similarity", "coverage", "name_fail")
 SUPPORT_FEATURES_WITHOUT_JUDGE = ("similarity", "coverage", "name_fail")
 GATE_MARGIN = 0.05  # below the lowest answerable question's similarity: room for paraphrases
 NEVER = 1.01  # a coverage threshold no question reaches
@@ -357,8 +360,11 @@ def calibrate(
             name, threshold, m["precision"], m["coverage"], m["wrong_unanswerable"]
         )
         figures[name] = {k: None if v is None else str(v) for k, v in m.items()}
-    judges = [s["judge"] for r in fit for _, s, _ in r.sentences if "judge" in s]
-    judge_range = (min(judges, default=logit(0.0)), max(judges, default=logit(1.0)))
+    judge_ranges = {}
+    for judge in JUDGES:
+        said = [s[judge] for r in fit for _, s, _ in r.sentences if judge in s]
+        if said:
+            judge_ranges[judge] = (min(said), max(said))
     calibration = Calibration(
         final.answerability,
         final.support,
@@ -366,7 +372,7 @@ def calibrate(
         similarity,
         coverage,
         levels,
-        judge_range,
+        judge_ranges,
         provenance={
             "command": command,
             "fitted_on": [str(p) for p in fit_runs],

@@ -30,6 +30,7 @@ def write_run(folder, questions, seed):
             "similarity": rng.uniform(0.3, 0.8),
             "coverage": rng.uniform(0.3, 1.0),
             "judge": probe + rng.gauss(0, 1),
+            "affirmed": probe + rng.gauss(0, 1),
             "q_stated": probe,
             "q_similarity": 0.6,
             "q_coverage": 0.8,
@@ -103,6 +104,10 @@ def test_calibrate_fits_on_one_run_and_measures_on_another(tmp_path):
     assert loaded.levels["strict"].threshold >= loaded.levels["lenient"].threshold
     assert loaded.levels["balanced"].precision.n == 80  # measured on the report run only
     assert loaded.provenance["questions_fitted"] == 120
+    # Each judge's range on the fitting data: where the support check may skip asking it.
+    assert set(loaded.judge_ranges) == {"affirmed", "judge"}
+    low, high = loaded.judge_range("affirmed")
+    assert low < high
     assert set(figures) == {"strict", "balanced", "lenient"}
 
 
@@ -134,3 +139,13 @@ def test_the_shipped_calibration_is_what_its_shipped_records_fit_to():
         shipped.gate_terms,
     )
     assert refit.levels == shipped.levels
+
+
+def test_a_calibration_file_from_before_the_second_judge_still_loads():
+    from pathlib import Path
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "calibration.json"
+    assert "judge_range" in json.loads(fixture.read_text())  # the one-judge format
+    loaded = Calibration.load(fixture)
+    assert loaded.judge_range("judge") == pytest.approx((-9.21, 9.21), abs=0.01)
+    assert loaded.judge_range("affirmed") == pytest.approx((-9.21, 9.21), abs=0.01)  # default
