@@ -2,6 +2,7 @@
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -142,8 +143,6 @@ def test_the_shipped_calibration_is_what_its_shipped_records_fit_to():
 
 
 def test_a_calibration_file_from_before_the_second_judge_still_loads():
-    from pathlib import Path
-
     fixture = Path(__file__).parents[1] / "fixtures" / "calibration.json"
     assert "judge_range" in json.loads(fixture.read_text())  # the one-judge format
     loaded = Calibration.load(fixture)
