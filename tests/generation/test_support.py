@@ -81,8 +81,7 @@ def test_without_the_answer_prompt_the_judge_reads_the_cited_passages():
     gen = ScriptedGenerator([], yes=0.8)
     check(gen, (1.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], grounding(()))
     system = gen.probes[0][0]["content"]
-    assert PASSAGE in system
-    assert "Answer the question from the numbered sources below only" in system
+    assert PASSAGE in system and "You answer questions using only the numbered sources" in system
 
 
 def test_a_sentence_checked_again_for_another_citation_reuses_its_answer():
