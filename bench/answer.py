@@ -148,8 +148,9 @@ def guarded(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
                 first_output_s=output,
                 abstained=True,
             )
-        # the answer's own count where the generator reports one (chat template included);
-        # else counted after the clock stopped, without the selection the answerer made
+        # the answer's own count where the generator reports one (chat template included; for
+        # an answer the answerability check stopped, the prompt its probes read); else counted
+        # after the clock stopped, without the selection the answerer made
         tokens = answer.usage.get("prompt_tokens") or prompt_tokens(question.strip(), sources)
         if first is None or last is None:  # abstained before writing, or wrote nothing
             return Sample(

@@ -159,16 +159,18 @@ class Answerer:
                 f"(answerability {answerability:.2f} < {self.threshold:.2f}, "
                 f"the {self._level_name()} level)"
             )
-            yield Done(
-                self._abstain(
-                    question,
-                    reason,
-                    sources,
-                    clock,
-                    answerability=answerability,
-                    signals=prepared.signals,
-                )
+            answer = self._abstain(
+                question,
+                reason,
+                sources,
+                clock,
+                answerability=answerability,
+                signals=prepared.signals,
             )
+            # No answer was written, but the probes read the answer prompt: that is its cost.
+            tokens = self._generator.prompt_tokens(prepared.messages)
+            usage = {"prompt_tokens": tokens, "completion_tokens": 0} if tokens else {}
+            yield Done(replace(answer, usage=usage))
             return
         text, finish, usage = [], "", {}
         for piece in prepared.pieces:

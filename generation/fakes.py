@@ -43,6 +43,10 @@ class ScriptedGenerator:
         words = re.findall(r"\S+\s*", text)
         return iter([Piece(w) for w in words] + [Piece("", "stop")])
 
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        """A word a token: enough for a usage figure in a test."""
+        return sum(len(m["content"].split()) for m in messages)
+
     def keep_prefix(self, system_text: str) -> None:
         self.kept_prefixes.append(system_text)
 

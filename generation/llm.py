@@ -66,6 +66,12 @@ class Generator(Protocol):
         `PromptTooLongError` from this call, before any piece, so the caller can shorten it."""
         ...
 
+    def prompt_tokens(self, messages: list[dict]) -> int | None:
+        """The tokens `messages` cost as a prompt, chat template included: the usage of an
+        answer that stopped before writing, whose prompt the answerability probes still read.
+        None where counting would take a round trip to a model server."""
+        ...
+
     def keep_prefix(self, system_text: str) -> None:
         """Prompts whose system message starts with `system_text` will recur: a generator that
         can keep their evaluated state should (a hint; ignoring it is correct)."""
@@ -254,6 +260,9 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode(), add_bos=False, special=True))
 
+    def prompt_tokens(self, messages: list[dict]) -> int:
+        return self.count_tokens(self._chat_prompt(messages))
+
     def complete(
         self, messages: list[dict], *, grammar: str | None = None, max_tokens: int = 256
     ) -> Completion:
@@ -282,9 +291,7 @@ class LlamaCppGenerator:
         if grammar is not None:
             return self._constrained(messages, grammar, max_tokens)
         request = self._request(messages, max_tokens)  # raises before streaming
-        prompt_tokens = len(
-            self._load().tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
-        )
+        prompt_tokens = self.prompt_tokens(messages)
         chunks = self._load().create_chat_completion(**request, stream=True)
 
         def pieces() -> Iterator[Piece]:

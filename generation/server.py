@@ -100,6 +100,11 @@ class ServerGenerator:
     def __repr__(self) -> str:
         return f"{self.model} at {self.base_url}"
 
+    def prompt_tokens(self, messages: list[dict]) -> None:
+        """Not counted: the server's tokenizer is a round trip away, and the answers it writes
+        carry the server's own count."""
+        return None
+
     def keep_prefix(self, system_text: str) -> None:
         """Nothing to do: the server keeps its own prompt cache (llama.cpp reuses the longest
         common prefix of the previous prompt, vLLM caches prefixes by hash)."""

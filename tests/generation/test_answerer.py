@@ -8,6 +8,7 @@ from generation.fakes import ScriptedGenerator
 from generation.gate import RelevanceGate
 from generation.llm import Completion, PromptTooLongError
 from generation.probes import STATED, Probes
+from generation.prompts import build_messages
 from generation.selection import ContextSelector
 from generation.types import ABSTENTION
 from generation.windows import SentenceWindows
@@ -109,6 +110,10 @@ def test_low_answerability_abstains_before_generating_and_says_the_score():
     )
     assert answer.answerability == pytest.approx(0.2)
     assert answer.to_dict()["answerability_signals"]["stated"] == pytest.approx(-1.3863, abs=1e-3)
+    # nothing was written, but the answer prompt was read by the probes: its tokens are counted
+    prompt = build_messages("q?", [hit(1, 0.9)], 6)
+    assert answer.usage == {"prompt_tokens": gen.prompt_tokens(prompt), "completion_tokens": 0}
+    assert answer.usage["prompt_tokens"] > 0
 
 
 def test_high_answerability_answers_and_records_its_score():
