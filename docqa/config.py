@@ -174,7 +174,7 @@ class GenerationSettings(_Section):
         "whole passages.",
     )
     context_budget: int = Field(
-        140,
+        160,
         ge=16,
         le=8192,
         description="Estimated tokens of sources (text and labels) that context selection "

@@ -7,7 +7,7 @@ question, scored with what the relevance gate has already computed (each window'
 `generation.windows`) plus the question's rarer words (an IDF-weighted share, the way BM25
 weighs a rare name), within a token budget. A window of three sentences keeps the neighbours a
 fact's pronoun refers to; a chosen sentence that opens with one ("It", "This", "They") also
-brings the sentence before it. Each passage keeps its innermost heading in the prompt's label.
+brings the sentence before it. Each passage keeps its heading in the prompt's label.
 
 What is shown is a view: every span is in the passage's own offsets, the sources keep their
 passages (the numbers a user clicks open the whole passage), and the fact-check reads the whole
@@ -142,8 +142,7 @@ class ContextSelector:
                 candidates.append((float(sim) + LEXICAL_WEIGHT * lexical, i, first, last))
         if not candidates:
             return None
-        # A line that only repeats a heading is not spent on: the innermost one is the prompt's
-        # label (from="…"), and an outer one names more than the excerpt needs.
+        # A heading at the top of a passage is in its label already (the prompt's from="…").
         headings = [_headings(h, t, s) for h, t, s in zip(hits, texts, sentences, strict=True)]
         candidates.sort(key=lambda c: -c[0])
         chosen: list[set[int]] = [set() for _ in hits]

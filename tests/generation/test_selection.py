@@ -110,7 +110,7 @@ def test_the_prompt_shows_excerpts_under_the_passages_labels():
     system = build_messages("q?", selection.hits, 3, texts=[e.text for e in selection.excerpts])[0][
         "content"
     ]
-    assert '<source n="1" from="Seals">' in system
+    assert '<source n="1" from="Manual > Seals">' in system
     assert "1,500 operating hours" in system and "wooden crate" not in system
 
 
@@ -131,7 +131,7 @@ def test_headings_and_bare_list_markers_are_not_spent_on():
     )
     assert selection is not None
     shown = selection.excerpts[0].text
-    assert "Seal care" not in shown  # the label says it: from="Seal care"
+    assert "Seal care" not in shown  # the label says it: from="Manual > Seal care"
     assert "2. Replace the seal every 1,500 operating hours." in shown  # its marker travels with it
     # no marker stands alone on a line, cut from its item
     assert all(any(c.isalpha() for c in line) for line in shown.splitlines() if line != "…")
