@@ -105,18 +105,15 @@ def guarded(pipeline: Pipeline, stack: ExitStack, *, chat: bool = False) -> Run:
         return pipeline.stream(question, history) if chat else answerer.stream(question)
 
     gen = pipeline.settings.generation
-    count_tokens = getattr(pipeline.generator, "count_tokens", None)
 
     def prompt_tokens(question: str, sources: tuple[Source, ...]) -> int | None:
-        if count_tokens is None:
-            return None
         messages = build_messages(
             question,
             [s.hit for s in sources],
             gen.max_sentences,
             extractive=gen.mode == "extractive",
         )
-        return sum(count_tokens(m["content"]) for m in messages)
+        return pipeline.generator.prompt_tokens(messages)
 
     def run(question: str) -> Sample:
         retrieved = first = last = shown = None
