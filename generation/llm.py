@@ -121,7 +121,7 @@ class LlamaCppGenerator:
         self._llm = None
         self._prefix_cache = prefix_cache
         self._prefixes: dict[str, tuple[int, ...] | None] = {}  # system text → its tokens
-        self._states: dict[tuple[int, ...], object] = {}  # prefix tokens → llama.cpp state
+        self._states: dict[tuple[int, ...], internals.SavedContext] = {}  # prefix → its state
         self._control: ControlStrings | None = None
 
     def keep_prefix(self, system_text: str) -> None:
@@ -145,7 +145,7 @@ class LlamaCppGenerator:
             if not prefix or tuple(tokens[: len(prefix)]) != prefix:
                 continue
             if llm.longest_token_prefix(internals.evaluated(llm), tokens) < len(prefix):
-                llm.load_state(self._state(prefix))
+                internals.load_context(llm, self._state(prefix))
             return
 
     def prepare(self) -> None:
@@ -155,14 +155,14 @@ class LlamaCppGenerator:
             if prefix := self._prefix_tokens(text):
                 self._state(prefix)
 
-    def _state(self, prefix: tuple[int, ...]):
+    def _state(self, prefix: tuple[int, ...]) -> internals.SavedContext:
         """The saved state of `prefix`, evaluated the first time (which leaves it in the
         context, as loading it would)."""
         if prefix not in self._states:
             llm = self._load()
             llm.reset()
             llm.eval(list(prefix))
-            self._states[prefix] = llm.save_state()
+            self._states[prefix] = internals.save_context(llm)
         return self._states[prefix]
 
     def _prefix_tokens(self, text: str) -> tuple[int, ...]:

@@ -53,6 +53,31 @@ def test_the_evaluated_prefix_is_kept_and_the_logits_are_the_next_tokens(llm):
     assert llm.detokenize([int(logits.argmax())]).decode(errors="ignore") == greedy
 
 
+def test_a_saved_context_comes_back_evaluated_after_another_prompt(llm):
+    first = llm.tokenize(
+        internals.render_chat(llm, [{"role": "user", "content": "Name a colour."}]).encode(),
+        add_bos=False,
+        special=True,
+    )
+    llm.reset()
+    llm.eval(first)
+    token = int(internals.last_logits(llm).argmax())
+    saved = internals.save_context(llm)
+    assert saved.tokens == tuple(first)
+    llm.eval([token])
+    straight = internals.last_logits(llm)
+
+    llm.reset()
+    llm.eval(llm.tokenize(b"Something else entirely, and longer than before.", add_bos=False))
+    internals.load_context(llm, saved)
+
+    assert list(internals.evaluated(llm)) == first
+    # The context continues as if the prompt had just been evaluated (its last logits are not
+    # part of the contract: docqa always evaluates a token after loading).
+    llm.eval([token])
+    assert (internals.last_logits(llm) == straight).all()
+
+
 def test_another_version_is_refused_in_one_line(monkeypatch):
     import llama_cpp
 
