@@ -9,7 +9,11 @@ Evaluating the prompt is most of the time to the first token on a CPU. llama.cpp
 the part of the prompt that the previous request shared; `keep_prefix` extends that across
 different requests in between (a follow-up's rewrite, the fact-check's judge): the evaluated
 state of a declared fixed prefix — the answer prompt's instructions — is saved once and
-loaded when the context no longer holds it.
+loaded when the context no longer holds it. A context that a request is about to overwrite is
+saved too (the last `RECENT_CONTEXTS` of them), so that a later request continuing it — the
+support check's answer-prompt judge after the window judge has had the context — reads only its
+own tokens. llama.cpp's state of a few hundred tokens is a few MB: saving or loading one takes
+milliseconds, evaluating it seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import codecs
 import copy
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +102,9 @@ class Generator(Protocol):
 
 
 MAX_KEPT_PREFIXES = 4
+RECENT_CONTEXTS = 3  # overwritten contexts kept to come back to (~10 MB each at 350 tokens)
+RECENT_MAX_BYTES = 96 * 2**20  # and no more than this in all: long contexts are the rare ones
+MIN_SAVED_TOKENS = 32  # a shorter tail is cheaper to evaluate again than to keep track of
 _PREFIX_END = "\ue000"  # a private-use character no prompt contains: marks the cut
 
 
@@ -122,6 +130,7 @@ class LlamaCppGenerator:
         self._prefix_cache = prefix_cache
         self._prefixes: dict[str, tuple[int, ...] | None] = {}  # system text → its tokens
         self._states: dict[tuple[int, ...], internals.SavedContext] = {}  # prefix → its state
+        self._recent: OrderedDict[tuple[int, ...], internals.SavedContext] = OrderedDict()
         self._control: ControlStrings | None = None
 
     def keep_prefix(self, system_text: str) -> None:
@@ -133,20 +142,49 @@ class LlamaCppGenerator:
             self._prefixes[system_text] = None  # tokenized on first use: no model load here
 
     def _reuse_prefix(self, messages: list[dict], tokens: Sequence[int] | None = None) -> None:
-        """Put a kept prefix's evaluated state in the context if this prompt starts with it and
-        the context does not hold it already; the first time, evaluate and save it."""
-        if not self._prefixes:
+        """Put in the context the evaluated state that shares the longest start with this
+        prompt — a kept prefix (evaluated and saved the first time) or a recently overwritten
+        context — when the context itself shares less; and save the context first when the
+        prompt is about to overwrite a long part of it."""
+        if not self._prefix_cache:
             return
         llm = self._load()
         if tokens is None:
             tokens = llm.tokenize(self._chat_prompt(messages).encode(), add_bos=False, special=True)
+        held = internals.evaluated(llm)
+        shared = llm.longest_token_prefix(held, tokens)
+        best: tuple[int, ...] | internals.SavedContext | None = None
+        best_shared = shared
         for text in self._prefixes:
             prefix = self._prefix_tokens(text)
-            if not prefix or tuple(tokens[: len(prefix)]) != prefix:
-                continue
-            if llm.longest_token_prefix(internals.evaluated(llm), tokens) < len(prefix):
-                internals.load_context(llm, self._state(prefix))
-            return
+            if prefix and len(prefix) > best_shared and tuple(tokens[: len(prefix)]) == prefix:
+                best, best_shared = prefix, len(prefix)  # its state: saved the first time
+        for saved in self._recent.values():
+            common = llm.longest_token_prefix(saved.tokens, tokens)
+            if common > best_shared:
+                best, best_shared = saved, common
+        if len(held) - shared >= MIN_SAVED_TOKENS:
+            self._remember(llm)  # before loading over it (this may drop `best` from the list)
+        if isinstance(best, internals.SavedContext):
+            self._recent[best.tokens] = best
+            self._recent.move_to_end(best.tokens)
+            internals.load_context(llm, best)
+        elif best is not None:
+            internals.load_context(llm, self._state(best))
+
+    def _remember(self, llm) -> None:
+        """Save the context as it is, among the last `RECENT_CONTEXTS` overwritten ones."""
+        saved = internals.save_context(llm)
+        self._recent.pop(saved.tokens, None)
+        self._recent[saved.tokens] = saved
+
+        def size() -> int:
+            return sum(len(c.data) for c in self._recent.values())
+
+        while len(self._recent) > RECENT_CONTEXTS or (
+            len(self._recent) > 1 and size() > RECENT_MAX_BYTES
+        ):
+            self._recent.popitem(last=False)
 
     def prepare(self) -> None:
         """Load the model and evaluate every kept prefix now, so that the first question does

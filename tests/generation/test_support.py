@@ -39,15 +39,15 @@ def grounding(messages=PROMPT):
 
 
 def test_each_judge_asks_about_every_sentence_before_the_next_judge_asks():
-    # The answer-prompt judge goes first, for all sentences, while the context still holds the
-    # answer prompt; the window judge's own prompt would replace it.
+    # The window judge goes first, for all sentences; then the answer-prompt judge, whose
+    # context (the answer prompt) the generator brings back once for all of them.
     gen = ScriptedGenerator([], yes=0.8)
     verdicts = check(gen, (1.0, 1.0, 0.0), judge="always").verify_all(SENTENCES, grounding())
     first, second, third, fourth = gen.probes
-    assert first == supports_messages(list(PROMPT), "The lamp is red.")
-    assert second == supports_messages(list(PROMPT), "The tower is tall.")
-    assert first[0] == PROMPT[0]  # the sources as the answer model read them
-    assert third[0]["content"] == fourth[0]["content"] == PROBE_SYSTEM
+    assert first[0]["content"] == second[0]["content"] == PROBE_SYSTEM
+    assert third == supports_messages(list(PROMPT), "The lamp is red.")
+    assert fourth == supports_messages(list(PROMPT), "The tower is tall.")
+    assert third[0] == PROMPT[0]  # the sources as the answer model read them
     assert all({"affirmed", "judge"} <= set(v.signals) for v in verdicts)
     assert all(v.ok and "the model judges it stated" in v.reason for v in verdicts)
 
@@ -60,27 +60,35 @@ def test_no_judge_is_asked_when_the_cheap_signals_decide():
     assert all("decided without the model judge" in v.reason for v in verdicts)
 
 
-def test_the_window_judge_is_skipped_once_the_answer_prompt_judge_has_decided():
+def test_the_answer_prompt_judge_is_skipped_once_the_window_judge_has_decided():
     gen = ScriptedGenerator([], yes=0.99)
-    verdicts = check(gen, (5.0, 0.1, 0.0)).verify_all(SENTENCES[:1], grounding())
-    assert len(gen.probes) == 1 and gen.probes[0][1]["content"].endswith("Reply yes or no.")
+    verdicts = check(gen, (0.1, 5.0, 0.0)).verify_all(SENTENCES[:1], grounding())
+    assert len(gen.probes) == 1 and gen.probes[0][0]["content"] == PROBE_SYSTEM
     (verdict,) = verdicts
-    assert verdict.ok and "affirmed" in verdict.signals
+    assert verdict.ok and "judge" in verdict.signals
     # The judge not asked is reported at the end of its range nearest the threshold.
-    assert verdict.signals["judge"] == RANGES["judge"][0]
+    assert verdict.signals["affirmed"] == RANGES["affirmed"][0]
+
+
+def test_the_window_judge_is_asked_when_the_answer_prompt_judge_alone_could_decide():
+    # The order is fixed, not chosen per sentence: the window judge first even here, and then
+    # the answer-prompt judge is not needed.
+    gen = ScriptedGenerator([], yes=0.99)
+    check(gen, (5.0, 0.1, 0.0)).verify_all(SENTENCES[:1], grounding())
+    assert [p[0]["content"] for p in gen.probes] == [PROBE_SYSTEM, PROMPT[0]["content"]]
 
 
 def test_a_refused_sentence_reports_the_most_it_could_have_scored():
     gen = ScriptedGenerator([], yes=0.01)
-    (verdict,) = check(gen, (5.0, 0.1, 0.0)).verify_all(SENTENCES[:1], grounding())
-    assert not verdict.ok and verdict.signals["judge"] == RANGES["judge"][1]
+    (verdict,) = check(gen, (0.1, 5.0, 0.0)).verify_all(SENTENCES[:1], grounding())
+    assert not verdict.ok and verdict.signals["affirmed"] == RANGES["affirmed"][1]
     assert "the model judges it not stated" in verdict.reason
 
 
 def test_without_the_answer_prompt_the_judge_reads_the_cited_passages():
     gen = ScriptedGenerator([], yes=0.8)
     check(gen, (1.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], grounding(()))
-    system = gen.probes[0][0]["content"]
+    system = gen.probes[-1][0]["content"]  # the answer-prompt judge, after the window judge
     assert PASSAGE in system and "You answer questions using only the numbered sources" in system
 
 
@@ -89,5 +97,7 @@ def test_a_sentence_checked_again_for_another_citation_reuses_its_answer():
     passages = {1: PASSAGE, 2: "The ferry leaves at noon."}
     g = Grounding("What colour is the lamp?", passages, messages=PROMPT)
     check_answer(SENTENCES[:1], g, check(gen, (5.0, 0.0, 0.0)))
-    # Refused with [1], then tried with [2] alone: the same question to the same prompt.
-    assert len(gen.probes) == 1
+    # Refused with [1], then tried with [2] alone: the same question to the same prompt (the
+    # window judge reads another window, so it is asked again).
+    asked = [p for p in gen.probes if p[0]["content"] != PROBE_SYSTEM]
+    assert asked == [supports_messages(list(PROMPT), "The lamp is red.")]

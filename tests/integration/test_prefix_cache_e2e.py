@@ -83,3 +83,35 @@ def test_prepare_evaluates_kept_prefixes_ahead_of_the_first_question(model_path)
     question = build_messages("When was the lighthouse built?", HITS, 6)
     cold = LlamaCppGenerator(model_path, prefix_cache=False)
     assert gen.complete(question, max_tokens=24).text == cold.complete(question, max_tokens=24).text
+
+
+def test_an_overwritten_context_comes_back_for_a_prompt_that_continues_it(model_path):
+    # The support check's order: the answer prompt, then a judge's prompt of its own, then a
+    # question appended to the answer prompt again.
+    gen = LlamaCppGenerator(model_path)
+    cold = LlamaCppGenerator(model_path, prefix_cache=False)
+    answer = build_messages("When was the lighthouse built?", HITS, 6)
+    *head, question = answer
+    again = [*head, {**question, "content": question["content"] + " Reply yes or no."}]
+    other = [{"role": "user", "content": "A different prompt, long enough to matter. " * 8}]
+
+    gen.complete(answer, max_tokens=4)
+    llm = gen._load()
+    held = len(llm._input_ids)
+    gen.complete(other, max_tokens=4)
+    tokens = llm.tokenize(gen._chat_prompt(again).encode(), add_bos=False, special=True)
+    assert llm.longest_token_prefix(llm._input_ids, tokens) < 10  # the other prompt's now
+
+    gen._reuse_prefix(again, tokens)
+    shared = llm.longest_token_prefix(llm._input_ids, tokens)
+    assert held - 20 < shared < len(tokens)  # the answer prompt is back, up to the question
+    assert gen.choice_probabilities(again, ["yes", "no"]) == pytest.approx(
+        cold.choice_probabilities(again, ["yes", "no"]), abs=0.02
+    )
+
+
+def test_without_the_prefix_cache_nothing_is_saved(model_path):
+    gen = LlamaCppGenerator(model_path, prefix_cache=False)
+    gen.complete(build_messages("When was the lighthouse built?", HITS, 6), max_tokens=4)
+    gen.complete([{"role": "user", "content": "Something else entirely. " * 10}], max_tokens=4)
+    assert not gen._recent and not gen._states
