@@ -195,8 +195,9 @@ class GenerationSettings(_Section):
     prefix_cache: bool = Field(
         True,
         description="Keep the model's evaluated state for the fixed start of the answer and "
-        "rewrite prompts, so a follow-up's rewrite or the judge does not make the next answer "
-        "evaluate the instructions again.",
+        "rewrite prompts, and for the last few prompts another one overwrote, so a follow-up's "
+        "rewrite or the judge does not make the next prompt evaluate again what the model has "
+        "read already (a few MB each).",
     )
     rewrite_followups: bool = Field(
         True,
