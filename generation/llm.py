@@ -164,17 +164,15 @@ class LlamaCppGenerator:
             if common > best_shared:
                 best, best_shared = saved, common
         if len(held) - shared >= MIN_SAVED_TOKENS:
-            self._remember(llm)  # before loading over it (this may drop `best` from the list)
+            self._remember(internals.save_context(llm))  # before anything overwrites it
         if isinstance(best, internals.SavedContext):
-            self._recent[best.tokens] = best
-            self._recent.move_to_end(best.tokens)
+            self._remember(best)  # the most recently used: the last to be dropped
             internals.load_context(llm, best)
         elif best is not None:
             internals.load_context(llm, self._state(best))
 
-    def _remember(self, llm) -> None:
-        """Save the context as it is, among the last `RECENT_CONTEXTS` overwritten ones."""
-        saved = internals.save_context(llm)
+    def _remember(self, saved: internals.SavedContext) -> None:
+        """Keep `saved` as the newest of the last `RECENT_CONTEXTS` contexts."""
         self._recent.pop(saved.tokens, None)
         self._recent[saved.tokens] = saved
 
