@@ -155,8 +155,11 @@ def score(
     if ground is not None and unchecked and response.passages:
         grounding = ground(question.question, response.passages)
     else:
+        given = list(enumerate(response.passages, start=1))
         grounding = Grounding(
-            question.question, {n: h.passage.text for n, h in enumerate(response.passages, start=1)}
+            question.question,
+            {n: h.passage.text for n, h in given},
+            headings={n: h.passage.heading for n, h in given},
         )
     sentences = tuple(
         _sentence(s, grounding, factcheck, independent)

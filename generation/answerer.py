@@ -194,6 +194,7 @@ class Answerer:
             answerability,
             prepared.signals,
             tuple(prepared.messages),
+            {s.n: s.hit.passage.heading for s in sources},
         )
         answer = self._finish(
             question, "".join(text), finish, sources, grounding, unanswered, clock
@@ -207,8 +208,9 @@ class Answerer:
         hits = list(hits)
         gate = self._check_gate(question, hits)
         passages = {n: h.passage.text for n, h in enumerate(hits, start=1)}
+        headings = {n: h.passage.heading for n, h in enumerate(hits, start=1)}
         if self._answerability is None or not hits:
-            return Grounding(question, passages)
+            return Grounding(question, passages, headings=headings)
         shown, texts = self._shown(question, hits, gate)
         messages = self._messages(question, shown, texts)
         signals = self._answerability.measure(question, shown, gate, messages)
@@ -218,6 +220,7 @@ class Answerer:
             self._answerability.probability(signals),
             signals,
             tuple(messages),
+            headings,
         )
 
     @property

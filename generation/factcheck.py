@@ -38,13 +38,15 @@ class Grounding:
     model was shown, numbered as in its prompt; the question's answerability, where measured,
     and the measurements it came from; the answer prompt itself (`messages`), where there was
     one, so that the model judge reads the sources as the answer model read them and shares
-    their evaluation."""
+    their evaluation; each passage's heading path (`headings`), where known, which the window
+    judge reads above the window cut from that passage."""
 
     question: str
     passages: Mapping[int, str]
     answerability: float | None = None
     question_signals: Mapping[str, float] = field(default_factory=dict)
     messages: tuple[dict, ...] = ()
+    headings: Mapping[int, str] = field(default_factory=dict)
 
     def cited(self, sentence: AnswerSentence) -> dict[int, str]:
         """The passages the sentence cites (those that exist).

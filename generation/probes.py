@@ -56,6 +56,25 @@ class ReplyScorer(Protocol):
     def keep_prefix(self, system_text: str) -> None: ...
 
 
+def titled(window: str, heading: str = "") -> str:
+    """An evidence window as the window judge reads it: under the heading path of the passage
+    it was cut from, as the answer prompt labels that passage. A list item or a sentence under
+    a terse heading ("- INT8 Quantization: …", "Its lamp is visible for 22 nautical miles")
+    says little on its own; the document's title and the section's name say what it is about.
+    Given them, the judge told right from wrong sentences on the seeds' technical guides 0.88
+    instead of 0.69 (ROC-AUC, 20 sentences; the innermost title alone, 0.86; docqa's own docs
+    0.92 either way; the 191 SQuAD fitting sentences 0.81 either way, where the heading is the
+    article's title).
+
+    >>> titled("Seals last 36 hours.", "Pump guide > Care")
+    'Pump guide: Care: Seals last 36 hours.'
+    >>> titled("Seals last 36 hours.")
+    'Seals last 36 hours.'
+    """
+    parts = [" ".join(part.split()) for part in heading.split(" > ")]
+    return ": ".join([p for p in parts if p] + [window])
+
+
 def probe_messages(text: str, question: str) -> list[dict]:
     """
     >>> probe_messages("The lamp is visible\\nfor 22 miles.", "How far?")[1]["content"]

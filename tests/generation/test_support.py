@@ -101,3 +101,17 @@ def test_a_sentence_checked_again_for_another_citation_reuses_its_answer():
     # window judge reads another window, so it is asked again).
     asked = [p for p in gen.probes if p[0]["content"] != PROBE_SYSTEM]
     assert asked == [supports_messages(list(PROMPT), "The lamp is red.")]
+
+
+def test_the_window_judge_reads_its_window_under_the_passage_heading():
+    gen = ScriptedGenerator([], yes=0.8)
+    titled = Grounding(
+        "What colour is the lamp?", {1: PASSAGE}, messages=PROMPT, headings={1: "Harbour > Lights"}
+    )
+    check(gen, (0.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], titled)
+    window = gen.probes[0][1]["content"]
+    assert window.startswith("Text: Harbour: Lights: The lamp is red.")
+    # Without a heading (a detection row's bare passages), the window alone.
+    gen = ScriptedGenerator([], yes=0.8)
+    check(gen, (0.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], grounding())
+    assert gen.probes[0][1]["content"].startswith("Text: The lamp is red.")
