@@ -25,6 +25,19 @@ says little on its own, and the window judge used to doubt right answers cut fro
 (the support model separated the seeds' sentences 0.88 and 0.70 as above before it read
 headings). On SQuAD the heading is the article's title and changed nothing there
 (`generation.probes.titled`).
+
+The judges are the costly signals, so each is asked only when its answer could change the
+decision: if the probability stays on the same side of the threshold whatever the judges not
+yet asked say (within the ranges they took on the calibration data), the cheaper signals have
+decided. The window judge goes first: it carries the larger weight, so it decides alone more
+often (on the development sentences at `balanced`, the answer-prompt judge is left unasked for
+about a third of them; the other order leaves the window judge unasked for 2–5 %). Each costs
+about the same, ~40–80 tokens a sentence: the window judge's prompt is its own, after a kept
+prefix; the answer-prompt judge's comes back to the answer's evaluated context, which the
+generator saved when the window judge's prompt replaced it (`generation.llm`). The order does
+not change a decision, only which judges are asked. A number the cited passage does not give,
+or gives otherwise, decides alone: such a sentence is unsupported whatever its probability
+would be.
 """
 
 from __future__ import annotations
