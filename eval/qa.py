@@ -155,12 +155,7 @@ def score(
     if ground is not None and unchecked and response.passages:
         grounding = ground(question.question, response.passages)
     else:
-        given = list(enumerate(response.passages, start=1))
-        grounding = Grounding(
-            question.question,
-            {n: h.passage.text for n, h in given},
-            headings={n: h.passage.heading for n, h in given},
-        )
+        grounding = Grounding.over(question.question, dict(enumerate(response.passages, start=1)))
     sentences = tuple(
         _sentence(s, grounding, factcheck, independent)
         for s in (response.sentences if answered else ())

@@ -188,13 +188,12 @@ class Answerer:
         clock.lap("generate_s")
         unanswered = self._unanswered(parts, prepared.scores)
         asked = _asked(question, parts, unanswered)
-        grounding = Grounding(
+        grounding = Grounding.over(
             asked,
-            {s.n: s.hit.passage.text for s in sources},
-            answerability,
-            prepared.signals,
-            tuple(prepared.messages),
-            {s.n: s.hit.passage.heading for s in sources},
+            {s.n: s.hit for s in sources},
+            answerability=answerability,
+            question_signals=prepared.signals,
+            messages=tuple(prepared.messages),
         )
         answer = self._finish(
             question, "".join(text), finish, sources, grounding, unanswered, clock
@@ -207,20 +206,18 @@ class Answerer:
         check sentences the way this answerer checks its own."""
         hits = list(hits)
         gate = self._check_gate(question, hits)
-        passages = {n: h.passage.text for n, h in enumerate(hits, start=1)}
-        headings = {n: h.passage.heading for n, h in enumerate(hits, start=1)}
+        numbered = dict(enumerate(hits, start=1))
         if self._answerability is None or not hits:
-            return Grounding(question, passages, headings=headings)
+            return Grounding.over(question, numbered)
         shown, texts = self._shown(question, hits, gate)
         messages = self._messages(question, shown, texts)
         signals = self._answerability.measure(question, shown, gate, messages)
-        return Grounding(
+        return Grounding.over(
             question,
-            passages,
-            self._answerability.probability(signals),
-            signals,
-            tuple(messages),
-            headings,
+            numbered,
+            answerability=self._answerability.probability(signals),
+            question_signals=signals,
+            messages=tuple(messages),
         )
 
     @property

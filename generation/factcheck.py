@@ -28,6 +28,7 @@ from core.embedding import Embedder
 from generation.claims import names, quantities, spell_numbers
 from generation.types import AnswerSentence, Evidence, SentenceVerdict
 from generation.windows import SentenceWindows
+from retrieval.types import Hit
 
 Policy = Literal["strict", "flag"]
 
@@ -47,6 +48,23 @@ class Grounding:
     question_signals: Mapping[str, float] = field(default_factory=dict)
     messages: tuple[dict, ...] = ()
     headings: Mapping[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def over(cls, question: str, hits: Mapping[int, Hit], **measured) -> Grounding:
+        """The grounding over numbered hits: each passage's text and heading path.
+
+        >>> from index.types import Passage
+        >>> p = Passage(text="Seals last 36 hours.", source="a.md", section="Pump > Care")
+        >>> g = Grounding.over("How long?", {2: Hit(passage=p, score=1.0)})
+        >>> g.passages, g.headings
+        ({2: 'Seals last 36 hours.'}, {2: 'Pump > Care'})
+        """
+        return cls(
+            question,
+            {n: h.passage.text for n, h in hits.items()},
+            headings={n: h.passage.heading for n, h in hits.items()},
+            **measured,
+        )
 
     def cited(self, sentence: AnswerSentence) -> dict[int, str]:
         """The passages the sentence cites (those that exist).
