@@ -1,7 +1,8 @@
 """Hallucination detection: docqa's checks as a detector on labelled responses.
 
 Rows are `{"context", "question", "response", "hallucinated": bool}` (an optional `id`, and
-optionally `passages`, the context as the separate passages a system was given). The question
+optionally `passages`, the context as the separate passages a system was given, with
+`headings`, each passage's heading path as the system's prompt labelled it). The question
 is measured against the passages as docqa measures its own questions (`ground`: the relevance
 gate's signals and the answerability probe), each response sentence is verified against all
 the passages, exactly as an answer sentence citing them would be, and the response is flagged
@@ -39,14 +40,25 @@ class Row:
     response: str
     hallucinated: bool
     passages: tuple[str, ...] = ()
+    headings: tuple[str, ...] = ()
 
     def hits(self) -> tuple[Hit, ...]:
         """The passages as retrieved hits, numbered from 1 in order (the context alone when
-        the row has no passages)."""
+        the row has no passages), under their headings where the row has them: the checks read
+        a passage under its heading as they do in an answer (the answerability probe's source
+        labels, the window judge's heading), and were fitted reading it so.
+
+        >>> [h.passage.heading for h in Row("r", "", "q", "a", False, ("x", "y"), ("T", "")).hits()]
+        ['T', '']
+        """
         texts = self.passages or (self.context,)
+        headings = self.headings or ("",) * len(texts)
         return tuple(
-            Hit(passage=Passage(id=n, text=t, source=f"{self.id}#{n}", end=len(t)), score=0.0)
-            for n, t in enumerate(texts, start=1)
+            Hit(
+                passage=Passage(id=n, text=t, source=f"{self.id}#{n}", section=heading, end=len(t)),
+                score=0.0,
+            )
+            for n, (t, heading) in enumerate(zip(texts, headings, strict=True), start=1)
         )
 
 
@@ -69,6 +81,11 @@ def load_rows(path: Path) -> list[Row]:
         if not isinstance(label, bool):
             raise TypeError(f"'hallucinated' must be true or false, not {label!r}")
         passages = tuple(str(p) for p in r.get("passages") or ())
+        headings = tuple(str(h or "") for h in r.get("headings") or ())
+        if headings and len(headings) != len(passages):
+            raise ValueError(
+                f"'headings' names {len(headings)} passages, 'passages' holds {len(passages)}"
+            )
         return Row(
             str(r.get("id", number)),
             str(r["context"]),
@@ -76,6 +93,7 @@ def load_rows(path: Path) -> list[Row]:
             str(r["response"]),
             label,
             passages,
+            headings,
         )
 
     return read_jsonl(path, "a detection row", parse)

@@ -188,6 +188,7 @@ def score(
             {
                 "n": n,
                 "source": h.passage.source,
+                "title": h.passage.title,
                 "section": h.passage.section,
                 "page": h.passage.page,
                 "text": h.passage.text,

@@ -78,6 +78,33 @@ def test_bad_rows_name_their_line(tmp_path):
     path.write_text("\n")
     with pytest.raises(ValueError, match="no records"):
         load_rows(path)
+    short = {**row("z", True), "passages": ["a", "b"], "headings": ["A"]}
+    path.write_text(json.dumps(short) + "\n")
+    with pytest.raises(ValueError, match=r"rows.jsonl:1: .*'headings' names 1 passages"):
+        load_rows(path)
+
+
+def test_passages_reach_the_check_under_their_headings(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    titled = {**row("t", False), "passages": ["a", "b"], "headings": ["Guide > Setup", None]}
+    path.write_text(json.dumps(titled) + "\n" + json.dumps(row("u", True)) + "\n")
+    with_headings, without = load_rows(path)
+    assert [h.passage.heading for h in with_headings.hits()] == ["Guide > Setup", ""]
+    assert [h.passage.heading for h in without.hits()] == [""]
+    seen = []
+
+    def ground(question, hits):
+        from generation.factcheck import Grounding
+
+        seen.append(Grounding.over(question, dict(enumerate(hits, start=1))).headings)
+        return Grounding.over(question, dict(enumerate(hits, start=1)))
+
+    class Supported:
+        def verify(self, sentence, grounding):
+            return SentenceVerdict("supported", 1.0, "")
+
+    detect(with_headings, Supported(), ground)
+    assert seen == [{1: "Guide > Setup", 2: ""}]
 
 
 def test_detect_checks_each_sentence_against_the_context_as_source_1():
