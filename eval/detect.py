@@ -106,7 +106,7 @@ def detect(row: Row, verifier: Verifier, ground: Ground | None = None) -> Detect
     grounding = (
         ground(row.question, hits)
         if ground is not None and sentences
-        else Grounding(row.question, {h.passage.id: h.passage.text for h in hits})
+        else Grounding.over(row.question, {h.passage.id: h for h in hits})
     )
     cited = tuple(grounding.passages)
     verdicts = verify_all(verifier, [AnswerSentence(s, cited) for s in sentences], grounding)

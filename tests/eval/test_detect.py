@@ -106,6 +106,15 @@ def test_passages_reach_the_check_under_their_headings(tmp_path):
     detect(with_headings, Supported(), ground)
     assert seen == [{1: "Guide > Setup", 2: ""}]
 
+    class Recorder:
+        def verify(self, sentence, grounding):
+            seen.append(dict(grounding.headings))
+            return SentenceVerdict("supported", 1.0, "")
+
+    seen.clear()
+    detect(with_headings, Recorder())  # no answerability measured: the headings still reach it
+    assert seen == [{1: "Guide > Setup", 2: ""}]
+
 
 def test_detect_checks_each_sentence_against_the_context_as_source_1():
     seen = []

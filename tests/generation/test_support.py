@@ -111,7 +111,7 @@ def test_the_window_judge_reads_its_window_under_the_passage_heading():
     check(gen, (0.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], titled)
     window = gen.probes[0][1]["content"]
     assert window.startswith("Text: Harbour: Lights: The lamp is red.")
-    # Without a heading (a detection row's bare passages), the window alone.
+    # Without a heading (a detection row that names none), the window alone.
     gen = ScriptedGenerator([], yes=0.8)
     check(gen, (0.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], grounding())
     assert gen.probes[0][1]["content"].startswith("Text: The lamp is red.")
