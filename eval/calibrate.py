@@ -15,9 +15,11 @@ and sentence is in its `outcomes.jsonl`. This command
    and `--gate` runs, less a margin), the answerability model and the two support models (with
    and without the model judge) on the `--fit` runs;
 3. chooses each level's threshold on out-of-fold predictions over the `--fit` runs (folds by
-   source document, so a question is never scored by a model fitted on its own article):
+   source document, so a question is never scored by a model fitted on its own article), with
+   each rule holding in every question set fitted (each `--fit` run: one kind of document, so
+   that a level keeps its promise on encyclopaedia articles and on technical guides alike):
    `strict` — the most coverage with at most 5 % wrong answers to unanswerable questions;
-   `balanced` — the most right answers plus right abstentions (SQuAD 2.0's best threshold);
+   `balanced` — the most coverage with at most 20 % wrong answers to unanswerable questions;
    `lenient` — the most cautious threshold that still answers 90 % of answerable questions;
    strict is never looser than balanced, nor lenient stricter;
 4. measures every level on the `--report` runs with the final models — questions the fit never
@@ -32,12 +34,12 @@ import datetime
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.curve import Attempt, attempt, point_intervals, sweep, thresholds
+from eval.curve import Attempt, Point, attempt, point_intervals, sweep, thresholds
 from eval.dataset import Question
 from eval.fitting import fit_logistic, folds
 from eval.qa import strip_citations
@@ -60,6 +62,7 @@ SUPPORT_FEATURES_WITHOUT_JUDGE = ("similarity", "coverage", "name_fail")
 GATE_MARGIN = 0.05  # below the lowest answerable question's similarity: room for paraphrases
 NEVER = 1.01  # a coverage threshold no question reaches
 STRICT_WRONG = 0.05
+BALANCED_WRONG = 0.20
 LENIENT_COVERAGE = 0.90
 FOLDS = 5
 
@@ -77,6 +80,8 @@ class Record:
     question_signals: dict[str, float]
     sentences: tuple[tuple[str, dict[str, float], bool], ...]  # text, signals, right
     gold: Question
+    # The question set it came from: the levels' rules must hold in each set fitted.
+    question_set: str = ""
 
     def right(self, text: str) -> tuple[bool, float | None]:
         """Whether an answer of this text is right, and its token F1 (SQuAD-style gold)."""
@@ -96,10 +101,11 @@ class Record:
             "sentences": [{"text": t, "signals": s, "right": r} for t, s, r in self.sentences],
             "accept": [list(a) for a in self.gold.accept],
             "answers": list(self.gold.answers),
+            "question_set": self.question_set,
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Record:
+    def from_dict(cls, d: dict[str, Any], question_set: str = "") -> Record:
         gold = Question(
             d["id"],
             "",
@@ -116,15 +122,17 @@ class Record:
             d["question_signals"],
             tuple((x["text"], x["signals"], x["right"]) for x in d["sentences"]),
             gold,
+            d.get("question_set") or question_set,
         )
 
 
 def load_records(run: Path, questions: dict[str, Question] | None = None) -> list[Record]:
     """The guarded outcomes of one `docqa eval qa` output folder, labelled — or the records
-    a `--save` wrote (a `.jsonl` file), which carry their labels."""
+    a `--save` wrote (a `.jsonl` file), which carry their labels. Records name their question
+    set; those of a run folder, or of a file written before they did, are named after it."""
     if run.suffix == ".jsonl":
         return [
-            Record.from_dict(json.loads(line))
+            Record.from_dict(json.loads(line), run.stem)
             for line in run.read_text(encoding="utf-8").splitlines()
             if line.strip()
         ]
@@ -153,6 +161,7 @@ def load_records(run: Path, questions: dict[str, Question] | None = None) -> lis
                 question_signals=o.get("question_signals") or {},
                 sentences=sentences,
                 gold=q,
+                question_set=run.name,
             )
         )
     return records
@@ -294,21 +303,33 @@ def out_of_fold_attempts(
 
 
 # ---- levels -----------------------------------------------------------------------------------
-def choose_levels(oof: Sequence[Attempt]) -> dict[str, float]:
-    """Each level's threshold from out-of-fold replays (see the module docstring)."""
-    points = sweep(oof, thresholds(oof))
-    strict = [
-        p
-        for p in points
-        if p.wrong_unanswerable is not None and p.wrong_unanswerable <= STRICT_WRONG
+def choose_levels(
+    oof: Sequence[Attempt], question_sets: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Each level's threshold from out-of-fold replays (see the module docstring): the rule of
+    each level must hold in every question set (`question_sets[i]` names attempt i's; one set
+    when None)."""
+    names = list(question_sets) if question_sets is not None else [""] * len(oof)
+    by_set = [
+        [a for a, n in zip(oof, names, strict=True) if n == name] for name in sorted(set(names))
     ]
-    lenient = [p for p in points if p.coverage is not None and p.coverage >= LENIENT_COVERAGE]
-    balanced = max(points, key=lambda p: (p.squad_right, p.threshold)).threshold
+    grid = thresholds(oof)
+    curves = [sweep(attempts_, grid) for attempts_ in by_set]
+
+    def everywhere(rule: Callable[[Point], bool]) -> list[float]:
+        return [t for i, t in enumerate(grid) if all(rule(curve[i]) for curve in curves)]
+
+    def at_most(limit: float) -> Callable[[Point], bool]:
+        return lambda p: p.wrong_unanswerable is None or p.wrong_unanswerable <= limit
+
+    strict = everywhere(at_most(STRICT_WRONG))
+    balanced = min(everywhere(at_most(BALANCED_WRONG)), default=1.0)
+    lenient = everywhere(lambda p: p.coverage is None or p.coverage >= LENIENT_COVERAGE)
     # A strict level never looser than balanced, a lenient one never stricter.
     return {
-        "strict": max(balanced, min(p.threshold for p in strict) if strict else 1.0),
+        "strict": max(balanced, min(strict, default=1.0)),
         "balanced": balanced,
-        "lenient": min(balanced, max(p.threshold for p in lenient) if lenient else 0.0),
+        "lenient": min(balanced, max(lenient, default=0.0)),
     }
 
 
@@ -344,7 +365,7 @@ def calibrate(
     similarity, coverage = final.gate
     without_judge = fit_support(fit, SUPPORT_FEATURES_WITHOUT_JUDGE)
     oof = out_of_fold_attempts(fit, SUPPORT_FEATURES, gate)
-    chosen = choose_levels(oof)
+    chosen = choose_levels(oof, [r.question_set for r in fit])
     held_out = attempts(report, final) if report else oof
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,23 @@ def test_levels_are_ordered_and_chosen_by_their_rules():
     from eval.curve import point
 
     assert point(attempts, levels["strict"]).wrong_unanswerable <= 0.05
+    assert point(attempts, levels["balanced"]).wrong_unanswerable <= 0.20
     assert point(attempts, levels["lenient"]).coverage >= 0.90
+
+
+def test_each_level_keeps_its_promise_in_every_question_set():
+    """Hand-checked. Set "a" holds four unanswerable questions scored 0.1–0.4, set "b" one at
+    0.6. Together, 0.6 answers 1 of the 5 (20 %): balanced there. Apart, 0.6 answers set b's
+    only unanswerable question (100 %), so balanced moves up to the next recorded score, 0.8,
+    where neither set answers one."""
+
+    def a(i, answerable, p):
+        return Attempt(i, answerable, p, (p,), ((p, answerable, None),))
+
+    oof = [a(f"a{i}", False, p) for i, p in enumerate((0.1, 0.2, 0.3, 0.4))]
+    oof += [a("a-right", True, 0.8), a("b0", False, 0.6), a("b-right", True, 0.9)]
+    assert choose_levels(oof)["balanced"] == 0.6
+    assert choose_levels(oof, ["a"] * 5 + ["b"] * 2)["balanced"] == 0.8
 
 
 def test_calibrate_fits_on_one_run_and_measures_on_another(tmp_path):
@@ -131,7 +147,11 @@ def test_the_shipped_calibration_is_what_its_shipped_records_fit_to():
     data = root / "eval" / "data" / "calibration"
     shipped = Calibration.load(root / "generation" / "calibration.json")
     refit, _ = calibrate(
-        [data / "fit.jsonl"], [data / "report.jsonl"], None, "c", [data / "gate.jsonl"]
+        [data / "fit.jsonl", data / "technical.jsonl"],
+        [data / "report.jsonl"],
+        None,
+        "c",
+        [data / "gate.jsonl"],
     )
     assert refit.answerability == shipped.answerability and refit.support == shipped.support
     assert refit.support_without_judge == shipped.support_without_judge
