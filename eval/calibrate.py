@@ -373,6 +373,28 @@ def calibrate(
         save_records(save / "gate.jsonl", gated[len(fit) :])
         if report:
             save_records(save / "report.jsonl", report)
+    # How each level did out of fold in each fitting set: where its rule was checked.
+    sets = [r.question_set for r in fit]
+    out_of_fold = {
+        name: {
+            level: {
+                k: None if v is None else str(v)
+                for k, v in measure(
+                    [a for a, s in zip(oof, sets, strict=True) if s == name], t
+                ).items()
+            }
+            for level, t in chosen.items()
+        }
+        for name in sorted(set(sets))
+    }
+    for name, by_level in out_of_fold.items():
+        for level, rates in by_level.items():
+            log.info(
+                "%s, out of fold, %s: %s",
+                name,
+                level,
+                ", ".join(f"{k} {v}" for k, v in rates.items()),
+            )
     levels = {}
     figures: dict[str, Any] = {}
     for name, threshold in chosen.items():
@@ -401,6 +423,7 @@ def calibrate(
             "reported_on": [str(p) for p in report_runs] or "out-of-fold replays of the fit",
             "note": note,
             "measured_on": measured_on,
+            "out_of_fold": out_of_fold,
             "questions_fitted": len(fit),
             "questions_reported": len(held_out),
             "sentences_fitted": sum(len(r.sentences) for r in fit),

@@ -121,6 +121,9 @@ def test_calibrate_fits_on_one_run_and_measures_on_another(tmp_path):
     assert loaded.levels["strict"].threshold >= loaded.levels["lenient"].threshold
     assert loaded.levels["balanced"].precision.n == 80  # measured on the report run only
     assert loaded.provenance["questions_fitted"] == 120
+    # Where each level's rule was checked: out of fold, per fitting set (here the one run).
+    assert set(loaded.provenance["out_of_fold"]) == {"fit"}
+    assert set(loaded.provenance["out_of_fold"]["fit"]) == {"strict", "balanced", "lenient"}
     # Each judge's range on the fitting data: where the support check may skip asking it.
     assert set(loaded.judge_ranges) == {"affirmed", "judge"}
     low, high = loaded.judge_range("affirmed")
