@@ -303,6 +303,16 @@ def out_of_fold_attempts(
 
 
 # ---- levels -----------------------------------------------------------------------------------
+def by_question_set(
+    attempts_: Sequence[Attempt], question_sets: Sequence[str]
+) -> dict[str, list[Attempt]]:
+    """The attempts of each question set, by name (`question_sets[i]` names attempt i's)."""
+    grouped: dict[str, list[Attempt]] = {}
+    for a, name in zip(attempts_, question_sets, strict=True):
+        grouped.setdefault(name, []).append(a)
+    return dict(sorted(grouped.items()))
+
+
 def choose_levels(
     oof: Sequence[Attempt], question_sets: Sequence[str] | None = None
 ) -> dict[str, float]:
@@ -310,11 +320,8 @@ def choose_levels(
     each level must hold in every question set (`question_sets[i]` names attempt i's; one set
     when None)."""
     names = list(question_sets) if question_sets is not None else [""] * len(oof)
-    by_set = [
-        [a for a, n in zip(oof, names, strict=True) if n == name] for name in sorted(set(names))
-    ]
     grid = thresholds(oof)
-    curves = [sweep(attempts_, grid) for attempts_ in by_set]
+    curves = [sweep(attempts_, grid) for attempts_ in by_question_set(oof, names).values()]
 
     def everywhere(rule: Callable[[Point], bool]) -> list[float]:
         return [t for i, t in enumerate(grid) if all(rule(curve[i]) for curve in curves)]
@@ -365,7 +372,8 @@ def calibrate(
     similarity, coverage = final.gate
     without_judge = fit_support(fit, SUPPORT_FEATURES_WITHOUT_JUDGE)
     oof = out_of_fold_attempts(fit, SUPPORT_FEATURES, gate)
-    chosen = choose_levels(oof, [r.question_set for r in fit])
+    sets = [r.question_set for r in fit]
+    chosen = choose_levels(oof, sets)
     held_out = attempts(report, final) if report else oof
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
@@ -374,18 +382,12 @@ def calibrate(
         if report:
             save_records(save / "report.jsonl", report)
     # How each level did out of fold in each fitting set: where its rule was checked.
-    sets = [r.question_set for r in fit]
     out_of_fold = {
         name: {
-            level: {
-                k: None if v is None else str(v)
-                for k, v in measure(
-                    [a for a, s in zip(oof, sets, strict=True) if s == name], t
-                ).items()
-            }
+            level: {k: None if v is None else str(v) for k, v in measure(group, t).items()}
             for level, t in chosen.items()
         }
-        for name in sorted(set(sets))
+        for name, group in by_question_set(oof, sets).items()
     }
     for name, by_level in out_of_fold.items():
         for level, rates in by_level.items():
