@@ -349,6 +349,11 @@ def measure(attempts_: Sequence[Attempt], threshold: float) -> dict[str, Interva
     }
 
 
+def as_text(measured: dict[str, Interval | None]) -> dict[str, str | None]:
+    """`measure`'s rates as they are printed and kept in the provenance: "0.50 (0.36–0.64)"."""
+    return {k: None if v is None else str(v) for k, v in measured.items()}
+
+
 # ---- the command ------------------------------------------------------------------------------
 def calibrate(
     fit_runs: Sequence[Path],
@@ -383,10 +388,7 @@ def calibrate(
             save_records(save / "report.jsonl", report)
     # How each level did out of fold in each fitting set: where its rule was checked.
     out_of_fold = {
-        name: {
-            level: {k: None if v is None else str(v) for k, v in measure(group, t).items()}
-            for level, t in chosen.items()
-        }
+        name: {level: as_text(measure(group, t)) for level, t in chosen.items()}
         for name, group in by_question_set(oof, sets).items()
     }
     for name, by_level in out_of_fold.items():
@@ -404,7 +406,7 @@ def calibrate(
         levels[name] = Level(
             name, threshold, m["precision"], m["coverage"], m["wrong_unanswerable"]
         )
-        figures[name] = {k: None if v is None else str(v) for k, v in m.items()}
+        figures[name] = as_text(m)
     judge_ranges = {}
     for judge in JUDGES:
         said = [s[judge] for r in fit for _, s, _ in r.sentences if judge in s]
