@@ -270,7 +270,7 @@ _MARKS = {"supported": "✓", "unsupported": "?", "contradicted": "✗"}
 
 def format_checks(answer: Answer, level: Level | None = None, measured_on: str = "") -> str:
     """The level and its error rates, the question's answerability, then each checked
-    sentence with its verdict, support probability, reason and evidence span."""
+    sentence with its verdict, probability, reason and evidence span."""
     lines = []
     if level is not None:
         lines += [f"Level: {level.describe()}."]

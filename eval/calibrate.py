@@ -267,10 +267,11 @@ def attempts(records: Sequence[Record], models: Models) -> list[Attempt]:
             out.append(Attempt(r.id, r.answerable, 0.0, (), ()))
             continue
         a = models.answerability.probability(r.question_signals)
+        # Each sentence's probability of being a right answer, as `SupportCheck` scores it.
         probs = [
             0.0
             if signals.get("number_fail")
-            else models.support.probability({**signals, **_prefixed(r)})
+            else a * models.support.probability({**signals, **_prefixed(r)})
             for _, signals, _ in r.sentences
         ]
         texts = [text for text, _, _ in r.sentences]

@@ -1,8 +1,8 @@
 """The precision/coverage trade-off: what the guarded system shows at every threshold.
 
 docqa shows an answer when the question's answerability is at least the threshold, and of that
-answer the sentences whose support probability is at least the threshold (abstaining when none
-is left). An evaluation run records both scores and every sentence the model wrote, so the
+answer the sentences whose probability of being a right answer (answerability × support) is at
+least the threshold (abstaining when none is left). An evaluation run records both scores and every sentence the model wrote, so the
 system's behaviour at *any* threshold can be replayed without asking the model again — the way
 SQuAD 2.0's official evaluation replays a no-answer probability.
 

@@ -7,7 +7,9 @@ is measured against the passages as docqa measures its own questions (`ground`: 
 gate's signals and the answerability probe), each response sentence is verified against all
 the passages, exactly as an answer sentence citing them would be, and the response is flagged
 when any sentence is not supported. Its score is one minus its least-supported sentence's
-support probability, so ROC-AUC measures the ranking and not just the configured threshold.
+probability of being a right answer (the question's answerability times the sentence's
+support, as docqa scores its own), so ROC-AUC measures the ranking and not just the configured
+threshold.
 
 The baseline in the same run is the response's length in words, thresholded at the median
 length of the set (no labels used): a detector that cannot beat it has learnt nothing about

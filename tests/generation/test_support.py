@@ -115,3 +115,35 @@ def test_the_window_judge_reads_its_window_under_the_passage_heading():
     gen = ScriptedGenerator([], yes=0.8)
     check(gen, (0.0, 1.0, 0.0), judge="always").verify_all(SENTENCES[:1], grounding())
     assert gen.probes[0][1]["content"].startswith("Text: The lamp is red.")
+
+
+def test_the_sentence_is_scored_by_answerability_times_support():
+    # Support from similarity alone: weight 0 on the judges, bias 0, so support = sigmoid(w·s).
+    # The hash embedder gives the sentence its own window: similarity 1, support sigmoid(2)
+    # = 0.881. With answerability 0.5 the sentence's probability is 0.440, below 0.5.
+    gen = ScriptedGenerator([], yes=0.5)
+    sentence = SENTENCES[:1]
+    g = Grounding("What colour is the lamp?", {1: PASSAGE}, messages=PROMPT, answerability=0.5)
+    (alone,) = check(gen, (0.0, 0.0, 2.0)).verify_all(sentence, grounding())
+    (joint,) = check(gen, (0.0, 0.0, 2.0)).verify_all(sentence, g)
+    assert alone.signals["similarity"] == pytest.approx(1.0)
+    assert alone.ok and alone.score == pytest.approx(0.881, abs=1e-3)
+    assert not joint.ok and joint.score == pytest.approx(0.5 * 0.881, abs=1e-3)
+    assert "answerability 0.50 × support 0.88" in joint.reason
+
+
+def test_a_doubtful_question_asks_the_judges_what_a_sure_one_would_not():
+    # Support lies in [sigmoid(-4), sigmoid(4)] = [0.018, 0.982] whatever the window judge
+    # says. Against 0.5: undecided for answerability 0.9 (0.016–0.884), decided below for
+    # answerability 0.3 (at most 0.295), so the judge is not asked.
+    gen = ScriptedGenerator([], yes=0.99)
+    (sure,) = check(gen, (0.0, 1.0, 0.0)).verify_all(
+        SENTENCES[:1], Grounding("q?", {1: PASSAGE}, messages=PROMPT, answerability=0.9)
+    )
+    asked = len(gen.probes)
+    (doubtful,) = check(gen, (0.0, 1.0, 0.0)).verify_all(
+        SENTENCES[:1], Grounding("q?", {1: PASSAGE}, messages=PROMPT, answerability=0.3)
+    )
+    assert asked == 1 and len(gen.probes) == asked
+    assert sure.ok and not doubtful.ok
+    assert doubtful.score == pytest.approx(0.3 * 0.982, abs=1e-3)  # the most it could score
