@@ -2,9 +2,10 @@
 
 docqa shows an answer when the question's answerability is at least the threshold, and of that
 answer the sentences whose probability of being a right answer (answerability × support) is at
-least the threshold (abstaining when none is left). An evaluation run records both scores and every sentence the model wrote, so the
-system's behaviour at *any* threshold can be replayed without asking the model again — the way
-SQuAD 2.0's official evaluation replays a no-answer probability.
+least the threshold (abstaining when none is left). An evaluation run records both scores and
+every sentence the model wrote, so the system's behaviour at *any* threshold can be replayed
+without asking the model again — the way SQuAD 2.0's official evaluation replays a no-answer
+probability.
 
 An `Attempt` holds one question's replay: for each distinct cut of its sentences, whether the
 answer made of the sentences above the cut is right. `sweep` walks the thresholds.

@@ -289,8 +289,8 @@ def tradeoff_markdown(t: Tradeoff) -> str:
         "The guarded system recorded every signal, so its answers are replayed at every "
         "threshold: it shows an answer when the question's answerability is at least the "
         "threshold, and of it the sentences whose probability of being a right answer "
-        "(answerability × support) is at least the threshold. Precision is right answers ÷ answers; coverage is answered ÷ answerable "
-        "questions.",
+        "(answerability × support) is at least the threshold. Precision is right answers ÷ "
+        "answers; coverage is answered ÷ answerable questions.",
         "",
         f"- area under the precision/coverage curve: {fmt(t.area)}",
         f"- best threshold by F1 (SQuAD 2.0's official rule: mean token F1, 1 for a right "

@@ -204,7 +204,9 @@ class SupportCheck:
         else:
             judged = ", the cheaper checks decided without the model judge"
         detail = "" if m.claim.ok else f"; {m.claim.reason}"
-        product = "" if answerability is None else f"answerability {a:.2f} × support {support:.2f}, "
+        product = (
+            "" if answerability is None else f"answerability {a:.2f} × support {support:.2f}, "
+        )
         reason = (
             f"probability {p:.2f} {'≥' if ok else '<'} {self.threshold:.2f}"
             f" ({product}evidence similarity {m.embedded.score:.2f}{judged}){detail}"
