@@ -23,7 +23,7 @@ def rows_from_outcomes(outcomes: list[dict], systems: set[str]) -> list[dict]:
     """
     >>> o = {"system": "plain", "id": "q1", "question": "Who?", "answerable": False,
     ...      "abstained": False, "correct": False, "answer": "Bob [1].",
-    ...      "passages": [{"n": 1, "text": "Alice wrote it.", "section": "Authors"}]}
+    ...      "passages": [{"n": 1, "text": "Alice wrote it.", "heading": "Authors"}]}
     >>> row = rows_from_outcomes([o], {"plain"})[0]
     >>> row["response"], row["hallucinated"], row["headings"]
     ('Bob.', True, ['Authors'])
@@ -37,7 +37,7 @@ def rows_from_outcomes(outcomes: list[dict], systems: set[str]) -> list[dict]:
                 "id": f"{o['system']}:{o['id']}",
                 "context": "\n\n".join(p["text"] for p in o["passages"]),
                 "passages": [p["text"] for p in o["passages"]],
-                "headings": [p.get("section") or p.get("title") or "" for p in o["passages"]],
+                "headings": [p.get("heading", "") for p in o["passages"]],
                 "question": o["question"],
                 "response": strip_citations(o["answer"]),
                 "hallucinated": not o["correct"],

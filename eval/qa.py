@@ -190,6 +190,7 @@ def score(
                 "source": h.passage.source,
                 "title": h.passage.title,
                 "section": h.passage.section,
+                "heading": h.passage.heading,
                 "page": h.passage.page,
                 "text": h.passage.text,
             }
